@@ -1,0 +1,37 @@
+# One entry point for a newcomer: `make run` (embedded demo) and `make test` (everything CI runs).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit bench-quick clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/poller demo $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check poller drssim tests bench
+	$(BIN)/ruff format --check poller drssim tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit -q
+
+test: lint typecheck $(STAMP)
+	$(BIN)/pytest -q
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/bench_scale.py --executions 100 --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The rules of the poller as pure functions over plain models: no I/O, time passed in."""

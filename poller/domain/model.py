@@ -1,0 +1,148 @@
+"""Execution → Waves → Servers, and their DynamoDB item form.
+
+Models keep attributes they do not know (``extra="allow"``): an item written by a newer
+version or by hand must come back out of a poll with nothing lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from poller.domain.statuses import (
+    ExecutionStatus,
+    ExecutionType,
+    PostLaunchStatus,
+    ServerStatus,
+    WaveStatus,
+)
+
+REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d$"
+MAX_SERVERS_PER_EXECUTION = 10_000
+
+
+class MalformedItemError(ValueError):
+    """An execution item that cannot be read; names the item's key and the field at fault."""
+
+    def __init__(self, key: str, field: str, reason: str) -> None:
+        super().__init__(f"malformed execution item {key!r}: field {field!r}: {reason}")
+        self.key = key
+        self.field = field
+        self.reason = reason
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", validate_assignment=False, use_enum_values=False)
+
+
+class Server(_Model):
+    SourceServerId: str = Field(min_length=1)
+    RecoveryJobId: str | None = None
+    Status: ServerStatus = ServerStatus.LAUNCHING
+    InstanceId: str | None = None
+    LaunchedTime: float | None = None
+    LastPolledTime: float | None = None
+    PollAttempts: int = Field(default=0, ge=0)
+    PostLaunchActionsStatus: PostLaunchStatus | None = None
+    TimeoutDetected: bool = False
+    FailureReason: str | None = None
+
+
+class Wave(_Model):
+    WaveName: str = Field(min_length=1)
+    Region: str = Field(pattern=REGION_PATTERN)
+    Status: WaveStatus = WaveStatus.LAUNCHING
+    Servers: list[Server] = Field(min_length=1)
+    StatusReason: str | None = None
+    FailedServerIds: list[str] = Field(default_factory=list)
+
+
+class Execution(_Model):
+    ExecutionId: str = Field(min_length=1)
+    PlanId: str = Field(min_length=1)
+    ExecutionType: ExecutionType
+    Status: ExecutionStatus
+    StartTime: float = Field(ge=0)
+    EndTime: float | None = None
+    LastPolledTime: float | None = None
+    Waves: list[Wave] = Field(min_length=1)
+    Version: int = Field(default=0, ge=0)
+    TimeoutDetected: bool = False
+    StatusReason: str | None = None
+
+    @field_validator("Waves")
+    @classmethod
+    def _bounded(cls, waves: list[Wave]) -> list[Wave]:
+        total = sum(len(w.Servers) for w in waves)
+        if total > MAX_SERVERS_PER_EXECUTION:
+            raise ValueError(f"{total} servers exceed the limit of {MAX_SERVERS_PER_EXECUTION}")
+        return waves
+
+    @model_validator(mode="after")
+    def _unique_servers(self) -> Execution:
+        seen: set[str] = set()
+        for wave in self.Waves:
+            for server in wave.Servers:
+                if server.SourceServerId in seen:
+                    raise ValueError(f"source server {server.SourceServerId} appears twice")
+                seen.add(server.SourceServerId)
+        return self
+
+    def servers(self) -> list[Server]:
+        return [s for w in self.Waves for s in w.Servers]
+
+
+def execution_from_item(item: Mapping[str, Any]) -> Execution:
+    """Read a deserialized DynamoDB item; any defect becomes one MalformedItemError."""
+    key = str(item.get("ExecutionId", "<no ExecutionId>")) if isinstance(item, Mapping) else "<not a map>"
+    if not isinstance(item, Mapping):
+        raise MalformedItemError(key, "<item>", f"expected a map, got {type(item).__name__}")
+    try:
+        return Execution.model_validate(_from_dynamo(item))
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "<item>"
+        raise MalformedItemError(key, field, first["msg"]) from err
+    except (TypeError, ValueError, ArithmeticError) as err:
+        raise MalformedItemError(key, "<item>", str(err)) from err
+
+
+def execution_to_item(execution: Execution) -> dict[str, Any]:
+    """The item form: numbers as Decimal (DynamoDB's type), no None attributes."""
+    return _to_dynamo(execution.model_dump(mode="json", exclude_none=True))
+
+
+def waves_to_item(execution: Execution) -> list[Any]:
+    return [_to_dynamo(w.model_dump(mode="json", exclude_none=True)) for w in execution.Waves]
+
+
+def to_dynamo_number(value: float) -> Decimal:
+    """Millisecond precision: enough for sub-second test intervals, stable in DynamoDB."""
+    return Decimal(str(round(value, 3)))
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return to_dynamo_number(value)
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, Mapping):
+        return {k: _to_dynamo(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Mapping):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_from_dynamo(v) for v in value]
+    return value
