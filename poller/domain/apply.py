@@ -20,6 +20,7 @@ from poller.domain.statuses import (
     TERMINAL_POST_LAUNCH,
     TERMINAL_SERVER,
     ExecutionType,
+    PostLaunchStatus,
     ServerStatus,
     WaveStatus,
 )
@@ -152,6 +153,9 @@ def _advance_post_launch(
     new = seen.post_launch
     assert new is not None
     if old in TERMINAL_POST_LAUNCH:
+        return
+    if new == PostLaunchStatus.NONE and old == PostLaunchStatus.IN_PROGRESS:
+        # runs were seen running: an answer without runs is not proof that none were configured
         return
     if old is None or POST_LAUNCH_RANK[new] > POST_LAUNCH_RANK[old]:
         update["PostLaunchActionsStatus"] = new
