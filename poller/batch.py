@@ -1,0 +1,115 @@
+"""Batch: coalesce every coroutine's job-status question into one DescribeJobs per region.
+
+Requests that arrive within ``window`` seconds of the first one in a region share a call
+(deduplicated IDs, chunks of at most 1,000 — DRS's limit — with nextToken followed). The number
+of DRS calls therefore grows with regions and time, not with executions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from poller import metrics
+
+MAX_JOB_IDS_PER_CALL = 1000
+
+Job = dict[str, Any]
+DrsClientFor = Callable[[str], Any]
+
+
+class DrsError(RuntimeError):
+    """DescribeJobs failed after botocore's own retries; the message names region and code."""
+
+    def __init__(self, region: str, cause: BaseException) -> None:
+        code = cause.response.get("Error", {}).get("Code", "") if isinstance(cause, ClientError) else ""
+        self.code = code or type(cause).__name__
+        self.throttled = self.code in ("ThrottlingException", "TooManyRequestsException")
+        super().__init__(f"DRS DescribeJobs in {region} failed: {self.code}: {cause}")
+        self.region = region
+
+
+@dataclass
+class _Batch:
+    job_ids: set[str] = field(default_factory=set)
+    result: asyncio.Future[dict[str, Job]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class JobStatusBatcher:
+    """One shared DescribeJobs per region and window; callers get only the jobs they asked for."""
+
+    def __init__(self, drs_client_for: DrsClientFor, window: float = 1.0) -> None:
+        self._client_for = drs_client_for
+        self._window = window
+        self._open: dict[str, _Batch] = {}
+        self._flushes: set[asyncio.Task[None]] = set()
+
+    async def describe(self, region: str, job_ids: Iterable[str]) -> dict[str, Job]:
+        """Job ID → DRS job item; IDs DRS does not know are absent (as DRS answers)."""
+        wanted = set(job_ids)
+        if not wanted:
+            return {}
+        batch = self._open.get(region)
+        if batch is None:
+            batch = self._open[region] = _Batch()
+            task = asyncio.create_task(self._flush_later(region, batch))
+            self._flushes.add(task)
+            task.add_done_callback(self._flushes.discard)
+        batch.job_ids |= wanted
+        jobs = await asyncio.shield(batch.result)
+        return {job_id: jobs[job_id] for job_id in wanted if job_id in jobs}
+
+    async def aclose(self) -> None:
+        """Let in-flight flushes finish so no waiter is left hanging at shutdown."""
+        if self._flushes:
+            await asyncio.gather(*self._flushes, return_exceptions=True)
+
+    async def _flush_later(self, region: str, batch: _Batch) -> None:
+        await asyncio.sleep(self._window)
+        if self._open.get(region) is batch:
+            del self._open[region]
+        try:
+            batch.result.set_result(await describe_jobs(self._client_for(region), region, batch.job_ids))
+        except Exception as err:  # every waiter must hear about the failure, whatever it is
+            batch.result.set_exception(err)
+            batch.result.exception()  # mark retrieved: waiters may all have been cancelled
+
+
+async def describe_jobs(drs: Any, region: str, job_ids: Iterable[str]) -> dict[str, Job]:
+    """All jobs for ``job_ids`` in as few calls as DRS allows."""
+    ids = sorted(set(job_ids))
+    found: dict[str, Job] = {}
+    for start in range(0, len(ids), MAX_JOB_IDS_PER_CALL):
+        chunk = ids[start : start + MAX_JOB_IDS_PER_CALL]
+        params: dict[str, Any] = {"filters": {"jobIDs": chunk}}
+        while True:
+            page = await _timed_describe(drs, region, len(chunk), params)
+            for job in page.get("items", []):
+                found[job["jobID"]] = job
+            token = page.get("nextToken")
+            if not token:
+                break
+            params["nextToken"] = token
+    return found
+
+
+async def _timed_describe(drs: Any, region: str, size: int, params: dict[str, Any]) -> Any:
+    start = time.perf_counter()
+    outcome = "ok"
+    try:
+        return await drs.describe_jobs(**params)
+    except (ClientError, BotoCoreError) as err:
+        error = DrsError(region, err)
+        outcome = "throttled" if error.throttled else "error"
+        raise error from err
+    finally:
+        metrics.DRS_CALLS.labels(region, "DescribeJobs", outcome).inc()
+        metrics.DRS_LATENCY.labels(region, "DescribeJobs").observe(time.perf_counter() - start)
+        metrics.DRS_JOBS_PER_CALL.observe(size)

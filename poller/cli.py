@@ -1,0 +1,84 @@
+"""`poller` command line: run the daemon, create local tables, play the embedded demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import structlog
+
+from poller.config import ConfigError, Settings, load_settings
+from poller.logs import configure_logging
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    configure_logging(settings.log_level, settings.log_format)
+    from poller.daemon import run_daemon
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_daemon(settings, stop)
+
+    asyncio.run(main())
+    return 0
+
+
+def _init_tables(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    configure_logging(settings.log_level, settings.log_format)
+    from poller.clients import AwsClients
+    from poller.tables import ensure_tables
+
+    async def main() -> list[str]:
+        async with AwsClients(settings.model_copy(update={"drs_regions": []})) as clients:
+            return await ensure_tables(
+                clients.dynamodb, settings.table_name, settings.plans_table_name, settings.status_index_name
+            )
+
+    created = asyncio.run(main())
+    structlog.get_logger("poller.cli").info("tables_ready", created=created)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="poller",
+        description="Tracks AWS Elastic Disaster Recovery executions from jobs started to servers launched.",
+        epilog="Settings come from POLLER_* environment variables or a file (default config/poller.env).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the polling daemon until SIGTERM/SIGINT")
+    run.add_argument("--config", type=Path, help="settings file (KEY=value lines, POLLER_ prefix)")
+    run.set_defaults(func=_run)
+    init = sub.add_parser("init-tables", help="create the execution and plan tables if missing")
+    init.add_argument("--config", type=Path, help="settings file (KEY=value lines, POLLER_ prefix)")
+    init.set_defaults(func=_init_tables)
+    try:
+        from poller.demo import add_demo_parser
+    except ImportError:
+        pass
+    else:
+        add_demo_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as err:
+        print(f"poller: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+__all__ = ["Settings", "build_parser", "main"]

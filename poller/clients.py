@@ -1,0 +1,79 @@
+"""AWS clients for the daemon: one DynamoDB client, one DRS client per region, EventBridge.
+
+Retries are botocore's ``standard`` mode (throttling-aware, jittered); the loop adds its own
+backoff on top so an outage slows the daemon down instead of spinning or crashing it.
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any
+
+import aioboto3
+from botocore.config import Config
+
+from poller.config import Settings
+
+
+def client_config(max_pool: int = 50) -> Config:
+    return Config(
+        retries={"mode": "standard", "max_attempts": 4},
+        connect_timeout=5,
+        read_timeout=20,
+        max_pool_connections=max_pool,
+    )
+
+
+class AwsClients:
+    """Opens every client the daemon needs once, and closes them together."""
+
+    def __init__(self, settings: Settings, session: aioboto3.Session | None = None) -> None:
+        self._settings = settings
+        self._session = session or aioboto3.Session()
+        self._stack = AsyncExitStack()
+        self.dynamodb: Any = None
+        self.events: Any = None
+        self._drs: dict[str, Any] = {}
+
+    async def __aenter__(self) -> AwsClients:
+        s = self._settings
+        config = client_config(max_pool=max(50, s.max_concurrent_writes * 2))
+        self.dynamodb = await self._stack.enter_async_context(
+            self._session.client(
+                "dynamodb", region_name=s.aws_region, endpoint_url=s.dynamodb_endpoint_url, config=config
+            )
+        )
+        if s.event_bus_name:
+            self.events = await self._stack.enter_async_context(
+                self._session.client(
+                    "events", region_name=s.aws_region, endpoint_url=s.events_endpoint_url, config=config
+                )
+            )
+        for region in s.drs_regions:
+            self._drs[region] = await self._stack.enter_async_context(
+                self._session.client(
+                    "drs", region_name=region, endpoint_url=s.drs_endpoint_url, config=config
+                )
+            )
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._stack.aclose()
+
+    def drs(self, region: str) -> Any:
+        """The DRS client of a configured region; an unconfigured region is a clear error."""
+        try:
+            return self._drs[region]
+        except KeyError:
+            raise UnknownRegionError(region, sorted(self._drs)) from None
+
+
+class UnknownRegionError(LookupError):
+    def __init__(self, region: str, configured: list[str]) -> None:
+        super().__init__(
+            f"region {region!r} is not in POLLER_DRS_REGIONS ({', '.join(configured)}); add it to poll its jobs"
+        )
+        self.region = region

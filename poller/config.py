@@ -1,0 +1,105 @@
+"""Settings from environment variables (``POLLER_*``) and an optional file under ``config/``.
+
+Invalid configuration fails at start with a message naming the setting, never later in the loop.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from poller.domain.phases import PollingIntervals
+
+DEFAULT_CONFIG_FILE = Path("config/poller.env")
+
+
+class ConfigError(SystemExit):
+    """Raised at start-up; SystemExit so the CLI prints the message and exits non-zero."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the daemon. The README's configuration table is checked against this class."""
+
+    model_config = SettingsConfigDict(env_prefix="POLLER_", extra="forbid", case_sensitive=False)
+
+    table_name: str = Field("drs-executions", min_length=3, description="DynamoDB execution table")
+    plans_table_name: str = Field("drs-plans", min_length=3, description="DynamoDB recovery-plan table")
+    status_index_name: str = Field("StatusIndex", min_length=1, description="GSI on (Status, StartTime)")
+    aws_region: str = Field("us-east-1", description="Region of the DynamoDB tables")
+    drs_regions: list[str] = Field(
+        default_factory=lambda: ["us-east-1"], description="Regions whose DRS jobs may be polled"
+    )
+    dynamodb_endpoint_url: str | None = Field(None, description="Override, e.g. a moto server")
+    drs_endpoint_url: str | None = Field(None, description="Override, e.g. the drssim simulator")
+    events_endpoint_url: str | None = Field(None, description="Override for EventBridge")
+    event_bus_name: str | None = Field(None, description="EventBridge bus for completion events; unset = off")
+    interval_pending_seconds: float = Field(45.0, gt=0, description="Poll interval while servers are PENDING")
+    interval_started_seconds: float = Field(15.0, gt=0, description="Poll interval in the STARTED transition")
+    interval_in_progress_seconds: float = Field(30.0, gt=0, description="Poll interval while IN_PROGRESS")
+    interval_launching_seconds: float = Field(15.0, gt=0, description="First poll after jobs were started")
+    interval_post_launch_seconds: float = Field(
+        30.0, gt=0, description="Poll interval for post-launch actions"
+    )
+    interval_default_seconds: float = Field(30.0, gt=0, description="Poll interval for any other phase")
+    timeout_seconds: float = Field(
+        1800.0, gt=0, description="Execution age at which DRS is asked for the truth"
+    )
+    finder_period_seconds: float = Field(10.0, gt=0, description="How often the StatusIndex is queried")
+    batch_window_seconds: float = Field(
+        1.0, ge=0, description="How long DescribeJobs requests are gathered per region"
+    )
+    max_concurrent_writes: int = Field(64, ge=1, description="Bound on in-flight DynamoDB writes")
+    ready_max_age_seconds: float = Field(
+        60.0, gt=0, description="/readyz fails if the last good finder query is older"
+    )
+    http_host: str = Field("127.0.0.1", description="Address of the API, /metrics and health server")
+    http_port: int = Field(8080, ge=0, le=65535, description="Port of that server (0 = any free port)")
+    api_token: str | None = Field(None, description="Bearer token the API requires (off loopback: mandatory)")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
+    log_format: Literal["auto", "json", "console"] = Field("auto", description="console on a TTY, else JSON")
+    shutdown_grace_seconds: float = Field(20.0, gt=0, description="Time in-flight work gets on SIGTERM")
+
+    @field_validator("drs_regions", mode="before")
+    @classmethod
+    def _split_regions(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [r.strip() for r in value.split(",") if r.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _token_off_loopback(self) -> Settings:
+        if self.http_host not in ("127.0.0.1", "localhost", "::1") and not self.api_token:
+            raise ValueError(
+                f"http_host={self.http_host} is not loopback: set POLLER_API_TOKEN so the API is not open"
+            )
+        return self
+
+    def intervals(self) -> PollingIntervals:
+        return PollingIntervals(
+            pending=self.interval_pending_seconds,
+            started=self.interval_started_seconds,
+            in_progress=self.interval_in_progress_seconds,
+            launching=self.interval_launching_seconds,
+            post_launch=self.interval_post_launch_seconds,
+            default=self.interval_default_seconds,
+        )
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Environment beats the file; ``overrides`` (from CLI flags) beat both."""
+    path = config_file or Path(os.environ.get("POLLER_CONFIG_FILE", DEFAULT_CONFIG_FILE))
+    env_file = path if path.is_file() else None
+    if config_file is not None and env_file is None:
+        raise ConfigError(f"configuration file {config_file} does not exist")
+    try:
+        return Settings(_env_file=env_file, **overrides)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"POLLER_{'_'.join(str(p) for p in e['loc']).upper() or 'SETTINGS'}: {e['msg']}"
+            for e in err.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from err

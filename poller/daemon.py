@@ -1,0 +1,133 @@
+"""The daemon: find → schedule → (track: batch → apply → write), plus the HTTP server.
+
+Every ``finder_period`` the StatusIndex is read; the scheduler keeps one tracker per POLLING
+execution; trackers share one JobStatusBatcher. On stop (SIGTERM) the finder stops first,
+trackers finish in-flight writes within the grace period, then the clients close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+from poller import metrics
+from poller.batch import JobStatusBatcher
+from poller.clients import AwsClients
+from poller.config import Settings
+from poller.domain.model import Execution
+from poller.dynamodb import DynamoDBError
+from poller.find import find_polling_executions
+from poller.health import Health, monitor_loop_lag
+from poller.http import build_app
+from poller.schedule import Scheduler, ScheduleReport
+from poller.track import ExecutionTracker, TrackerConfig
+from poller.write import ExecutionStore
+
+log = structlog.get_logger("poller.daemon")
+
+TickHook = Callable[[], Awaitable[None]]
+TerminalHook = Callable[[Execution], None]
+
+
+class Daemon:
+    def __init__(
+        self, settings: Settings, clients: AwsClients, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.settings = settings
+        self.clients = clients
+        self.clock = clock
+        self.health = Health(ready_max_age_seconds=settings.ready_max_age_seconds)
+        self.store = ExecutionStore(clients.dynamodb, settings.table_name, settings.max_concurrent_writes)
+        self.batcher = JobStatusBatcher(clients.drs, window=settings.batch_window_seconds)
+        self.tracker_config = TrackerConfig(
+            intervals=settings.intervals(), timeout_seconds=settings.timeout_seconds
+        )
+        self.scheduler = Scheduler(self._make_tracker)
+        self.app = build_app(self.health)
+        self.tick_hooks: list[TickHook] = []
+        self.terminal_hooks: list[TerminalHook] = []
+        self.port: int | None = None
+        self.last_report: ScheduleReport | None = None
+
+    def _make_tracker(self, execution_id: str) -> ExecutionTracker:
+        return ExecutionTracker(
+            execution_id, self.store, self.batcher, self.tracker_config, self.clock, self._terminal
+        )
+
+    def _terminal(self, execution: Execution) -> None:
+        for hook in self.terminal_hooks:
+            hook(execution)
+
+    async def find_once(self) -> ScheduleReport | None:
+        """One finder pass; a DynamoDB error is logged and counted, and the loop goes on."""
+        start = time.perf_counter()
+        try:
+            items = await find_polling_executions(
+                self.clients.dynamodb, self.settings.table_name, self.settings.status_index_name
+            )
+        except DynamoDBError as err:
+            metrics.FINDER_RUNS.labels("error").inc()
+            self.health.last_finder_error = str(err)
+            log.error("finder_failed", error=str(err))
+            return None
+        finally:
+            metrics.FINDER_DURATION.observe(time.perf_counter() - start)
+        metrics.FINDER_RUNS.labels("ok").inc()
+        self.health.finder_ok(time.time())
+        report = self.scheduler.sync(str(item["ExecutionId"]) for item in items if "ExecutionId" in item)
+        self.last_report = report
+        if report.scheduled or report.stopped or report.failed:
+            log.info("finder_tick", **report.__dict__)
+        return report
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        runner = web.AppRunner(self.app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.settings.http_host, self.settings.http_port)
+        await site.start()
+        self.port = _bound_port(runner)
+        log.info("daemon_started", host=self.settings.http_host, port=self.port)
+        lag = asyncio.create_task(monitor_loop_lag(self.health, stop))
+        try:
+            await self._finder_loop(stop)
+        finally:
+            await self.scheduler.shutdown(self.settings.shutdown_grace_seconds)
+            await self.batcher.aclose()
+            await lag
+            await runner.cleanup()
+            log.info("daemon_stopped")
+
+    async def _finder_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            for hook in self.tick_hooks:
+                try:
+                    await hook()
+                except Exception as err:  # a hook's failure must not stop finding
+                    log.error("tick_hook_failed", hook=getattr(hook, "__name__", repr(hook)), error=repr(err))
+            await self.find_once()
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.settings.finder_period_seconds)
+            except TimeoutError:
+                pass
+
+
+def _bound_port(runner: web.AppRunner) -> int:
+    for address in runner.addresses:
+        if isinstance(address, tuple):
+            return int(address[1])
+    raise RuntimeError("HTTP server has no TCP address")
+
+
+async def run_daemon(
+    settings: Settings, stop: asyncio.Event, on_ready: Callable[[Daemon], None] | None = None
+) -> None:
+    """Open the clients, build the daemon, serve until ``stop`` is set."""
+    async with AwsClients(settings) as clients:
+        daemon = Daemon(settings, clients)
+        if on_ready is not None:
+            on_ready(daemon)
+        await daemon.serve(stop)

@@ -1,0 +1,57 @@
+"""DynamoDB calls with one error type and one place where latency and outcome are counted."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from poller import metrics
+
+_DESERIALIZER = TypeDeserializer()
+_SERIALIZER = TypeSerializer()
+
+
+class DynamoDBError(RuntimeError):
+    """A DynamoDB call failed; the message names DynamoDB, the operation and AWS's error code."""
+
+    def __init__(self, operation: str, table: str, cause: BaseException) -> None:
+        code = cause.response.get("Error", {}).get("Code", "") if isinstance(cause, ClientError) else ""
+        detail = code or type(cause).__name__
+        super().__init__(f"DynamoDB {operation} on {table} failed: {detail}: {cause}")
+        self.operation = operation
+        self.code = detail
+
+
+class ConditionFailed(DynamoDBError):
+    """A conditional write lost: someone wrote a newer version first (not an outage)."""
+
+
+def deserialize(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _DESERIALIZER.deserialize(v) for k, v in item.items()}
+
+
+def serialize(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _SERIALIZER.serialize(v) for k, v in item.items()}
+
+
+async def timed_dynamodb_call(operation: str, table: str, call: Any, **params: Any) -> Any:
+    """One DynamoDB call with its latency and outcome recorded; errors become DynamoDBError."""
+    start = time.perf_counter()
+    try:
+        result = await call(**params)
+    except ClientError as err:
+        code = err.response.get("Error", {}).get("Code", "Unknown")
+        metrics.DYNAMODB_CALLS.labels(operation, code).inc()
+        if code == "ConditionalCheckFailedException":
+            raise ConditionFailed(operation, table, err) from err
+        raise DynamoDBError(operation, table, err) from err
+    except BotoCoreError as err:
+        metrics.DYNAMODB_CALLS.labels(operation, "connection_error").inc()
+        raise DynamoDBError(operation, table, err) from err
+    finally:
+        metrics.DYNAMODB_LATENCY.labels(operation).observe(time.perf_counter() - start)
+    metrics.DYNAMODB_CALLS.labels(operation, "ok").inc()
+    return result

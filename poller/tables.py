@@ -1,0 +1,54 @@
+"""Table definitions for local stacks and `poller init-tables` (the deploy template owns AWS's)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+
+def execution_table_definition(table: str, index: str = "StatusIndex") -> dict[str, Any]:
+    return {
+        "TableName": table,
+        "KeySchema": [{"AttributeName": "ExecutionId", "KeyType": "HASH"}],
+        "AttributeDefinitions": [
+            {"AttributeName": "ExecutionId", "AttributeType": "S"},
+            {"AttributeName": "Status", "AttributeType": "S"},
+            {"AttributeName": "StartTime", "AttributeType": "N"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": index,
+                "KeySchema": [
+                    {"AttributeName": "Status", "KeyType": "HASH"},
+                    {"AttributeName": "StartTime", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+
+
+def plans_table_definition(table: str) -> dict[str, Any]:
+    return {
+        "TableName": table,
+        "KeySchema": [{"AttributeName": "PlanId", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "PlanId", "AttributeType": "S"}],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+
+
+async def ensure_tables(dynamodb: Any, executions: str, plans: str, index: str = "StatusIndex") -> list[str]:
+    """Create missing tables; returns the names created. Existing tables are left as they are."""
+    created = []
+    for definition in (execution_table_definition(executions, index), plans_table_definition(plans)):
+        try:
+            await dynamodb.create_table(**definition)
+            created.append(definition["TableName"])
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") != "ResourceInUseException":
+                raise
+    for name in created:
+        await dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
+    return created

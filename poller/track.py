@@ -1,0 +1,186 @@
+"""One coroutine per execution: wait for its phase's interval, ask DRS, apply, write.
+
+The coroutine owns its execution's in-memory copy and version. It never dies of a bad poll:
+DRS or DynamoDB trouble is logged, counted and retried with jittered backoff; an unreadable
+item is logged with its key, counted, and left untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from poller import metrics
+from poller.batch import DrsError, JobStatusBatcher
+from poller.domain.apply import JobsById, PollOutcome, apply_poll, jobs_to_request
+from poller.domain.model import Execution, MalformedItemError
+from poller.domain.phases import PollingIntervals, detect_execution_phase, seconds_until_next_poll
+from poller.domain.statuses import TERMINAL_EXECUTION, ExecutionStatus
+from poller.domain.timeout import is_timed_out, resolve_timeout
+from poller.dynamodb import DynamoDBError
+from poller.write import ExecutionNotFound, ExecutionStore, WriteConflict
+
+log = structlog.get_logger("poller.track")
+
+MAX_WRITE_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    intervals: PollingIntervals
+    timeout_seconds: float
+    heartbeat_seconds: float = 60.0  # write a poll without transitions at most this often
+    max_backoff_seconds: float = 60.0
+
+
+class ExecutionTracker:
+    """Tracks one execution until it is terminal, leaves POLLING, or is asked to stop."""
+
+    def __init__(
+        self,
+        execution_id: str,
+        store: ExecutionStore,
+        batcher: JobStatusBatcher,
+        config: TrackerConfig,
+        clock: Callable[[], float],
+        on_terminal: Callable[[Execution], None] | None = None,
+    ) -> None:
+        self.execution_id = execution_id
+        self._store = store
+        self._batcher = batcher
+        self._config = config
+        self._clock = clock
+        self._on_terminal = on_terminal
+        self._failures = 0
+        self._retry_at: float | None = None
+        self._last_write = 0.0
+        self.stopping = False
+        self.sleeping = False
+        self.malformed = False
+
+    async def run(self) -> None:
+        structlog.contextvars.bind_contextvars(execution_id=self.execution_id)
+        execution = await self._load()
+        while execution is not None and not self.stopping:
+            if execution.Status != ExecutionStatus.POLLING:
+                return
+            delay = self._delay(execution)
+            if delay > 0:
+                await self._sleep(delay)
+                continue
+            execution = await self._poll_once(execution)
+
+    async def _load(self) -> Execution | None:
+        try:
+            return await self._store.get(self.execution_id)
+        except MalformedItemError as err:
+            self.malformed = True
+            metrics.MALFORMED_ITEMS.inc()
+            log.error("malformed_item", key=err.key, field=err.field, reason=err.reason)
+        except ExecutionNotFound:
+            log.warning("execution_vanished")
+        return None
+
+    def _delay(self, execution: Execution) -> float:
+        now = self._clock()
+        if self._retry_at is not None:
+            return max(0.0, self._retry_at - now)
+        if is_timed_out(execution, now, self._config.timeout_seconds):
+            return 0.0
+        return seconds_until_next_poll(execution, now, self._config.intervals)
+
+    async def _sleep(self, seconds: float) -> None:
+        self.sleeping = True
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self.sleeping = False
+
+    async def _poll_once(self, execution: Execution) -> Execution | None:
+        timed_out = is_timed_out(execution, self._clock(), self._config.timeout_seconds)
+        try:
+            jobs = await self._fetch(execution)
+        except DrsError as err:
+            return self._failed(execution, "drs_throttled" if err.throttled else "drs_error", err)
+        now = self._clock()
+        outcome = resolve_timeout(execution, jobs, now) if timed_out else apply_poll(execution, jobs, now)
+        phase = detect_execution_phase(execution.Waves, execution.ExecutionType)
+        metrics.POLLS.labels(phase).inc()
+        self._report_gaps(outcome)
+        try:
+            written = await self._write(execution, outcome, jobs, timed_out)
+        except DynamoDBError as err:
+            return self._failed(execution, "dynamodb_error", err)
+        self._failures = 0
+        self._retry_at = None
+        if written is not None and written.Status in TERMINAL_EXECUTION:
+            self._finished(written, timed_out)
+        return written
+
+    async def _fetch(self, execution: Execution) -> dict[str, dict[str, object]]:
+        wanted = jobs_to_request(execution)
+        answers = await asyncio.gather(*(self._batcher.describe(r, ids) for r, ids in wanted.items()))
+        jobs: dict[str, dict[str, object]] = {}
+        for answer in answers:
+            jobs.update(answer)
+        return jobs
+
+    def _failed(self, execution: Execution, reason: str, err: Exception) -> Execution:
+        """Back off with full jitter, capped, so an outage slows us down instead of spinning."""
+        self._failures += 1
+        backoff = min(self._config.max_backoff_seconds, 2.0 ** min(self._failures, 6))
+        self._retry_at = self._clock() + random.uniform(backoff / 2, backoff)
+        metrics.POLL_FAILURES.labels(reason).inc()
+        log.warning("poll_failed", reason=reason, error=str(err), consecutive=self._failures)
+        return execution
+
+    def _report_gaps(self, outcome: PollOutcome) -> None:
+        if outcome.missing_job_ids:
+            metrics.MISSING_JOBS.inc(len(outcome.missing_job_ids))
+            log.warning("jobs_missing_from_drs", job_ids=list(outcome.missing_job_ids))
+        if outcome.unreadable_job_ids:
+            log.error("unreadable_drs_jobs", job_ids=list(outcome.unreadable_job_ids))
+
+    async def _write(
+        self, current: Execution, outcome: PollOutcome, jobs: JobsById, timed_out: bool
+    ) -> Execution | None:
+        """Conditional write; on conflict re-read and re-apply the same DRS answer."""
+        if not outcome.changed and self._clock() - self._last_write < self._config.heartbeat_seconds:
+            return outcome.execution
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            try:
+                saved = await self._store.save(outcome.execution, expected_version=current.Version)
+            except WriteConflict:
+                metrics.WRITE_CONFLICTS.inc()
+                fresh = await self._load()
+                if fresh is None or fresh.Status != ExecutionStatus.POLLING:
+                    return fresh
+                current = fresh
+                now = self._clock()
+                outcome = resolve_timeout(fresh, jobs, now) if timed_out else apply_poll(fresh, jobs, now)
+                continue
+            self._last_write = self._clock()
+            self._count_transitions(outcome)
+            return saved
+        log.error("write_conflicts_exhausted", attempts=MAX_WRITE_ATTEMPTS)
+        return await self._load()
+
+    def _count_transitions(self, outcome: PollOutcome) -> None:
+        for t in outcome.transitions:
+            metrics.TRANSITIONS.labels(t.level, t.new).inc()
+            log.info(
+                "transition", level=t.level, subject=t.subject, attribute=t.attribute, old=t.old, new=t.new
+            )
+
+    def _finished(self, execution: Execution, timed_out: bool) -> None:
+        duration = (execution.EndTime or self._clock()) - execution.StartTime
+        metrics.EXECUTION_DURATION.labels(execution.ExecutionType, execution.Status).observe(duration)
+        if timed_out:
+            metrics.TIMEOUTS.labels(execution.Status).inc()
+        log.info("execution_finished", status=execution.Status, duration_s=round(duration, 3))
+        if self._on_terminal is not None:
+            self._on_terminal(execution)

@@ -1,0 +1,101 @@
+"""Write: every transition back to DynamoDB with a conditional update on ``Version``.
+
+A write only lands on the version it was computed from, so a restarted or second replica can
+never overwrite a newer state: the loser re-reads and re-applies (the rules are monotone, so
+re-applying the same DRS answer to a newer state is safe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from poller.domain.model import Execution, execution_from_item, execution_to_item, waves_to_item
+from poller.dynamodb import ConditionFailed, deserialize, serialize, timed_dynamodb_call
+
+
+class ExecutionNotFound(LookupError):
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(f"execution {execution_id!r} does not exist")
+        self.execution_id = execution_id
+
+
+class WriteConflict(RuntimeError):
+    """The item moved on since it was read; re-read and re-apply."""
+
+
+_MUTABLE = ("Status", "LastPolledTime", "EndTime", "TimeoutDetected", "StatusReason")
+
+
+class ExecutionStore:
+    """The execution table, seen as Execution models."""
+
+    def __init__(self, dynamodb: Any, table: str, max_concurrent_writes: int = 64) -> None:
+        self._db = dynamodb
+        self.table = table
+        self._writes = asyncio.Semaphore(max_concurrent_writes)
+
+    async def get_item(self, execution_id: str) -> dict[str, Any]:
+        """The raw item, for callers that must survive a malformed one."""
+        response = await timed_dynamodb_call(
+            "GetItem",
+            self.table,
+            self._db.get_item,
+            TableName=self.table,
+            Key={"ExecutionId": {"S": execution_id}},
+            ConsistentRead=True,
+        )
+        if "Item" not in response:
+            raise ExecutionNotFound(execution_id)
+        return deserialize(response["Item"])
+
+    async def get(self, execution_id: str) -> Execution:
+        """Raises MalformedItemError (naming key and field) if the item cannot be read."""
+        return execution_from_item(await self.get_item(execution_id))
+
+    async def create(self, execution: Execution) -> None:
+        item = execution_to_item(execution)
+        async with self._writes:
+            await timed_dynamodb_call(
+                "PutItem",
+                self.table,
+                self._db.put_item,
+                TableName=self.table,
+                Item=serialize(item),
+                ConditionExpression="attribute_not_exists(ExecutionId)",
+            )
+
+    async def save(self, execution: Execution, expected_version: int) -> Execution:
+        """Write the mutable attributes if the stored Version is still ``expected_version``."""
+        names: dict[str, str] = {"#v": "Version", "#waves": "Waves"}
+        values: dict[str, Any] = {":expected": expected_version, ":next": expected_version + 1}
+        sets = ["#v = :next", "#waves = :waves"]
+        removes: list[str] = []
+        values[":waves"] = waves_to_item(execution)
+        item = execution_to_item(execution)
+        for i, attr in enumerate(_MUTABLE):
+            names[f"#a{i}"] = attr
+            if attr in item:
+                values[f":a{i}"] = item[attr]
+                sets.append(f"#a{i} = :a{i}")
+            else:
+                removes.append(f"#a{i}")
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        async with self._writes:
+            try:
+                await timed_dynamodb_call(
+                    "UpdateItem",
+                    self.table,
+                    self._db.update_item,
+                    TableName=self.table,
+                    Key={"ExecutionId": {"S": execution.ExecutionId}},
+                    UpdateExpression=expression,
+                    ConditionExpression="#v = :expected",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=serialize(values),
+                )
+            except ConditionFailed as err:
+                raise WriteConflict(
+                    f"execution {execution.ExecutionId} is no longer at version {expected_version}"
+                ) from err
+        return execution.model_copy(update={"Version": expected_version + 1})
