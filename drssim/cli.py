@@ -1,0 +1,57 @@
+"""``drssim serve``: run the simulator as a standalone server (docker compose, demos)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from drssim.app import build_app
+from drssim.clock import SimClock
+from drssim.state import Simulator
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Argument parser (separate so tests can check it without serving)."""
+    parser = argparse.ArgumentParser(prog="drssim", description="AWS Elastic Disaster Recovery simulator")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the DRS API and the /_sim/ control API")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=4567, help="port (default 4567)")
+    serve.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="simulated seconds per wall second; 60 plays a 20-minute drill in 20 s (0 = manual clock)",
+    )
+    serve.add_argument("--seed", type=int, default=None, help="seed the RNG for reproducible IDs and jitter")
+    serve.add_argument(
+        "--strict-source-servers",
+        action="store_true",
+        help="reject StartRecovery for unregistered source servers instead of auto-registering them",
+    )
+    serve.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``drssim`` script."""
+    args = build_parser().parse_args(argv)
+    if args.time_scale < 0:
+        raise SystemExit("--time-scale must be >= 0")
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    sim = Simulator(
+        clock=SimClock(args.time_scale), seed=args.seed, strict_source_servers=args.strict_source_servers
+    )
+    logging.getLogger("drssim").info(
+        "drssim serving on http://%s:%d (time_scale=%s, seed=%s, strict=%s)",
+        args.host,
+        args.port,
+        args.time_scale,
+        args.seed,
+        args.strict_source_servers,
+    )
+    web.run_app(build_app(sim), host=args.host, port=args.port, print=None, access_log=None)
+    return 0
