@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from poller.domain.statuses import (
     ExecutionStatus,
@@ -81,15 +81,17 @@ class Execution(_Model):
             raise ValueError(f"{total} servers exceed the limit of {MAX_SERVERS_PER_EXECUTION}")
         return waves
 
-    @model_validator(mode="after")
-    def _unique_servers(self) -> Execution:
+    @field_validator("Waves")
+    @classmethod
+    def _unique_servers(cls, waves: list[Wave]) -> list[Wave]:
+        # a field validator, so that MalformedItemError names the field: "Waves"
         seen: set[str] = set()
-        for wave in self.Waves:
+        for wave in waves:
             for server in wave.Servers:
                 if server.SourceServerId in seen:
                     raise ValueError(f"source server {server.SourceServerId} appears twice")
                 seen.add(server.SourceServerId)
-        return self
+        return waves
 
     def servers(self) -> list[Server]:
         return [s for w in self.Waves for s in w.Servers]
@@ -111,12 +113,16 @@ def execution_from_item(item: Mapping[str, Any]) -> Execution:
 
 
 def execution_to_item(execution: Execution) -> dict[str, Any]:
-    """The item form: numbers as Decimal (DynamoDB's type), no None attributes."""
-    return _to_dynamo(execution.model_dump(mode="json", exclude_none=True))
+    """The item form: numbers as Decimal (DynamoDB's type), no None attributes.
+
+    Python-mode dump: unknown attributes keep their exact Decimal values and sets (a JSON
+    dump would turn Decimals into strings and sets into lists).
+    """
+    return _to_dynamo(execution.model_dump(exclude_none=True))
 
 
 def waves_to_item(execution: Execution) -> list[Any]:
-    return [_to_dynamo(w.model_dump(mode="json", exclude_none=True)) for w in execution.Waves]
+    return [_to_dynamo(w.model_dump(exclude_none=True)) for w in execution.Waves]
 
 
 def to_dynamo_number(value: float) -> Decimal:
@@ -125,7 +131,9 @@ def to_dynamo_number(value: float) -> Decimal:
 
 
 def _to_dynamo(value: Any) -> Any:
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    if isinstance(value, str):
+        return str(value)  # status enums as plain strings
+    if isinstance(value, bool) or value is None or isinstance(value, Decimal):
         return value
     if isinstance(value, float):
         return to_dynamo_number(value)
@@ -135,12 +143,13 @@ def _to_dynamo(value: Any) -> Any:
         return {k: _to_dynamo(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):
         return [_to_dynamo(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return {_to_dynamo(v) for v in value}
     return value
 
 
 def _from_dynamo(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+    """Decimals stay Decimal: known fields convert them, unknown attributes keep them exactly."""
     if isinstance(value, Mapping):
         return {k: _from_dynamo(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
