@@ -10,7 +10,7 @@ import base64
 import binascii
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from drssim import timeline as tl
@@ -20,6 +20,7 @@ from drssim.state import ACCOUNT_ID, DrsError, Job, Simulator
 T = TypeVar("T")
 Handler = Callable[[Simulator, str, dict[str, Any]], dict[str, Any]]
 DEFAULT_PAGE = 1000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NS = uuid.UUID("6f1b0f55-5d0e-4a56-9b1f-0d5b4f0c2a11")
 
 # Post-launch actions every recovery runs (shapes of botocore's LaunchAction).
@@ -140,13 +141,28 @@ def start_recovery(sim: Simulator, region: str, body: dict[str, Any]) -> dict[st
     return {"job": render_job(sim, job, sim.clock.now())}
 
 
-def _parse_date(value: str | None, sim: Simulator) -> float | None:
+def _parse_date(value: str | None, sim: Simulator) -> int | None:
+    """Epoch milliseconds of an ISO8601 filter date."""
     if value is None:
         return None
     try:
-        return datetime.fromisoformat(value).timestamp() - sim.clock.epoch_wall
+        return _ms(datetime.fromisoformat(value))
     except ValueError:
         raise DrsError("ValidationException", f"Invalid date {value}", 400, {"reason": "other"}) from None
+
+
+def _created_ms(sim: Simulator, job: Job) -> int:
+    # Compare at the millisecond precision creationDateTime is rendered with, so a client
+    # passing a job's own creationDateTime as fromDate/toDate finds that job.
+    return _ms(sim.clock.sim_datetime(job.created_sim))
+
+
+def _ms(dt: datetime) -> int:
+    return (dt - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _within(ts: int, lo: int | None, hi: int | None) -> bool:
+    return (lo is None or ts >= lo) and (hi is None or ts <= hi)
 
 
 def describe_jobs(sim: Simulator, region: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -161,9 +177,7 @@ def describe_jobs(sim: Simulator, region: str, body: dict[str, Any]) -> dict[str
         jobs = sim.region(region).jobs
     lo, hi = _parse_date(filters.get("fromDate"), sim), _parse_date(filters.get("toDate"), sim)
     if lo is not None or hi is not None:
-        jobs = [
-            j for j in jobs if (lo is None or j.created_sim >= lo) and (hi is None or j.created_sim <= hi)
-        ]
+        jobs = [j for j in jobs if _within(_created_ms(sim, j), lo, hi)]
     page, nxt = paginate(jobs, body)
     now = sim.clock.now()
     out: dict[str, Any] = {"items": [render_job(sim, j, now) for j in page]}

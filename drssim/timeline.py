@@ -255,7 +255,7 @@ def make_plan(
     started = max(1.0, durations.started + rng.uniform(-j, j))
     raw: list[tuple[str, str | None, float, float]] = []
     for sid, snap in servers:
-        ip_at = pending + started + rng.uniform(0, j)
+        ip_at = pending + started + rng.uniform(0, j / 3)
         launched = ip_at + max(2 * j + 1.0, durations.in_progress + rng.uniform(-j, j))
         raw.append((sid, snap, ip_at, launched))
     last_launch = max(r[3] for r in raw)
