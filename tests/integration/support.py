@@ -1,0 +1,133 @@
+"""Test-plan vocabulary over real servers: seed, read back, wait — all through boto3 clients."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import boto3
+
+from poller.dynamodb import deserialize, serialize
+
+
+def source_server_id() -> str:
+    return "s-" + uuid.uuid4().hex[:17]
+
+
+def drs_client(endpoint_url: str, region: str = "us-east-1") -> Any:
+    return boto3.client("drs", endpoint_url=endpoint_url, region_name=region)
+
+
+def start_recovery(endpoint_url: str, region: str, server_ids: Sequence[str], is_drill: bool = True) -> str:
+    """One DRS job for a wave, as the launcher does; returns its jobID."""
+    job = drs_client(endpoint_url, region).start_recovery(
+        sourceServers=[{"sourceServerID": s} for s in server_ids], isDrill=is_drill
+    )["job"]
+    return str(job["jobID"])
+
+
+@dataclass
+class SeedWave:
+    region: str
+    servers: list[str]
+    name: str = ""
+    job_id: str | None = None
+
+
+@dataclass
+class SeededExecution:
+    execution_id: str
+    waves: list[SeedWave] = field(default_factory=list)
+
+    @property
+    def job_ids(self) -> list[str]:
+        return [w.job_id for w in self.waves if w.job_id]
+
+
+def seed_execution(
+    dynamodb: Any,
+    table: str,
+    drs_url: str,
+    waves: Sequence[SeedWave],
+    execution_type: str = "DRILL",
+    status: str = "POLLING",
+    start_time: float | None = None,
+    execution_id: str | None = None,
+) -> SeededExecution:
+    """Start one DRS job per wave in drssim and write the execution item as the launcher would."""
+    execution_id = execution_id or f"exec-{uuid.uuid4().hex[:12]}"
+    items = []
+    for i, wave in enumerate(waves):
+        wave.name = wave.name or f"Wave-{i + 1}"
+        wave.job_id = wave.job_id or start_recovery(
+            drs_url, wave.region, wave.servers, execution_type == "DRILL"
+        )
+        items.append(
+            {
+                "WaveName": wave.name,
+                "Region": wave.region,
+                "Status": "LAUNCHING",
+                "Servers": [
+                    {"SourceServerId": s, "RecoveryJobId": wave.job_id, "Status": "LAUNCHING"}
+                    for s in wave.servers
+                ],
+            }
+        )
+    item = {
+        "ExecutionId": execution_id,
+        "PlanId": "test-plan-1",
+        "ExecutionType": execution_type,
+        "Status": status,
+        "StartTime": Decimal(str(round(start_time if start_time is not None else time.time(), 3))),
+        "Waves": items,
+        "Version": 0,
+    }
+    dynamodb.put_item(TableName=table, Item=serialize(item))
+    return SeededExecution(execution_id, list(waves))
+
+
+def get_execution_from_dynamodb(dynamodb: Any, table: str, execution_id: str) -> dict[str, Any]:
+    item = dynamodb.get_item(TableName=table, Key={"ExecutionId": {"S": execution_id}}, ConsistentRead=True)
+    return deserialize(item["Item"])
+
+
+def query_status_index(
+    dynamodb: Any, table: str, status: str, index: str = "StatusIndex"
+) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    params: dict[str, Any] = {
+        "TableName": table,
+        "IndexName": index,
+        "KeyConditionExpression": "#s = :s",
+        "ExpressionAttributeNames": {"#s": "Status"},
+        "ExpressionAttributeValues": {":s": {"S": status}},
+    }
+    while True:
+        page = dynamodb.query(**params)
+        items.extend(deserialize(i) for i in page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def all_servers(execution: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for w in execution["Waves"] for s in w["Servers"]]
+
+
+async def wait_until(
+    read: Callable[[], Any], condition: Callable[[Any], bool], timeout: float, what: str
+) -> Any:
+    """Poll ``read`` (run in a thread, it may block) until ``condition`` holds, or fail saying what."""
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = await asyncio.to_thread(read)
+        if condition(value):
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}; last value: {value!r}")
