@@ -1,0 +1,794 @@
+"""deploy/poller.yaml, checked without an AWS account.
+
+The key check ties the task role to the code: every AWS call the ``poller`` package makes (found with
+``ast`` against botocore's service models) must be granted, and every granted action must be called
+or be a documented dependency of a call. The rest pins what an operator relies on: health check,
+graceful stop, logs, rollback, table safety, alarms on metrics that actually reach CloudWatch.
+"""
+
+from __future__ import annotations
+
+import ast
+import http.server
+import os
+import re
+import shlex
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import botocore
+import botocore.session
+import pytest
+import yaml
+from cfnlint.decode import decode
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = REPO / "deploy" / "poller.yaml"
+DOCKERFILE = REPO / "deploy" / "Dockerfile"
+CODE_DIR = REPO / "poller"
+
+# Services whose calls are scanned in the code and whose grants must match them exactly.
+SCANNED_SERVICES = ("dynamodb", "drs", "events")
+IAM_PREFIX = {"dynamodb": "dynamodb", "drs": "drs", "events": "events"}
+
+# Table administration: `poller init-tables` and the local demo create/wait for/delete tables against
+# moto or with an administrator's credentials. The deployed task never does: CloudFormation owns the
+# tables, so the task role must not be able to create or delete them.
+ADMIN_ONLY_ACTIONS = {
+    "dynamodb:CreateTable": "poller init-tables / demo (poller/tables.py)",
+    "dynamodb:DescribeTable": "table_exists waiter after CreateTable (poller/tables.py)",
+    "dynamodb:DeleteTable": "demo teardown",
+}
+
+# Operations whose IAM authorization is not an action of the same name.
+OPERATION_ACTIONS: dict[str, set[str]] = {
+    "dynamodb:TransactGetItems": {"dynamodb:GetItem"},
+    "dynamodb:TransactWriteItems": {
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    },
+}
+
+# "Dependent actions" (Service Authorization Reference, AWS Elastic Disaster Recovery): DRS performs
+# these with the caller's credentials while it runs the call; without them the job fails later.
+# They are granted only when the code makes the parent call.
+DEPENDENT_ACTIONS: dict[str, frozenset[str]] = {
+    "drs:StartRecovery": frozenset(
+        {
+            "drs:CreateRecoveryInstanceForDrs",  # registers the launched instance with DRS
+            "drs:ListTagsForResource",  # reads source-server tags to copy onto the instance
+            "drs:TagResource",  # tags the job / recovery instance it creates (drs:CreateAction)
+            "ec2:AttachVolume",
+            "ec2:AuthorizeSecurityGroupEgress",
+            "ec2:AuthorizeSecurityGroupIngress",
+            "ec2:CreateLaunchTemplate",
+            "ec2:CreateLaunchTemplateVersion",
+            "ec2:CreateSnapshot",
+            "ec2:CreateTags",
+            "ec2:CreateVolume",
+            "ec2:DeleteLaunchTemplateVersions",
+            "ec2:DeleteSnapshot",
+            "ec2:DeleteVolume",
+            "ec2:DescribeAccountAttributes",
+            "ec2:DescribeAvailabilityZones",
+            "ec2:DescribeImages",
+            "ec2:DescribeInstanceAttribute",
+            "ec2:DescribeInstanceStatus",
+            "ec2:DescribeInstanceTypes",
+            "ec2:DescribeInstances",
+            "ec2:DescribeLaunchTemplateVersions",
+            "ec2:DescribeLaunchTemplates",
+            "ec2:DescribeSecurityGroups",
+            "ec2:DescribeSnapshots",
+            "ec2:DescribeSubnets",
+            "ec2:DescribeVolumes",
+            "ec2:DetachVolume",
+            "ec2:ModifyInstanceAttribute",
+            "ec2:ModifyLaunchTemplate",
+            "ec2:RevokeSecurityGroupEgress",
+            "ec2:RunInstances",
+            "ec2:StartInstances",
+            "ec2:StopInstances",
+            "ec2:TerminateInstances",
+            "iam:PassRole",  # hands DRS's instance roles to the instances it launches
+        }
+    ),
+    "drs:TerminateRecoveryInstances": frozenset(
+        {
+            "drs:DescribeSourceServers",
+            "ec2:DeleteVolume",
+            "ec2:DescribeInstances",
+            "ec2:DescribeVolumes",
+            "ec2:TerminateInstances",
+        }
+    ),
+}
+
+# Calls the brief for poller/ plans but the code does not make yet: granted ahead so the stack works
+# when they land. Each entry must be deleted once the code makes the call (a test enforces it), so the
+# strict "granted == called" check takes over.
+PLANNED_CALLS: dict[str, str] = {
+    "drs:StartRecovery": "POST /executions launches the waves (poller/demo.py's DirectSeeder stands in)",
+    "drs:TerminateRecoveryInstances": "cancelling a drill terminates its recovery instances",
+    "dynamodb:Scan": "GET /plans lists the plans table",
+    "events:PutEvents": "completion events on POLLER_EVENT_BUS_NAME",
+}
+
+# Modules that never run in the deployed task: the local demo (moto + drssim on 127.0.0.1) and its
+# helpers. Their AWS calls go to local stand-ins with fake credentials, so they justify no grant.
+LOCAL_ONLY_MODULES: dict[str, str] = {
+    "poller/demo.py": "`poller demo` / `make run`: seeds executions straight into moto and drssim",
+    "poller/demo_view.py": "terminal rendering of the demo",
+    "poller/local.py": "starts a moto server for the demo and the integration tests",
+}
+
+# The ADOT sidecar runs with the task role: the awsemf exporter writes to its EMF log group.
+SIDECAR_ACTIONS = frozenset({"logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"})
+
+# Actions allowed with Resource "*": they have no resource-level permissions (no resource type in
+# the Service Authorization Reference). Anything else must name its resources.
+NO_RESOURCE_LEVEL_ACTIONS = frozenset(
+    {
+        "drs:DescribeJobs",
+        "drs:DescribeSourceServers",
+        "drs:CreateRecoveryInstanceForDrs",
+        "ec2:DescribeAccountAttributes",
+        "ec2:DescribeAvailabilityZones",
+        "ec2:DescribeImages",
+        "ec2:DescribeInstanceStatus",
+        "ec2:DescribeInstanceTypes",
+        "ec2:DescribeInstances",
+        "ec2:DescribeLaunchTemplateVersions",
+        "ec2:DescribeLaunchTemplates",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeSnapshots",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeVolumes",
+    }
+)
+
+# Receivers that hold attributes named like DynamoDB operations but are not AWS clients
+# (aiohttp's request.query), matched on the last dotted name.
+NOT_AWS_RECEIVERS = frozenset({"request", "req"})
+# A bare ``self.get_item(...)`` is a wrapper method of the code's own class; the wrapper's body
+# makes the real client call, which the scanner finds there.
+
+# Receiver-name hints that settle operations several scanned services share (tag_resource ...).
+SERVICE_HINTS = {"drs": ("drs",), "dynamodb": ("dynamo", "ddb", "table", "_db"), "events": ("event", "bus")}
+
+
+# ------------------------------------------------------------------------------ template helpers
+
+
+@cache
+def template() -> dict[str, Any]:
+    parsed, errors = decode(str(TEMPLATE_PATH))
+    assert not errors, errors
+    assert parsed is not None
+    return parsed
+
+
+def resources(kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template()["Resources"].items() if r["Type"] == kind}
+
+
+def one(kind: str) -> dict[str, Any]:
+    found = resources(kind)
+    assert len(found) == 1, f"expected one {kind}, found {sorted(found)}"
+    return next(iter(found.values()))
+
+
+def as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def role_statements(role: str) -> list[dict[str, Any]]:
+    props = template()["Resources"][role]["Properties"]
+    return [s for p in props.get("Policies", []) for s in as_list(p["PolicyDocument"]["Statement"])]
+
+
+def all_policy_statements() -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, res in template()["Resources"].items():
+        props = res.get("Properties", {})
+        if res["Type"] == "AWS::IAM::Role":
+            for st in role_statements(name):
+                yield name, st
+        elif res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            for st in as_list(props["PolicyDocument"]["Statement"]):
+                yield name, st
+
+
+def granted_actions(role: str) -> set[str]:
+    return {
+        a for st in role_statements(role) if st["Effect"] == "Allow" for a in as_list(st.get("Action", []))
+    }
+
+
+def container(name: str) -> dict[str, Any]:
+    defs = one("AWS::ECS::TaskDefinition")["Properties"]["ContainerDefinitions"]
+    return next(c for c in defs if c["Name"] == name)
+
+
+def poller_env() -> dict[str, Any]:
+    return {e["Name"]: e["Value"] for e in container("poller")["Environment"]}
+
+
+def collector_config() -> dict[str, Any]:
+    env = {e["Name"]: e["Value"] for e in container("adot-collector")["Environment"]}
+    raw = env["AOT_CONFIG_CONTENT"]["Fn::Sub"]
+    # ${AWS::StackName}-style references become placeholders; the collector's own ${env:X} stays out.
+    return yaml.safe_load(re.sub(r"\$\{([A-Za-z0-9:]+)\}", r"SUB_\1", raw))
+
+
+# ------------------------------------------------------------------------------ code scanner
+
+
+@dataclass(frozen=True)
+class AwsCall:
+    action: str  # IAM action, e.g. dynamodb:Query
+    where: str  # file:line
+
+
+@cache
+def operation_index() -> dict[str, set[str]]:
+    """snake_case operation (and waiter) name -> {"service:Operation", ...} of the scanned services."""
+    session = botocore.session.get_session()
+    index: dict[str, set[str]] = {}
+    for service in SCANNED_SERVICES:
+        for op in session.get_service_model(service).operation_names:
+            index.setdefault(botocore.xform_name(op), set()).add(f"{service}:{op}")
+    return index
+
+
+@cache
+def waiter_index() -> dict[str, set[str]]:
+    session = botocore.session.get_session()
+    index: dict[str, set[str]] = {}
+    for service in SCANNED_SERVICES:
+        try:
+            model = session.get_waiter_model(service)
+        except Exception:  # a service without waiters
+            continue
+        for name in model.waiter_names:
+            op = model.get_waiter(name).operation
+            index.setdefault(botocore.xform_name(name), set()).add(f"{service}:{op}")
+    return index
+
+
+def _receiver(node: ast.AST) -> str:
+    return ast.unparse(node).lower()
+
+
+def _settle(candidates: set[str], receiver: str, where: str) -> set[str]:
+    if len(candidates) == 1:
+        return candidates
+    hinted = {c for c in candidates if any(h in receiver for h in SERVICE_HINTS[c.split(":", 1)[0]])}
+    if len(hinted) == 1:
+        return hinted
+    raise AssertionError(
+        f"{where}: cannot tell which service {receiver!r} is ({sorted(candidates)}); "
+        "name the client after its service or extend SERVICE_HINTS"
+    )
+
+
+def _to_actions(operations: set[str]) -> set[str]:
+    actions: set[str] = set()
+    for op in operations:
+        service, name = op.split(":", 1)
+        actions |= OPERATION_ACTIONS.get(op, {f"{IAM_PREFIX[service]}:{name}"})
+    return actions
+
+
+def scan_source(source: str, filename: str) -> list[AwsCall]:
+    """AWS calls in one module: ``c.op(...)``, ``c.op`` passed as an argument, paginators and waiters."""
+    tree = ast.parse(source, filename)
+    ops = operation_index()
+    argument_ids = {
+        id(arg)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        for arg in [*node.args, *(k.value for k in node.keywords)]
+    }
+    called_ids = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    found: list[AwsCall] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute):
+            continue
+        where = f"{filename}:{node.lineno}"
+        receiver = _receiver(node.value)
+        if receiver == "self" or receiver.split(".")[-1] in NOT_AWS_RECEIVERS:
+            continue
+        if node.attr in ("get_paginator", "get_waiter") and id(node) in called_ids:
+            call = next(
+                n for n in ast.walk(tree) if isinstance(n, ast.Call) and n.func is node
+            )  # the Call whose func is this attribute
+            if call.args and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str):
+                table = ops if node.attr == "get_paginator" else waiter_index()
+                if call.args[0].value in table:
+                    settled = _settle(table[call.args[0].value], receiver, where)
+                    found += [AwsCall(a, where) for a in sorted(_to_actions(settled))]
+            continue
+        if node.attr in ops and (id(node) in called_ids or id(node) in argument_ids):
+            settled = _settle(ops[node.attr], receiver, where)
+            found += [AwsCall(a, where) for a in sorted(_to_actions(settled))]
+    return found
+
+
+@cache
+def code_calls() -> tuple[AwsCall, ...]:
+    calls: list[AwsCall] = []
+    for path in sorted(CODE_DIR.rglob("*.py")):
+        rel = path.relative_to(REPO).as_posix()
+        if rel in LOCAL_ONLY_MODULES:
+            continue
+        calls += scan_source(path.read_text(encoding="utf-8"), rel)
+    return tuple(calls)
+
+
+def called_actions() -> dict[str, list[str]]:
+    """IAM action -> where it is called, admin-only table calls left out."""
+    by_action: dict[str, list[str]] = {}
+    for call in code_calls():
+        if call.action not in ADMIN_ONLY_ACTIONS:
+            by_action.setdefault(call.action, []).append(call.where)
+    return by_action
+
+
+def expected_task_actions() -> set[str]:
+    called = set(called_actions()) | set(PLANNED_CALLS)
+    deps = {d for parent in called for d in DEPENDENT_ACTIONS.get(parent, ())}
+    return called | deps | SIDECAR_ACTIONS
+
+
+# ------------------------------------------------------------------------------ lint
+
+
+def test_template_passes_cfn_lint_cleanly() -> None:
+    script = Path(sys.executable).with_name("cfn-lint")
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "cfnlint"]
+    result = subprocess.run(
+        [*cmd, str(TEMPLATE_PATH)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ------------------------------------------------------------------------------ IAM vs code
+
+
+def test_scanner_finds_calls_references_paginators_and_waiters() -> None:
+    source = """
+async def f(clients, dynamodb, request, drs_client):
+    await clients.drs(region).describe_jobs(filters={})
+    await timed("Query", table, dynamodb.query, **params)
+    pages = dynamodb.get_paginator("scan")
+    await dynamodb.get_waiter("table_exists").wait(TableName="t")
+    await clients.events.put_events(Entries=[])
+    await drs_client.tag_resource(resourceArn="a", tags={})
+    dict(request.query)
+    self.get_item("wrapper of the code's own class")
+    x = dynamodb.update_item  # neither called nor passed: not a call
+"""
+    actions = {c.action for c in scan_source(source, "example.py")}
+    assert actions == {
+        "drs:DescribeJobs",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+        "dynamodb:DescribeTable",
+        "events:PutEvents",
+        "drs:TagResource",
+    }
+
+
+def test_scanner_refuses_to_guess_the_service_of_a_shared_operation() -> None:
+    with pytest.raises(AssertionError, match="cannot tell which service"):
+        scan_source("client.list_tags_for_resource(ResourceArn='x')\n", "example.py")
+
+
+def test_scanner_finds_aws_calls_in_the_poller_package() -> None:
+    # Guards the scanner itself: if it found nothing, the two checks below would pass vacuously.
+    assert {"dynamodb:Query", "drs:DescribeJobs"} <= set(called_actions())
+
+
+def test_excluded_local_modules_exist() -> None:
+    # A renamed demo module must not leave a stale exclusion behind (nor silently scan the new name).
+    missing = [m for m in LOCAL_ONLY_MODULES if not (REPO / m).is_file()]
+    assert not missing, missing
+
+
+def test_every_aws_call_in_the_code_is_granted_to_the_task_role() -> None:
+    granted = granted_actions("TaskRole")
+    missing = {a: where for a, where in called_actions().items() if a not in granted}
+    assert not missing, f"the code calls these without a grant in TaskRole: {missing}"
+
+
+def test_every_granted_action_is_called_or_a_documented_dependency() -> None:
+    unused = granted_actions("TaskRole") - expected_task_actions()
+    assert not unused, (
+        f"TaskRole grants actions the code never calls: {sorted(unused)} "
+        "(remove them, or document them in DEPENDENT_ACTIONS / SIDECAR_ACTIONS)"
+    )
+
+
+def test_planned_calls_are_not_yet_made_by_the_code() -> None:
+    landed = set(PLANNED_CALLS) & set(called_actions())
+    assert not landed, f"the code now makes {sorted(landed)}: delete them from PLANNED_CALLS"
+
+
+def test_dependencies_of_called_actions_are_all_granted() -> None:
+    missing = expected_task_actions() - granted_actions("TaskRole")
+    assert not missing, f"TaskRole lacks dependencies of calls the code makes: {sorted(missing)}"
+
+
+def test_table_administration_is_not_granted_to_the_task() -> None:
+    assert not granted_actions("TaskRole") & set(ADMIN_ONLY_ACTIONS)
+
+
+def test_dynamodb_grants_name_both_tables_and_the_status_index() -> None:
+    statements = [
+        s for s in role_statements("TaskRole") if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))
+    ]
+    arns = {r["Fn::Sub"] for s in statements for r in as_list(s["Resource"])}
+    assert any(a.endswith(":table/${ExecutionsTableName}") for a in arns)
+    assert any(a.endswith(":table/${ExecutionsTableName}/index/StatusIndex") for a in arns)
+    assert any(a.endswith(":table/${PlansTableName}") for a in arns)
+
+
+def test_put_events_is_limited_to_the_stacks_bus() -> None:
+    statements = [s for s in role_statements("TaskRole") if "events:PutEvents" in as_list(s["Action"])]
+    assert statements
+    assert all(s["Resource"] == {"Fn::GetAtt": ["CompletionEventBus", "Arn"]} for s in statements)
+
+
+# ------------------------------------------------------------------------------ IAM hygiene
+
+
+def test_resource_star_only_for_actions_without_resource_level_permissions() -> None:
+    offenders = []
+    for role, st in all_policy_statements():
+        if "*" in as_list(st.get("Resource", [])):
+            extra = set(as_list(st["Action"])) - NO_RESOURCE_LEVEL_ACTIONS
+            if extra:
+                offenders.append((role, st.get("Sid"), sorted(extra)))
+    assert not offenders, f'Resource "*" on actions that support resource-level permissions: {offenders}'
+
+
+def test_no_action_wildcards_and_no_not_action() -> None:
+    offenders = []
+    for role, st in all_policy_statements():
+        assert "NotAction" not in st and "NotResource" not in st, (role, st.get("Sid"))
+        offenders += [(role, a) for a in as_list(st["Action"]) if "*" in a or "?" in a]
+    assert not offenders, offenders
+
+
+def test_resource_arns_stay_in_this_account() -> None:
+    for role, st in all_policy_statements():
+        for res in as_list(st.get("Resource", [])):
+            if isinstance(res, dict) and "Fn::Sub" in res and isinstance(res["Fn::Sub"], str):
+                arn = res["Fn::Sub"].replace("${AWS::AccountId}", "ACCOUNT")
+                account = re.sub(r"\$\{[^}]*\}", "VAR", arn).split(":")[4]
+                assert account in ("ACCOUNT", ""), (role, st.get("Sid"), res)
+
+
+def test_pass_role_only_hands_drs_roles_to_ec2() -> None:
+    statements = [s for s in role_statements("TaskRole") if "iam:PassRole" in as_list(s["Action"])]
+    for st in statements:
+        assert st["Condition"]["StringEquals"]["iam:PassedToService"] == "ec2.amazonaws.com"
+        for res in as_list(st["Resource"]):
+            assert "role/service-role/AWSElasticDisasterRecovery" in res["Fn::Sub"]
+
+
+def test_drs_and_ec2_grants_are_limited_to_the_polled_regions() -> None:
+    for st in role_statements("TaskRole"):
+        if any(a.split(":")[0] in ("drs", "ec2") for a in as_list(st["Action"])):
+            condition = st["Condition"]["StringEquals"]["aws:RequestedRegion"]
+            assert condition == {"Ref": "DrsRegions"}, st.get("Sid")
+
+
+def test_execution_role_reads_exactly_the_injected_secret() -> None:
+    statements = role_statements("TaskExecutionRole")
+    assert [a for s in statements for a in as_list(s["Action"])] == ["secretsmanager:GetSecretValue"]
+    injected = {s["Name"]: s["ValueFrom"] for s in container("poller")["Secrets"]}
+    assert statements[0]["Resource"] == injected["POLLER_API_TOKEN"]
+
+
+# ------------------------------------------------------------------------------ task definition
+
+
+def test_task_definition_is_fargate_awsvpc_half_vcpu_one_gb() -> None:
+    props = one("AWS::ECS::TaskDefinition")["Properties"]
+    assert props["RequiresCompatibilities"] == ["FARGATE"]
+    assert props["NetworkMode"] == "awsvpc"
+    assert (props["Cpu"], props["Memory"]) == ("512", "1024")
+
+
+def test_poller_stops_gracefully_within_30_seconds() -> None:
+    assert container("poller")["StopTimeout"] == 30
+
+
+def test_containers_log_to_cloudwatch_with_retention() -> None:
+    groups = resources("AWS::Logs::LogGroup")
+    for name in ("poller", "adot-collector"):
+        log = container(name)["LogConfiguration"]
+        assert log["LogDriver"] == "awslogs"
+        group = log["Options"]["awslogs-group"]["Ref"]
+        assert "RetentionInDays" in groups[group]["Properties"]
+
+
+def _health_command() -> str:
+    check = container("poller")["HealthCheck"]
+    assert check["Command"][0] == "CMD-SHELL"
+    assert "curl" not in check["Command"][1]
+    return str(check["Command"][1])
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self) -> None:
+        self.send_response(self.status if self.path == "/healthz" else 404)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False)])
+def test_container_health_check_command_reports_healthz(status: int, healthy: bool) -> None:
+    """Runs the task definition's exact command (port swapped) against a stand-in /healthz."""
+    command = _health_command()
+    assert "http://127.0.0.1:8080/healthz" in command
+    handler = type("H", (_Handler,), {"status": status})
+    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        local = command.replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+        python_dir = str(Path(sys.executable).parent)
+        env = {**os.environ, "PATH": f"{python_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+        result = subprocess.run(["sh", "-c", local], env=env, capture_output=True, timeout=20, check=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (result.returncode == 0) is healthy, result.stderr
+
+
+def test_container_environment_is_accepted_by_the_settings() -> None:
+    from poller.config import Settings
+
+    env = poller_env()
+    fields = set(Settings.model_fields)
+    unknown = [n for n in env if n.removeprefix("POLLER_").lower() not in fields]
+    assert not unknown, f"env vars the daemon does not know: {unknown}"
+    required = {
+        "POLLER_TABLE_NAME",
+        "POLLER_PLANS_TABLE_NAME",
+        "POLLER_STATUS_INDEX_NAME",
+        "POLLER_AWS_REGION",
+        "POLLER_DRS_REGIONS",
+        "POLLER_EVENT_BUS_NAME",
+        "POLLER_HTTP_HOST",
+        "POLLER_HTTP_PORT",
+        "POLLER_LOG_FORMAT",
+        "POLLER_LOG_LEVEL",
+    }
+    assert required <= set(env)
+    assert env["POLLER_HTTP_HOST"] == "0.0.0.0"
+    assert env["POLLER_LOG_FORMAT"] == "json"
+    assert env["POLLER_DRS_REGIONS"] == {"Fn::Join": [",", {"Ref": "DrsRegions"}]}
+    # The literal values as the daemon would read them (with the injected token) must validate.
+    literal = {n: v for n, v in env.items() if isinstance(v, str)}
+    settings = Settings(**{n.removeprefix("POLLER_").lower(): v for n, v in literal.items()}, api_token="t")
+    assert settings.http_port == 8080
+
+
+def test_api_token_comes_from_secrets_manager() -> None:
+    secrets = {s["Name"] for s in container("poller")["Secrets"]}
+    assert secrets == {"POLLER_API_TOKEN"}
+    assert "POLLER_API_TOKEN" not in poller_env()
+
+
+def test_status_index_name_in_env_matches_the_table() -> None:
+    table = template()["Resources"]["ExecutionsTable"]
+    names = [g["IndexName"] for g in table["Properties"]["GlobalSecondaryIndexes"]]
+    assert poller_env()["POLLER_STATUS_INDEX_NAME"] in names
+
+
+# ------------------------------------------------------------------------------ service
+
+
+def test_service_rolls_back_failed_deployments() -> None:
+    props = one("AWS::ECS::Service")["Properties"]
+    breaker = props["DeploymentConfiguration"]["DeploymentCircuitBreaker"]
+    assert breaker == {"Enable": True, "Rollback": True}
+    assert props["LaunchType"] == "FARGATE"
+
+
+def test_two_replicas_by_default() -> None:
+    assert template()["Parameters"]["DesiredCount"]["Default"] == 2
+    assert one("AWS::ECS::Service")["Properties"]["DesiredCount"] == {"Ref": "DesiredCount"}
+
+
+def test_cluster_has_container_insights() -> None:
+    settings = one("AWS::ECS::Cluster")["Properties"]["ClusterSettings"]
+    assert {"Name": "containerInsights", "Value": "enabled"} in settings
+
+
+def test_internal_alb_exists_only_when_the_api_is_exposed() -> None:
+    assert template()["Parameters"]["ApiExposure"]["AllowedValues"] == ["none", "internal-alb"]
+    for kind in (
+        "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        "AWS::ElasticLoadBalancingV2::TargetGroup",
+        "AWS::ElasticLoadBalancingV2::Listener",
+    ):
+        assert one(kind)["Condition"] == "ExposeApi", kind
+    assert one("AWS::ElasticLoadBalancingV2::LoadBalancer")["Properties"]["Scheme"] == "internal"
+
+
+# ------------------------------------------------------------------------------ data
+
+
+def _tables() -> dict[str, dict[str, Any]]:
+    return resources("AWS::DynamoDB::Table")
+
+
+def test_tables_are_created_or_reused_by_a_switch() -> None:
+    assert set(_tables()) == {"ExecutionsTable", "PlansTable"}
+    for table in _tables().values():
+        assert table["Condition"] == "CreateTables"
+        assert table["DeletionPolicy"] == "Retain"
+
+
+def test_tables_are_on_demand_with_pitr_deletion_protection_and_sse() -> None:
+    for name, table in _tables().items():
+        props = table["Properties"]
+        assert props["BillingMode"] == "PAY_PER_REQUEST", name
+        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True, name
+        assert props["DeletionProtectionEnabled"] is True, name
+        assert props["SSESpecification"]["SSEEnabled"] is True, name
+
+
+def test_table_shapes_match_the_codes_table_definitions() -> None:
+    from poller.tables import execution_table_definition, plans_table_definition
+
+    for resource, code in (
+        ("ExecutionsTable", execution_table_definition("t", "StatusIndex")),
+        ("PlansTable", plans_table_definition("t")),
+    ):
+        props = _tables()[resource]["Properties"]
+        assert props["KeySchema"] == code["KeySchema"], resource
+        key = "AttributeName"
+        assert sorted(props["AttributeDefinitions"], key=lambda a: a[key]) == sorted(
+            code["AttributeDefinitions"], key=lambda a: a[key]
+        )
+        assert props.get("GlobalSecondaryIndexes", []) == code.get("GlobalSecondaryIndexes", [])
+
+
+def test_status_index_is_status_hash_starttime_range_projecting_all() -> None:
+    (gsi,) = _tables()["ExecutionsTable"]["Properties"]["GlobalSecondaryIndexes"]
+    assert gsi["IndexName"] == "StatusIndex"
+    assert gsi["KeySchema"] == [
+        {"AttributeName": "Status", "KeyType": "HASH"},
+        {"AttributeName": "StartTime", "KeyType": "RANGE"},
+    ]
+    assert gsi["Projection"] == {"ProjectionType": "ALL"}
+    types = {
+        a["AttributeName"]: a["AttributeType"]
+        for a in _tables()["ExecutionsTable"]["Properties"]["AttributeDefinitions"]
+    }
+    assert (types["Status"], types["StartTime"]) == ("S", "N")
+
+
+# ------------------------------------------------------------------------------ metrics and alarms
+
+
+def _poller_alarms() -> dict[str, dict[str, Any]]:
+    return {
+        name: a["Properties"]
+        for name, a in resources("AWS::CloudWatch::Alarm").items()
+        if a["Properties"].get("Namespace") == {"Fn::Sub": "DRSPoller/${AWS::StackName}"}
+    }
+
+
+def _exported_metrics() -> Iterator[tuple[str, list[str]]]:
+    """(metric name, dimension set) pairs the awsemf exporter puts into CloudWatch."""
+    cfg = collector_config()
+    emf = cfg["exporters"]["awsemf"]
+    assert emf["namespace"] == "DRSPoller/SUB_AWS::StackName"
+    assert cfg["service"]["pipelines"]["metrics"]["exporters"] == ["awsemf"]
+    for decl in emf["metric_declarations"]:
+        for selector in decl["metric_name_selectors"]:
+            for dims in decl["dimensions"]:
+                yield selector.strip("^$"), sorted(dims)
+
+
+def test_collector_scrapes_the_daemons_metrics_endpoint() -> None:
+    (job,) = collector_config()["receivers"]["prometheus"]["config"]["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    assert job["static_configs"][0]["targets"] == ["127.0.0.1:8080"]
+
+
+def test_every_poller_alarm_watches_a_metric_the_collector_exports() -> None:
+    exported = set((m, tuple(d)) for m, d in _exported_metrics())
+    alarms = _poller_alarms()
+    assert alarms
+    for name, alarm in alarms.items():
+        dims = tuple(sorted(d["Name"] for d in alarm.get("Dimensions", [])))
+        assert (alarm["MetricName"], dims) in exported, name
+
+
+def _labelnames(metric: str) -> set[str]:
+    import poller.metrics
+
+    for value in vars(poller.metrics).values():
+        if getattr(value, "_name", None) in (metric, metric.removesuffix("_total")):
+            return set(value._labelnames)
+    return set()
+
+
+def test_exported_metrics_exist_in_the_daemon() -> None:
+    from prometheus_client import REGISTRY
+
+    import poller.metrics  # noqa: F401  (registers the metrics)
+
+    names: dict[str, set[str]] = {}
+    for family in REGISTRY.collect():
+        for sample in family.samples:
+            names.setdefault(sample.name, set()).update(sample.labels)
+        names.setdefault(family.name, set())
+        if family.type == "counter":
+            names.setdefault(f"{family.name}_total", set())
+    for metric, dims in _exported_metrics():
+        assert metric in names, f"{metric} is not a metric of poller/metrics.py"
+        # Dimensions are Prometheus labels, or the constant "service" the collector adds.
+        assert set(dims) - {"service"} <= names[metric] | _labelnames(metric), (metric, dims)
+
+
+def test_alarms_cover_tasks_throttling_timeouts_and_event_loop_lag() -> None:
+    alarms = _poller_alarms()
+    watched = {a["MetricName"]: a for a in alarms.values()}
+    assert {"poller_drs_calls_total", "poller_timeouts_total", "poller_event_loop_lag_seconds"} <= set(
+        watched
+    )
+    assert {"Name": "outcome", "Value": "throttled"} in watched["poller_drs_calls_total"]["Dimensions"]
+    assert {"Name": "outcome", "Value": "TIMEOUT"} in watched["poller_timeouts_total"]["Dimensions"]
+    task_alarm = template()["Resources"]["TasksBelowDesiredAlarm"]["Properties"]
+    metric_names = {
+        m["MetricStat"]["Metric"]["MetricName"] for m in task_alarm["Metrics"] if "MetricStat" in m
+    }
+    assert metric_names == {"RunningTaskCount", "DesiredTaskCount"}
+
+
+def test_timeout_alarm_outcome_is_a_status_the_daemon_records() -> None:
+    from poller.domain.statuses import ExecutionStatus
+
+    assert ExecutionStatus.TIMEOUT.value == "TIMEOUT"
+
+
+def test_collector_may_write_only_its_emf_log_group() -> None:
+    statements = [
+        s for s in role_statements("TaskRole") if any(a.startswith("logs:") for a in as_list(s["Action"]))
+    ]
+    assert {a for s in statements for a in as_list(s["Action"])} == SIDECAR_ACTIONS
+    assert all(s["Resource"] == {"Fn::GetAtt": ["MetricsLogGroup", "Arn"]} for s in statements)
+    emf = collector_config()["exporters"]["awsemf"]
+    assert emf["log_group_name"] == "SUB_MetricsLogGroup"
+
+
+# ------------------------------------------------------------------------------ image
+
+
+def test_image_runs_the_daemon_as_a_non_root_user() -> None:
+    lines = [ln.strip() for ln in DOCKERFILE.read_text().splitlines()]
+    assert 'ENTRYPOINT ["poller"]' in lines
+    assert 'CMD ["run"]' in lines
+    users = [shlex.split(ln)[1] for ln in lines if ln.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0")
