@@ -29,6 +29,7 @@ class _Segment:
     base: float
     derived: float
     rate: float
+    stamp: float  # wall-clock moment the segment was created (for change timestamps)
 
 
 class Timebase:
@@ -38,10 +39,12 @@ class Timebase:
     touched from the simulator's event loop.
     """
 
-    def __init__(self, base: float, derived: float = 0.0, rate: float = 1.0) -> None:
+    def __init__(
+        self, base: float, derived: float = 0.0, rate: float = 1.0, stamp: float | None = None
+    ) -> None:
         if rate < 0:
             raise ValueError("rate must be >= 0")
-        self._segments: list[_Segment] = [_Segment(base, derived, rate)]
+        self._segments: list[_Segment] = [_Segment(base, derived, rate, base if stamp is None else stamp)]
         self._derived_starts: list[float] = [derived]
 
     @property
@@ -54,18 +57,18 @@ class Timebase:
         seg = self._segments[-1]
         return seg.derived + max(0.0, base - seg.base) * seg.rate
 
-    def set_rate(self, base: float, rate: float) -> None:
+    def set_rate(self, base: float, rate: float, stamp: float | None = None) -> None:
         """Change the rate from ``base`` on (0 freezes, 1 follows the base)."""
         if rate < 0:
             raise ValueError("rate must be >= 0")
-        self._append(base, self.at(base), rate)
+        self._append(base, self.at(base), rate, stamp)
 
-    def jump_to(self, base: float, derived: float) -> bool:
+    def jump_to(self, base: float, derived: float, stamp: float | None = None) -> bool:
         """Move derived time forward to ``derived`` at ``base``; never moves backwards."""
         current = self.at(base)
         if derived <= current:
             return False
-        self._append(base, derived, self.rate)
+        self._append(base, derived, self.rate, stamp)
         return True
 
     def base_of(self, derived: float) -> float | None:
@@ -74,29 +77,34 @@ class Timebase:
         ``None`` when it is not reached under the current segment (frozen). A moment
         crossed by a jump maps to the base time of the jump.
         """
+        found = self.locate(derived)
+        return None if found is None else found[0]
+
+    def locate(self, derived: float) -> tuple[float, float] | None:
+        """``(base, stamp)``: when ``derived`` was reached and the stamp of that segment.
+
+        The stamp disambiguates moments when the base itself was frozen (a manual clock):
+        the change cannot have become visible before the segment that produced it existed.
+        """
         segs = self._segments
         i = bisect_left(self._derived_starts, derived) - 1
         if i < 0:
-            return segs[0].base
+            return segs[0].base, segs[0].stamp
         seg = segs[i]
         if i + 1 < len(segs):
             nxt = segs[i + 1]
             end = seg.derived + (nxt.base - seg.base) * seg.rate
             if derived <= end and seg.rate > 0:
-                return seg.base + (derived - seg.derived) / seg.rate
-            return nxt.base
+                return seg.base + (derived - seg.derived) / seg.rate, seg.stamp
+            return nxt.base, nxt.stamp
         if seg.rate > 0:
-            return seg.base + (derived - seg.derived) / seg.rate
+            return seg.base + (derived - seg.derived) / seg.rate, seg.stamp
         return None
 
-    def _append(self, base: float, derived: float, rate: float) -> None:
-        last = self._segments[-1]
-        if base == last.base:
-            # Same instant: replace, but keep monotonicity of derived starts.
-            self._segments[-1] = _Segment(base, max(derived, last.derived), rate)
-            self._derived_starts[-1] = self._segments[-1].derived
-            return
-        self._segments.append(_Segment(base, derived, rate))
+    def _append(self, base: float, derived: float, rate: float, stamp: float | None) -> None:
+        # Always append, even at an identical base instant: with a frozen base (manual
+        # clock) several holds/jumps share one base and only their stamps tell them apart.
+        self._segments.append(_Segment(base, derived, rate, base if stamp is None else stamp))
         self._derived_starts.append(derived)
 
 

@@ -76,6 +76,7 @@ class Job:
     initiated_by: str
     is_drill: bool
     created_sim: float
+    created_wall: float
     plan: tl.JobPlan
     timebase: Timebase
     tags: dict[str, str] = field(default_factory=dict)
@@ -89,7 +90,7 @@ class Job:
         """Job-local seconds at simulated time ``now``."""
         return self.timebase.at(now)
 
-    def set_hold(self, reason: HoldReason, on: bool, now: float) -> None:
+    def set_hold(self, reason: HoldReason, on: bool, now: float, wall: float) -> None:
         """Freeze/unfreeze the job's timeline; several reasons may hold it at once."""
         before = bool(self.hold_reasons)
         if on:
@@ -98,7 +99,7 @@ class Job:
             self.hold_reasons.discard(reason)
         after = bool(self.hold_reasons)
         if before != after:
-            self.timebase.set_rate(now, 0.0 if after else 1.0)
+            self.timebase.set_rate(now, 0.0 if after else 1.0, wall)
 
 
 @dataclass(slots=True)
@@ -230,17 +231,18 @@ class Simulator:
         job_id = self.new_id("drsjob-", 17)
         while job_id in self.jobs:
             job_id = self.new_id("drsjob-", 17)
-        now = self.clock.now()
-        job = Job(job_id, region, type_, initiated_by, is_drill, now, plan, Timebase(now), dict(tags or {}))
+        now, wall = self.clock.now(), self.clock.wall()
+        timebase = Timebase(now, stamp=wall)
+        job = Job(job_id, region, type_, initiated_by, is_drill, now, wall, plan, timebase, dict(tags or {}))
         if self.manual:
-            job.set_hold("manual", True, now)
+            job.set_hold("manual", True, now, wall)
         self.jobs[job_id] = job
         self.region(region).jobs.append(job)
         return job
 
     # ---- derived state ----------------------------------------------------------------
     def terminated_at(self, job: Job, source_server_id: str) -> float | None:
-        """Simulated time the server's recovery instance was terminated, if it was."""
+        """Wall-clock time the server's recovery instance was terminated, if it was."""
         tid = job.terminated_by.get(source_server_id)
         if tid is None:
             return None
@@ -248,7 +250,7 @@ class Simulator:
         now = self.clock.now()
         if tl.job_status(tjob.plan, tjob.local(now)) != "COMPLETED":
             return None
-        return tjob.timebase.base_of(tjob.plan.completed_at)
+        return self.wall_of(tjob, tjob.plan.completed_at)
 
     def launch_status(self, job: Job, sp: tl.ServerPlan, t: float) -> tl.ServerState:
         """Server state including TERMINATE semantics (pure timeline + cross-job links)."""
@@ -261,8 +263,12 @@ class Simulator:
 
     def wall_of(self, job: Job, local_t: float) -> float | None:
         """Wall-clock moment the job's local time reached ``local_t``."""
-        g = job.timebase.base_of(local_t)
-        return None if g is None else self.clock.wall_at(g)
+        found = job.timebase.locate(local_t)
+        if found is None:
+            return None
+        g, stamp = found
+        wall = self.clock.wall_at(g)
+        return stamp if wall is None else max(stamp, wall)
 
     # ---- control ----------------------------------------------------------------------
     def select(self, job_ids: list[str] | None) -> list[Job]:
@@ -276,27 +282,27 @@ class Simulator:
 
     def set_manual(self, manual: bool) -> None:
         """Manual mode holds every existing and future job until advanced or released."""
-        now = self.clock.now()
+        now, wall = self.clock.now(), self.clock.wall()
         self.manual = manual
         for job in self.jobs.values():
-            job.set_hold("manual", manual, now)
+            job.set_hold("manual", manual, now, wall)
 
     def hold(self, job_ids: list[str] | None, on: bool) -> list[str]:
         """Freeze (or release) jobs in their current phase."""
-        now = self.clock.now()
+        now, wall = self.clock.now(), self.clock.wall()
         jobs = self.select(job_ids)
         for job in jobs:
-            job.set_hold("explicit", on, now)
+            job.set_hold("explicit", on, now, wall)
         return [j.job_id for j in jobs]
 
     def advance_phase(self, phase: str, job_ids: list[str] | None) -> list[str]:
         """Move jobs forward to ``phase`` (no-op for jobs already past it)."""
         if phase not in tl.PHASES:
             raise ControlError(f"phase must be one of {', '.join(tl.PHASES)}")
-        now = self.clock.now()
+        now, wall = self.clock.now(), self.clock.wall()
         moved = []
         for job in self.select(job_ids):
-            if job.timebase.jump_to(now, tl.phase_time(job.plan, cast(tl.Phase, phase))):
+            if job.timebase.jump_to(now, tl.phase_time(job.plan, cast(tl.Phase, phase)), wall):
                 moved.append(job.job_id)
         return moved
 

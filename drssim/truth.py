@@ -30,7 +30,7 @@ def job_truth(sim: Simulator, job: Job, now: float) -> dict[str, Any]:
             launch = [{**c, "status": "TERMINATED"} if c["status"] == "LAUNCHED" else c for c in launch]
         term = sim.terminated_at(job, sp.source_server_id)
         if term is not None:
-            launch.append({"status": "TERMINATED", "simTime": term, "wallTime": sim.clock.wall_at(term)})
+            launch.append({"status": "TERMINATED", "simTime": None, "wallTime": term})
         servers.append(
             {
                 "sourceServerID": sp.source_server_id,
@@ -51,16 +51,14 @@ def job_truth(sim: Simulator, job: Job, now: float) -> dict[str, Any]:
         "status": status,
         "held": bool(job.hold_reasons),
         "localTime": t,
-        "createdWallTime": sim.clock.wall_at(job.created_sim),
+        "createdWallTime": job.created_wall,
         "statusChanges": job_changes,
         "servers": servers,
     }
 
 
 def _change(sim: Simulator, job: Job, tr: tl.Transition) -> dict[str, Any]:
-    g = job.timebase.base_of(tr.t)
-    wall = None if g is None else sim.clock.wall_at(g)
-    return {"status": tr.value, "simTime": g, "wallTime": wall}
+    return {"status": tr.value, "simTime": job.timebase.base_of(tr.t), "wallTime": sim.wall_of(job, tr.t)}
 
 
 def truth(

@@ -14,7 +14,9 @@ from drssim.testing import RunningSimulator
 
 JOB_ID_RE = re.compile(r"^drsjob-[0-9a-zA-Z]{17}$")
 ISO_Z_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
-NO_CLIENT_VALIDATION = Config(parameter_validation=False, retries={"mode": "standard", "max_attempts": 1})
+NO_CLIENT_VALIDATION = Config(
+    parameter_validation=False, retries={"mode": "standard", "total_max_attempts": 1}
+)
 
 
 def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:

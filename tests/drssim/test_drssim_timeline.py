@@ -160,3 +160,14 @@ def test_sim_clock_scales_and_steps_with_injected_wall() -> None:
     assert clock.now() == pytest.approx(760.0)
     with pytest.raises(ValueError):
         clock.advance(-1)
+
+
+def test_timebase_stamps_disambiguate_changes_under_a_frozen_base() -> None:
+    tb = Timebase(0.0, stamp=1000.0)
+    tb.set_rate(0.0, 0.0, stamp=1001.0)  # held at creation
+    tb.jump_to(0.0, 50.0, stamp=1005.0)  # forced phase while the base did not move
+    tb.jump_to(0.0, 80.0, stamp=1009.0)
+    assert tb.locate(0.0) == (0.0, 1000.0)
+    assert tb.locate(40.0) == (0.0, 1005.0)
+    assert tb.locate(60.0) == (0.0, 1009.0)
+    assert tb.locate(81.0) is None
