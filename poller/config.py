@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     batch_window_seconds: float = Field(
         1.0, ge=0, description="How long DescribeJobs requests are gathered per region"
     )
+    aws_max_attempts: int = Field(
+        4, ge=1, le=10, description="botocore attempts per AWS call (standard mode)"
+    )
+    retry_backoff_max_seconds: float = Field(
+        60.0, gt=0, description="Cap of the jittered backoff after a failed poll"
+    )
     max_concurrent_writes: int = Field(64, ge=1, description="Bound on in-flight DynamoDB writes")
     ready_max_age_seconds: float = Field(
         60.0, gt=0, description="/readyz fails if the last good finder query is older"

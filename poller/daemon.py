@@ -44,7 +44,9 @@ class Daemon:
         self.store = ExecutionStore(clients.dynamodb, settings.table_name, settings.max_concurrent_writes)
         self.batcher = JobStatusBatcher(clients.drs, window=settings.batch_window_seconds)
         self.tracker_config = TrackerConfig(
-            intervals=settings.intervals(), timeout_seconds=settings.timeout_seconds
+            intervals=settings.intervals(),
+            timeout_seconds=settings.timeout_seconds,
+            max_backoff_seconds=settings.retry_backoff_max_seconds,
         )
         self.scheduler = Scheduler(self._make_tracker)
         self.app = build_app(self.health)

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -32,12 +33,15 @@ FAST_INTERVALS: dict[str, Any] = {
     "interval_default_seconds": 0.2,
     "finder_period_seconds": 0.2,
     "batch_window_seconds": 0.05,
+    "retry_backoff_max_seconds": 1.0,
+    "aws_max_attempts": 2,
 }
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _local_credentials() -> None:
     use_local_credentials()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
 
 
 @pytest.fixture(scope="session")

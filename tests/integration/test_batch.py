@@ -1,0 +1,66 @@
+"""Region batching: DRS calls grow with regions and time, not with executions."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from typing import Any
+
+import pytest
+
+from drssim.testing import RunningSimulator
+from tests.conftest import Tables, start_daemon
+from tests.integration.support import (
+    SeedWave,
+    all_servers,
+    query_status_index,
+    seed_execution,
+    source_server_id,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.integration]
+
+
+async def test_fifty_executions_in_two_regions_share_describe_jobs_calls(
+    dynamodb: Any, tables: Tables, sim: RunningSimulator, make_settings: Any
+) -> None:
+    regions = ["us-east-1", "us-west-2"]
+    window = 0.5
+    with sim.control.drs_progression():
+        [
+            seed_execution(
+                dynamodb,
+                tables.executions,
+                sim.endpoint_url,
+                [SeedWave(regions[i % 2], [source_server_id(), source_server_id()])],
+            )
+            for i in range(50)
+        ]
+        sim.control.clear_calls()
+        settings = make_settings(batch_window_seconds=window, interval_launching_seconds=0.2)
+        running = await start_daemon(settings)
+        started = time.monotonic()
+        try:
+            await wait_until(
+                lambda: query_status_index(dynamodb, tables.executions, "POLLING"),
+                lambda items: (
+                    len(items) == 50 and all(x["Status"] == "PENDING" for e in items for x in all_servers(e))
+                ),
+                15,
+                "all 50 executions polled",
+            )
+            await asyncio.sleep(2.0)  # several more adaptive intervals of every execution
+            elapsed = time.monotonic() - started
+        finally:
+            running.stop.set()
+            await asyncio.wait_for(running.task, timeout=15)
+
+    calls = sim.control.calls(operation="DescribeJobs")
+    windows = math.ceil(elapsed / window) + 1
+    for region in regions:
+        in_region = [c for c in calls if c["region"] == region]
+        assert 0 < len(in_region) <= windows, f"{region}: {len(in_region)} calls for {windows} windows"
+    assert max(c["jobIDs"] for c in calls) > 1  # one call carried many executions' jobs
+    assert len(calls) < 50  # fewer calls than executions, although each was polled several times
