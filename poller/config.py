@@ -68,6 +68,16 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
     log_format: Literal["auto", "json", "console"] = Field("auto", description="console on a TTY, else JSON")
     shutdown_grace_seconds: float = Field(20.0, gt=0, description="Time in-flight work gets on SIGTERM")
+    event_source: str = Field(
+        "drs-execution-poller", min_length=1, description="Source of the completion events on the bus"
+    )
+    launch_delay_seconds: float = Field(
+        0.0, ge=0, description="Age a PENDING execution reaches before its DRS jobs are started"
+    )
+    launch_claim_timeout_seconds: float = Field(
+        120.0, ge=4, description="Age of a launch claim after which DRS is searched for its job"
+    )
+    launch_max_attempts: int = Field(5, ge=1, description="StartRecovery attempts per wave before it FAILS")
 
     @field_validator("drs_regions", mode="before")
     @classmethod

@@ -10,19 +10,23 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import structlog
 from aiohttp import web
 
 from poller import metrics
+from poller.api import add_api_routes
 from poller.batch import JobStatusBatcher
 from poller.clients import AwsClients
 from poller.config import Settings
 from poller.domain.model import Execution
 from poller.dynamodb import DynamoDBError
+from poller.events import EventPublisher
 from poller.find import find_polling_executions
 from poller.health import Health, monitor_loop_lag
 from poller.http import build_app
+from poller.launch import Launcher, MutatingDrsClients
 from poller.schedule import Scheduler, ScheduleReport
 from poller.track import ExecutionTracker, TrackerConfig
 from poller.write import ExecutionStore
@@ -35,7 +39,11 @@ TerminalHook = Callable[[Execution], None]
 
 class Daemon:
     def __init__(
-        self, settings: Settings, clients: AwsClients, clock: Callable[[], float] = time.time
+        self,
+        settings: Settings,
+        clients: AwsClients,
+        clock: Callable[[], float] = time.time,
+        mutating_drs: MutatingDrsClients | None = None,
     ) -> None:
         self.settings = settings
         self.clients = clients
@@ -54,6 +62,26 @@ class Daemon:
         self.terminal_hooks: list[TerminalHook] = []
         self.port: int | None = None
         self.last_report: ScheduleReport | None = None
+        # API, launcher and completion events (StartRecovery/Terminate go through no-retry clients)
+        self.polling_items: list[dict[str, Any]] = []  # the finder's last StatusIndex read
+        start_drs = mutating_drs.drs if mutating_drs is not None else clients.drs
+        self.events = EventPublisher(clients.events, settings.event_bus_name, settings.event_source)
+        self.terminal_hooks.append(self.events.on_terminal)
+        self.launcher = Launcher(
+            settings,
+            self.store,
+            clients.dynamodb,
+            start_drs=start_drs,
+            read_drs=clients.drs,
+            polling_items=lambda: self.polling_items,
+            on_terminal=self._terminal,
+            on_changed=self.scheduler.stop,
+            clock=clock,
+        )
+        self.tick_hooks.append(self.launcher.tick)
+        add_api_routes(
+            self.app, settings, clients.dynamodb, self.store, clients.drs, start_drs, self._terminal, clock
+        )
 
     def _make_tracker(self, execution_id: str) -> ExecutionTracker:
         return ExecutionTracker(
@@ -80,6 +108,7 @@ class Daemon:
             metrics.FINDER_DURATION.observe(time.perf_counter() - start)
         metrics.FINDER_RUNS.labels("ok").inc()
         self.health.finder_ok(time.time())
+        self.polling_items = items
         report = self.scheduler.sync(str(item["ExecutionId"]) for item in items if "ExecutionId" in item)
         self.last_report = report
         if report.scheduled or report.stopped or report.failed:
@@ -98,6 +127,7 @@ class Daemon:
             await self._finder_loop(stop)
         finally:
             await self.scheduler.shutdown(self.settings.shutdown_grace_seconds)
+            await self.events.drain(self.settings.shutdown_grace_seconds)
             await self.batcher.aclose()
             await lag
             await runner.cleanup()
@@ -128,8 +158,8 @@ async def run_daemon(
     settings: Settings, stop: asyncio.Event, on_ready: Callable[[Daemon], None] | None = None
 ) -> None:
     """Open the clients, build the daemon, serve until ``stop`` is set."""
-    async with AwsClients(settings) as clients:
-        daemon = Daemon(settings, clients)
+    async with AwsClients(settings) as clients, MutatingDrsClients(settings) as mutating:
+        daemon = Daemon(settings, clients, mutating_drs=mutating)
         if on_ready is not None:
             on_ready(daemon)
         await daemon.serve(stop)

@@ -1,0 +1,51 @@
+"""The execution API, served by the daemon's aiohttp server next to /metrics and the health checks.
+
+- ``POST /plans`` → 201 ``{"PlanId"}``; ``GET /plans/{id}``; ``GET /plans?limit=&nextToken=``
+- ``POST /executions`` ``{PlanId, ExecutionType}`` → 202 ``{"executionId"}`` (``Idempotency-Key`` honoured)
+- ``GET /executions/{id}``; ``GET /executions?status=&limit=&nextToken=`` (StatusIndex, newest first)
+- ``POST /executions/{id}/cancel`` ``{"terminateRecoveryInstances"?}`` → 200, 409 when already terminal
+
+Errors are JSON ``{"error", "field"?}``; unknown routes are 404 JSON. With ``POLLER_API_TOKEN``
+set, the API paths require ``Authorization: Bearer <token>``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from poller.api.errors import ApiError, error_middleware
+from poller.api.executions import ExecutionHandlers
+from poller.api.plans import PlanHandlers, PlanStore
+from poller.config import Settings
+from poller.domain.model import Execution
+from poller.write import ExecutionStore
+
+__all__ = ["ApiError", "add_api_routes"]
+
+
+def add_api_routes(
+    app: web.Application,
+    settings: Settings,
+    dynamodb: Any,
+    store: ExecutionStore,
+    read_drs: Callable[[str], Any],
+    mutate_drs: Callable[[str], Any],
+    on_terminal: Callable[[Execution], None],
+    clock: Callable[[], float] = time.time,
+) -> None:
+    """Register the API routes and the JSON error middleware on the daemon's app (before it starts)."""
+    plans = PlanStore(dynamodb, settings.plans_table_name)
+    plan_handlers = PlanHandlers(plans, settings.drs_regions)
+    executions = ExecutionHandlers(settings, dynamodb, store, plans, read_drs, mutate_drs, on_terminal, clock)
+    app.middlewares.append(error_middleware(settings.api_token))
+    app.router.add_post("/plans", plan_handlers.create)
+    app.router.add_get("/plans", plan_handlers.list_plans)
+    app.router.add_get("/plans/{plan_id}", plan_handlers.get)
+    app.router.add_post("/executions", executions.create)
+    app.router.add_get("/executions", executions.list_by_status)
+    app.router.add_get("/executions/{execution_id}", executions.get)
+    app.router.add_post("/executions/{execution_id}/cancel", executions.cancel)

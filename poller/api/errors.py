@@ -1,0 +1,119 @@
+"""API errors as JSON: ``{"error": message, "field": name}`` for every failure, 404 and 5xx included."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from poller.dynamodb import DynamoDBError
+
+log = structlog.get_logger("poller.api")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+#: Paths served by the API (the token, when configured, is required for these only)
+API_PREFIXES = ("/plans", "/executions")
+
+
+class ApiError(Exception):
+    """A client-visible error; ``field`` names the input at fault (a body path, a header, a query key)."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+    def response(self) -> web.Response:
+        body: dict[str, Any] = {"error": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        return web.json_response(body, status=self.status)
+
+
+def to_json_value(value: Any) -> Any:
+    """DynamoDB values as JSON: Decimals as numbers (int when integral), sets as sorted lists."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: to_json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json_value(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted(to_json_value(v) for v in value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(to_json_value(body), status=status, headers=headers)
+
+
+async def read_json_object(request: web.Request, optional: bool = False) -> dict[str, Any]:
+    """The body as a JSON object; 413 beyond the server's limit, 400 for anything not an object."""
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as err:
+        raise ApiError(
+            413, f"request body too large: limit is {request.app._client_max_size} bytes", "body"
+        ) from err
+    if not raw.strip():
+        if optional:
+            return {}
+        raise ApiError(400, "request body must be a JSON object", "body")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ApiError(400, f"request body is not valid JSON: {err}", "body") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, f"request body must be a JSON object, not {type(body).__name__}", "body")
+    return body
+
+
+def error_middleware(api_token: str | None) -> Any:
+    """JSON for every error (unknown routes, wrong methods, too large, crashes); the API's bearer token."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            if api_token and request.path.startswith(API_PREFIXES):
+                _check_token(request, api_token)
+            return await handler(request)
+        except ApiError as err:
+            return err.response()
+        except web.HTTPException as err:
+            if err.status < 400:
+                raise
+            message = {404: f"no route {request.method} {request.path}"}.get(err.status, err.reason)
+            if err.status == 405:
+                message = f"method {request.method} not allowed on {request.path}"
+            if err.status == 413:
+                message = f"request body too large: limit is {request.app._client_max_size} bytes"
+            return web.json_response({"error": message}, status=err.status, headers=_allow(err))
+        except DynamoDBError as err:
+            log.error("api_dynamodb_error", path=request.path, error=str(err))
+            return web.json_response({"error": f"storage unavailable: {err.code}"}, status=503)
+        except Exception as err:
+            log.exception("api_handler_failed", path=request.path, method=request.method)
+            return web.json_response({"error": f"internal error: {type(err).__name__}"}, status=500)
+
+    return middleware
+
+
+def _allow(err: web.HTTPException) -> dict[str, str] | None:
+    allow = err.headers.get("Allow")
+    return {"Allow": allow} if allow else None
+
+
+def _check_token(request: web.Request, token: str) -> None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise ApiError(401, "missing or wrong bearer token", "Authorization")

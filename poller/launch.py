@@ -1,0 +1,524 @@
+"""Launcher: start the DRS recovery jobs of PENDING executions and of waves whose turn has come.
+
+A tick hook of the daemon. Per execution and tick it runs **claim → StartRecovery → record**:
+
+1. *Claim.* Read the item (consistent), pick the waves that may start now (PENDING, every wave
+   they depend on COMPLETED — SEQUENTIAL plans depend on the previous wave), and write on each a
+   fresh ``LaunchToken`` (also appended to ``LaunchTokens``) and ``LaunchClaimedAt`` with a
+   Version-conditional update. Only one replica can win that write, so only one replica calls
+   DRS for a claim. A wave stays ``PENDING`` while claimed.
+2. *StartRecovery*, one job per wave, tagged ``ExecutionId``, ``WaveName`` and ``LaunchToken``,
+   through a DRS client **without automatic retries** (StartRecovery is not idempotent: a retry
+   after a lost response would launch every server twice), bounded by a timeout.
+3. *Record* the job ID on the wave's servers, the wave ``LAUNCHING``, the execution ``POLLING``
+   (Version-conditional; on conflict re-read and re-apply, guarded by the token).
+
+The crash window is between 2 and 3: DRS has a job, the item only a claim. Nothing re-launches
+a claimed wave blindly: once a claim is older than ``launch_claim_timeout_seconds`` (far above
+the bounded StartRecovery call), the launcher first searches DRS (DescribeJobs since the first
+claim) for a job tagged with one of the wave's tokens and **adopts** it; only if there is none
+does it claim again with a new token and start the wave (at most ``launch_max_attempts`` times).
+The same path covers an ambiguous answer (5xx, timeout) and a record write that kept losing.
+
+Failures: a refusal by DRS (4xx) marks the wave FAILED with DRS's message; throttling and
+connection failures (the request never reached DRS) release the claim for the next tick; after
+``launch_max_attempts`` the wave is FAILED. A wave whose dependency did not complete is never
+launched and is FAILED naming that dependency. So no execution stays PENDING forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import aioboto3
+import structlog
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+)
+from prometheus_client import Counter
+
+from poller import metrics
+from poller.clients import UnknownRegionError, client_config
+from poller.config import Settings
+from poller.domain.apply import finish_execution
+from poller.domain.completion import execution_outcome
+from poller.domain.model import Execution, MalformedItemError, Wave, execution_from_item
+from poller.domain.statuses import (
+    TERMINAL_EXECUTION,
+    TERMINAL_WAVE,
+    ExecutionStatus,
+    ExecutionType,
+    ServerStatus,
+    WaveStatus,
+)
+from poller.dynamodb import DynamoDBError
+from poller.find import find_polling_executions
+from poller.write import ExecutionNotFound, ExecutionStore, WriteConflict
+
+log = structlog.get_logger("poller.launch")
+
+LAUNCHES = Counter(
+    "poller_launches_total",
+    "Wave launches by outcome: started, adopted, rejected, retry, unknown, gave_up, skipped",
+    ["outcome"],
+)
+
+STARTED, REJECTED, RETRY, UNKNOWN = "started", "rejected", "retry", "unknown"
+THROTTLING_CODES = frozenset({"ThrottlingException", "TooManyRequestsException", "Throttling"})
+MAX_RECORD_ATTEMPTS = 5
+LOOKBACK_SECONDS = 300.0  # DescribeJobs window before the first claim (clock skew with DRS)
+
+
+@dataclass(frozen=True)
+class StartResult:
+    """What became of one wave's StartRecovery."""
+
+    kind: str  # STARTED | REJECTED | RETRY | UNKNOWN
+    token: str
+    job_id: str | None = None
+    message: str = ""
+
+
+@dataclass
+class WaveActions:
+    """What the launcher may do with an execution's waves now (indexes into Waves)."""
+
+    skip: dict[int, str] = field(default_factory=dict)  # never launched: a dependency failed
+    launch: list[int] = field(default_factory=list)  # unclaimed and ready
+    reconcile: list[int] = field(default_factory=list)  # claimed long ago: look for the job first
+
+    def __bool__(self) -> bool:
+        return bool(self.skip or self.launch or self.reconcile)
+
+
+def _extra(wave: Wave, key: str, default: Any = None) -> Any:
+    return (wave.model_extra or {}).get(key, default)
+
+
+def depends_on(wave: Wave) -> list[str]:
+    value = _extra(wave, "DependsOn") or []
+    return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
+
+
+def wave_actions(execution: Execution, now: float, claim_timeout: float) -> WaveActions:
+    """Pure: which PENDING waves are ready, which must be skipped, which claims are stale."""
+    actions = WaveActions()
+    if execution.Status not in (ExecutionStatus.PENDING, ExecutionStatus.POLLING):
+        return actions
+    status = {w.WaveName: w.Status for w in execution.Waves}
+    changed = True
+    while changed:  # a skipped wave may make its own dependents skip: iterate to the fixpoint
+        changed = False
+        for i, wave in enumerate(execution.Waves):
+            if status[wave.WaveName] != WaveStatus.PENDING or i in actions.launch or i in actions.reconcile:
+                continue
+            deps = [d for d in depends_on(wave) if d in status]
+            if any(status[d] not in TERMINAL_WAVE for d in deps):
+                continue
+            failed = [d for d in deps if status[d] != WaveStatus.COMPLETED]
+            if failed:
+                actions.skip[i] = f"not launched: wave {failed[0]!r} ended {status[failed[0]]}"
+                status[wave.WaveName] = WaveStatus.FAILED
+                changed = True
+                continue
+            claimed_at = _extra(wave, "LaunchClaimedAt")
+            if claimed_at is None:
+                actions.launch.append(i)
+            elif now - float(claimed_at) >= claim_timeout:
+                actions.reconcile.append(i)
+    return actions
+
+
+def _has_pending_wave(item: Mapping[str, Any]) -> bool:
+    waves = item.get("Waves")
+    return isinstance(waves, list) and any(
+        isinstance(w, Mapping) and w.get("Status") == "PENDING" for w in waves
+    )
+
+
+def _fail_wave(wave: Wave, reason: str) -> Wave:
+    servers = [
+        s.model_copy(update={"Status": ServerStatus.FAILED, "FailureReason": reason})
+        if s.RecoveryJobId is None
+        else s
+        for s in wave.Servers
+    ]
+    return wave.model_copy(
+        update={
+            "Status": WaveStatus.FAILED,
+            "StatusReason": reason,
+            "FailedServerIds": [s.SourceServerId for s in wave.Servers],
+            "Servers": servers,
+            "LaunchClaimedAt": None,
+        }
+    )
+
+
+def claim_waves(
+    execution: Execution, actions: WaveActions, tokens: Mapping[int, str], now: float
+) -> Execution:
+    """Pure: skipped waves FAILED, claimed waves carrying their new token."""
+    waves = list(execution.Waves)
+    for i, reason in actions.skip.items():
+        waves[i] = _fail_wave(waves[i], reason)
+    for i, token in tokens.items():
+        wave = waves[i]
+        waves[i] = wave.model_copy(
+            update={
+                "LaunchToken": token,
+                "LaunchTokens": [*(_extra(wave, "LaunchTokens") or []), token],
+                "LaunchClaimedAt": now,
+                "LaunchFirstClaimedAt": _extra(wave, "LaunchFirstClaimedAt") or now,
+                "LaunchAttempts": int(_extra(wave, "LaunchAttempts", 0)) + 1,
+            }
+        )
+    return _settle(execution.model_copy(update={"Waves": waves}), now)
+
+
+def record_results(
+    execution: Execution,
+    results: Mapping[int, StartResult],
+    now: float,
+    max_attempts: int,
+    claim_timeout: float,
+) -> Execution:
+    """Pure: job IDs onto the servers of started waves, refusals as FAILED waves.
+
+    Guarded by the token: a result only lands on a wave that still carries it, so a late
+    answer can never overwrite a newer claim's outcome.
+    """
+    waves = list(execution.Waves)
+    closed = execution.Status in TERMINAL_EXECUTION
+    for i, result in results.items():
+        wave = waves[i]
+        if result.token not in (_extra(wave, "LaunchTokens") or []):
+            continue
+        if result.kind == STARTED:
+            servers = [s.model_copy(update={"RecoveryJobId": result.job_id}) for s in wave.Servers]
+            update: dict[str, Any] = {
+                "Servers": servers,
+                "RecoveryJobId": result.job_id,
+                "LaunchClaimedAt": None,
+            }
+            if wave.Status == WaveStatus.PENDING and not closed:
+                update.update(Status=WaveStatus.LAUNCHING, StatusReason=None, JobStartedTime=now)
+            else:
+                log.warning(
+                    "launched_after_close", wave=wave.WaveName, job_id=result.job_id, status=wave.Status
+                )
+            waves[i] = wave.model_copy(update=update)
+            continue
+        if wave.Status != WaveStatus.PENDING or closed:
+            continue
+        attempts = int(_extra(wave, "LaunchAttempts", 0))
+        if result.kind == REJECTED:
+            waves[i] = _fail_wave(wave, f"StartRecovery failed: {result.message}")
+        elif attempts >= max_attempts:
+            waves[i] = _fail_wave(
+                wave, f"StartRecovery failed {attempts} times; last error: {result.message}"
+            )
+        elif result.kind == RETRY:  # never reached DRS: release the claim for the next tick
+            waves[i] = wave.model_copy(
+                update={
+                    "LaunchClaimedAt": None,
+                    "StatusReason": f"StartRecovery will be retried: {result.message}",
+                }
+            )
+        else:  # outcome unknown: keep the claim; its job is looked up by tag after the timeout
+            waves[i] = wave.model_copy(
+                update={
+                    "StatusReason": f"StartRecovery outcome unknown ({result.message}); "
+                    f"DRS is searched for the job after {claim_timeout:g} s"
+                }
+            )
+    return _settle(execution.model_copy(update={"Waves": waves}), now)
+
+
+def _settle(execution: Execution, now: float) -> Execution:
+    if execution.Status in TERMINAL_EXECUTION:
+        return execution
+    if execution_outcome(execution) in TERMINAL_EXECUTION:
+        return finish_execution(execution, now)
+    if execution.Status == ExecutionStatus.PENDING and any(
+        w.Status != WaveStatus.PENDING for w in execution.Waves
+    ):
+        return execution.model_copy(update={"Status": ExecutionStatus.POLLING})
+    return execution
+
+
+def drs_error(err: BaseException) -> tuple[str, str]:
+    """(code, message) of a DRS failure, as DRS worded it."""
+    if isinstance(err, ClientError):
+        error = err.response.get("Error", {})
+        return str(error.get("Code", "Unknown")), str(error.get("Message", "")) or str(err)
+    return type(err).__name__, str(err) or type(err).__name__
+
+
+def classify_start_error(err: BaseException) -> str:
+    """REJECTED (DRS said no), RETRY (never reached DRS) or UNKNOWN (it may have started)."""
+    if isinstance(err, ClientError):
+        code, _ = drs_error(err)
+        status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if code in THROTTLING_CODES or status == 429:
+            return RETRY
+        return UNKNOWN if status >= 500 else REJECTED
+    if isinstance(err, EndpointConnectionError | ConnectTimeoutError):
+        return RETRY
+    return UNKNOWN
+
+
+def iso_utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class MutatingDrsClients:
+    """DRS clients for non-idempotent calls (StartRecovery, TerminateRecoveryInstances): no retries."""
+
+    def __init__(self, settings: Settings, session: aioboto3.Session | None = None) -> None:
+        self._settings = settings
+        self._session = session or aioboto3.Session()
+        self._stack = AsyncExitStack()
+        self._drs: dict[str, Any] = {}
+
+    async def __aenter__(self) -> MutatingDrsClients:
+        config = client_config(max_attempts=1)
+        for region in self._settings.drs_regions:
+            self._drs[region] = await self._stack.enter_async_context(
+                self._session.client(
+                    "drs", region_name=region, endpoint_url=self._settings.drs_endpoint_url, config=config
+                )
+            )
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._stack.aclose()
+
+    def drs(self, region: str) -> Any:
+        try:
+            return self._drs[region]
+        except KeyError:
+            raise UnknownRegionError(region, sorted(self._drs)) from None
+
+
+class Launcher:
+    """The daemon's tick hook that turns PENDING waves into DRS jobs (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: ExecutionStore,
+        dynamodb: Any,
+        start_drs: Callable[[str], Any],
+        read_drs: Callable[[str], Any],
+        polling_items: Callable[[], Iterable[Mapping[str, Any]]] = lambda: (),
+        on_terminal: Callable[[Execution], None] = lambda _: None,
+        on_changed: Callable[[str], None] = lambda _: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self._db = dynamodb
+        self._start_drs = start_drs
+        self._read_drs = read_drs
+        self._polling_items = polling_items
+        self._on_terminal = on_terminal
+        self._on_changed = on_changed
+        self._clock = clock
+        self._limit = asyncio.Semaphore(16)
+
+    @property
+    def claim_timeout(self) -> float:
+        return self.settings.launch_claim_timeout_seconds
+
+    async def tick(self) -> None:
+        """One pass: PENDING executions (from the StatusIndex) and POLLING ones with a wave to start."""
+        s = self.settings
+        pending = await find_polling_executions(self._db, s.table_name, s.status_index_name, status="PENDING")
+        now = self._clock()
+        ids = [
+            str(i["ExecutionId"])
+            for i in pending
+            if "ExecutionId" in i and float(i.get("StartTime", 0)) + s.launch_delay_seconds <= now
+        ]
+        for item in self._polling_items():
+            if "ExecutionId" in item and _has_pending_wave(item) and self._ready_in_index(item, now):
+                ids.append(str(item["ExecutionId"]))
+        if ids:
+            await asyncio.gather(*(self._guarded(i) for i in dict.fromkeys(ids)))
+
+    def _ready_in_index(self, item: Mapping[str, Any], now: float) -> bool:
+        """Cheap pre-check on the finder's copy, so waiting sequential waves cost no reads."""
+        try:
+            return bool(wave_actions(execution_from_item(item), now, self.claim_timeout))
+        except MalformedItemError:
+            return False
+
+    async def _guarded(self, execution_id: str) -> None:
+        async with self._limit:
+            try:
+                await self.launch(execution_id)
+            except DynamoDBError as err:
+                log.error("launch_failed", execution_id=execution_id, error=str(err))
+
+    async def launch(self, execution_id: str) -> Execution | None:
+        """Claim, start and record every wave of this execution that may start now."""
+        execution = await self._load(execution_id)
+        for _ in range(len(execution.Waves) + 1 if execution else 0):
+            assert execution is not None
+            now = self._clock()
+            if execution.Status == ExecutionStatus.PENDING and (
+                execution.StartTime + self.settings.launch_delay_seconds > now
+            ):
+                return execution
+            actions = wave_actions(execution, now, self.claim_timeout)
+            if not actions:
+                return execution
+            step = await self._launch_step(execution, actions, now)
+            if step is None or step.Version == execution.Version:
+                return step
+            execution = step
+        return execution
+
+    async def _load(self, execution_id: str) -> Execution | None:
+        try:
+            return await self.store.get(execution_id)
+        except ExecutionNotFound:
+            return None
+        except MalformedItemError as err:
+            metrics.MALFORMED_ITEMS.inc()
+            log.error("malformed_item", key=err.key, field=err.field, reason=err.reason)
+            return None
+
+    async def _launch_step(self, execution: Execution, actions: WaveActions, now: float) -> Execution | None:
+        adopted: dict[int, StartResult] = {}
+        for i in actions.reconcile:
+            try:
+                found = await self._find_tagged_job(execution, execution.Waves[i])
+            except (ClientError, BotoCoreError, UnknownRegionError) as err:
+                log.warning("launch_reconcile_failed", execution_id=execution.ExecutionId, error=str(err))
+                return execution  # cannot tell whether it started: never launch blind
+            if found is not None:
+                adopted[i] = found
+        give_up = {
+            i: StartResult(
+                UNKNOWN, str(_extra(execution.Waves[i], "LaunchToken")), message="no job found in DRS"
+            )
+            for i in actions.reconcile
+            if i not in adopted
+            and int(_extra(execution.Waves[i], "LaunchAttempts", 0)) >= self.settings.launch_max_attempts
+        }
+        to_start = [*actions.launch, *(i for i in actions.reconcile if i not in adopted and i not in give_up)]
+        tokens = {i: uuid.uuid4().hex for i in to_start}
+        claimed = claim_waves(execution, actions, tokens, now)
+        try:
+            saved = await self.store.save(claimed, execution.Version)
+        except WriteConflict:
+            metrics.WRITE_CONFLICTS.inc()
+            return None  # someone else moved it: next tick
+        for _ in actions.skip:
+            LAUNCHES.labels("skipped").inc()
+        if saved.Status in TERMINAL_EXECUTION:
+            self._on_terminal(saved)
+            return saved
+        results: dict[int, StartResult] = {**adopted, **give_up}
+        started = await asyncio.gather(*(self._start(saved, i, tokens[i]) for i in to_start))
+        results.update(zip(to_start, started, strict=True))
+        for i, result in results.items():
+            outcome = "adopted" if i in adopted else "gave_up" if i in give_up else result.kind
+            LAUNCHES.labels(outcome).inc()
+            log.info(
+                "wave_launch",
+                execution_id=saved.ExecutionId,
+                wave=saved.Waves[i].WaveName,
+                outcome=outcome,
+                job_id=result.job_id,
+                message=result.message or None,
+            )
+        return await self._record(saved, results)
+
+    async def _start(self, execution: Execution, index: int, token: str) -> StartResult:
+        wave = execution.Waves[index]
+        started = time.perf_counter()
+        try:
+            client = self._start_drs(wave.Region)
+            response = await asyncio.wait_for(
+                client.start_recovery(
+                    sourceServers=[{"sourceServerID": s.SourceServerId} for s in wave.Servers],
+                    isDrill=execution.ExecutionType == ExecutionType.DRILL,
+                    tags={
+                        "ExecutionId": execution.ExecutionId,
+                        "PlanId": execution.PlanId[:256],
+                        "WaveName": wave.WaveName[:256],
+                        "LaunchToken": token,
+                    },
+                ),
+                timeout=max(1.0, self.claim_timeout / 4),
+            )
+        except UnknownRegionError as err:
+            return StartResult(REJECTED, token, message=str(err))
+        except TimeoutError:
+            metrics.DRS_CALLS.labels(wave.Region, "StartRecovery", "timeout").inc()
+            return StartResult(UNKNOWN, token, message="StartRecovery timed out")
+        except (ClientError, BotoCoreError) as err:
+            code, message = drs_error(err)
+            metrics.DRS_CALLS.labels(wave.Region, "StartRecovery", code).inc()
+            return StartResult(classify_start_error(err), token, message=f"{code}: {message}")
+        finally:
+            metrics.DRS_LATENCY.labels(wave.Region, "StartRecovery").observe(time.perf_counter() - started)
+        metrics.DRS_CALLS.labels(wave.Region, "StartRecovery", "ok").inc()
+        return StartResult(STARTED, token, job_id=str(response["job"]["jobID"]))
+
+    async def _find_tagged_job(self, execution: Execution, wave: Wave) -> StartResult | None:
+        """A DRS job started under one of the wave's claims (the crash window), if any."""
+        tokens = [str(t) for t in _extra(wave, "LaunchTokens") or []]
+        if not tokens:
+            return None
+        since = float(_extra(wave, "LaunchFirstClaimedAt") or execution.StartTime) - LOOKBACK_SECONDS
+        client = self._read_drs(wave.Region)
+        params: dict[str, Any] = {"filters": {"fromDate": iso_utc(since)}, "maxResults": 1000}
+        while True:
+            page = await client.describe_jobs(**params)
+            for job in page.get("items", []):
+                tags = job.get("tags") or {}
+                if tags.get("ExecutionId") == execution.ExecutionId and tags.get("LaunchToken") in tokens:
+                    return StartResult(STARTED, str(tags["LaunchToken"]), job_id=str(job["jobID"]))
+            if not page.get("nextToken"):
+                return None
+            params["nextToken"] = page["nextToken"]
+
+    async def _record(self, current: Execution, results: Mapping[int, StartResult]) -> Execution | None:
+        s = self.settings
+        was_polling = current.Status == ExecutionStatus.POLLING
+        for _ in range(MAX_RECORD_ATTEMPTS):
+            updated = record_results(
+                current, results, self._clock(), s.launch_max_attempts, self.claim_timeout
+            )
+            try:
+                saved = await self.store.save(updated, current.Version)
+            except WriteConflict:
+                metrics.WRITE_CONFLICTS.inc()
+                fresh = await self._load(current.ExecutionId)
+                if fresh is None:
+                    return None
+                current = fresh
+                continue
+            if saved.Status in TERMINAL_EXECUTION:
+                self._on_terminal(saved)
+            elif was_polling:
+                self._on_changed(saved.ExecutionId)  # its tracker re-reads the new waves
+            return saved
+        log.error("launch_record_conflicts_exhausted", execution_id=current.ExecutionId)
+        return None  # the claim stays: after the claim timeout the job is adopted by its tag
