@@ -164,4 +164,4 @@ class SimClock:
 
 def iso_z(dt: datetime) -> str:
     """Format as the ISO8601 ``...Z`` string DRS uses (matches ISO8601DatetimeString)."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"

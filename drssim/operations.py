@@ -91,6 +91,15 @@ def _sim_iso(sim: Simulator, sim_t: float | None) -> str | None:
     return None if sim_t is None else iso_z(sim.clock.sim_datetime(sim_t))
 
 
+def _cached(job: Job, key: str, make: Callable[[], str | None]) -> str | None:
+    value = job.render_cache.get(key)
+    if value is None:
+        value = make()
+        if value is not None:
+            job.render_cache[key] = value
+    return value
+
+
 def render_server(sim: Simulator, job: Job, sp: tl.ServerPlan, t: float) -> dict[str, Any]:
     """A ParticipatingServer at job-local time ``t``."""
     st = sim.launch_status(job, sp, t)
@@ -109,7 +118,9 @@ def render_server(sim: Simulator, job: Job, sp: tl.ServerPlan, t: float) -> dict
             if st.post_launch == "FAILED":
                 run["failureReason"] = sp.post_launch_reason or "Post-launch action failed"
             runs.append(run)
-        discovered = _sim_iso(sim, job.timebase.base_of(sp.launched_at))
+        discovered = _cached(
+            job, "ssm:" + sp.source_server_id, lambda: _sim_iso(sim, job.timebase.base_of(sp.launched_at))
+        )
         out["launchActionsStatus"] = {"ssmAgentDiscoveryDatetime": discovered, "runs": runs}
     return out
 
@@ -120,16 +131,19 @@ def render_job(sim: Simulator, job: Job, now: float) -> dict[str, Any]:
     status = tl.job_status(job.plan, t)
     out: dict[str, Any] = {
         "jobID": job.job_id,
-        "arn": arn(job.region, "job", job.job_id),
+        "arn": _cached(job, "arn", lambda: arn(job.region, "job", job.job_id)),
         "type": job.type,
         "initiatedBy": job.initiated_by,
-        "creationDateTime": _sim_iso(sim, job.created_sim),
+        "creationDateTime": _cached(job, "created", lambda: _sim_iso(sim, job.created_sim)),
         "status": status,
         "participatingServers": [render_server(sim, job, sp, t) for sp in job.plan.servers],
         "tags": job.tags,
     }
     if status == "COMPLETED":
-        out["endDateTime"] = _sim_iso(sim, job.timebase.base_of(job.plan.completed_at))
+        # The completion moment is in the past, so it can no longer change.
+        out["endDateTime"] = _cached(
+            job, "end", lambda: _sim_iso(sim, job.timebase.base_of(job.plan.completed_at))
+        )
     return out
 
 

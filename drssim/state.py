@@ -85,6 +85,9 @@ class Job:
     terminated_by: dict[str, str] = field(default_factory=dict)
     # TERMINATE jobs: (launch job id, source server id) pairs being terminated
     terminates: list[tuple[str, str]] = field(default_factory=list)
+    # Rendered strings that never change once known (arn, creation/end/discovery times):
+    # DescribeJobs renders up to 1,000 jobs per call, formatting dates dominated its cost.
+    render_cache: dict[str, str] = field(default_factory=dict)
 
     def local(self, now: float) -> float:
         """Job-local seconds at simulated time ``now``."""

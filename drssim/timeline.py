@@ -20,7 +20,7 @@ possibly after the job is already COMPLETED.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 JobStatus = Literal["PENDING", "STARTED", "COMPLETED"]
@@ -89,11 +89,14 @@ class JobPlan:
     started_at: float
     servers: tuple[ServerPlan, ...]
     is_drill: bool
+    # A job completes when every server is terminal (never before it started). Derived
+    # once per plan because DescribeJobs reads it for every job on every call.
+    completed_at: float = field(init=False, compare=False)
 
-    @property
-    def completed_at(self) -> float:
-        """A job completes when every server is terminal (never before it started)."""
-        return max([self.started_at, *(s.terminal_at for s in self.servers)])
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "completed_at", max([self.started_at, *(s.terminal_at for s in self.servers)])
+        )
 
     def server(self, source_server_id: str) -> ServerPlan:
         """The plan of one participating server (KeyError if absent)."""
