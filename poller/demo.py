@@ -272,6 +272,14 @@ class FailureInjector:
                 self.done.add(server_id)  # too late (or already failed): leave it
 
 
+async def _api_mounted(session: aiohttp.ClientSession, base: str) -> bool:
+    """Whether the daemon serves the execution API (poller.api), probed with a harmless read."""
+    if importlib.util.find_spec("poller.api") is None:
+        return False
+    async with session.get(f"{base}/executions", params={"status": "POLLING"}) as resp:
+        return resp.status != 404
+
+
 # ---- orchestration --------------------------------------------------------------------------------
 async def _wait_for_port(daemon_box: list[Any], task: asyncio.Task[None]) -> int:
     for _ in range(200):
@@ -318,12 +326,12 @@ async def play(options: DemoOptions, moto_url: str, sim: Any) -> int:
         headers = {"Authorization": f"Bearer {token}"}
         async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=10)) as session:
             seeder: ApiSeeder | DirectSeeder
-            if importlib.util.find_spec("poller.api") is not None:
+            if await _api_mounted(session, base):
                 seeder = ApiSeeder(session, base)
                 via = "the poller API"
             else:
                 seeder = DirectSeeder(settings)
-                via = "DynamoDB directly (poller.api is not in this build)"
+                via = "DynamoDB directly (this build of the daemon serves no API)"
             _print_banner(out, options, base, moto_url, sim.endpoint_url, token, via)
             rng = random.Random(options.seed)
             plan = demo_plan(options.servers, options.wave_order, rng)

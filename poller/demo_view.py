@@ -113,19 +113,20 @@ class ProgressView:
         self.out.flush()
 
     def _redraw(self, executions: Mapping[str, Item | None]) -> None:
+        width = max([9, *(len(e) for e in executions)])
         lines = [f"Elapsed {self.elapsed()}   time-scale {self.time_scale:g}x   (Ctrl-C stops the demo)", ""]
         lines.append(
-            f"{'EXECUTION':<20} {'TYPE':<9} {'STATUS':<10} {'WAVE':<16} {'REGION':<10} {'WAVE ST.':<10} SERVERS"
+            f"{'EXECUTION':<{width}} {'TYPE':<8} {'STATUS':<9} {'WAVE':<14} {'REGION':<9} {'WAVE':<9} SERVERS"
         )
         for execution_id, item in executions.items():
             label = self.labels.get(execution_id, "")
             if item is None:
-                lines.append(f"{execution_id:<20} {label:<9} {'...':<10}")
+                lines.append(f"{execution_id:<{width}} {label:<8} ...")
                 continue
             status = str(item.get("Status"))
             for i, (name, region, wave_status, servers) in enumerate(wave_lines(item)):
-                head = f"{execution_id:<20} {label:<9} {status:<10}" if i == 0 else " " * 41
-                lines.append(f"{head} {name:<16} {region:<10} {wave_status:<10} {servers}")
+                head = f"{execution_id:<{width}} {label:<8} {status:<9}" if i == 0 else " " * (width + 19)
+                lines.append(f"{head} {name:<14} {region:<9} {wave_status:<9} {servers}")
         clear = f"\x1b[{self._drawn_lines}F\x1b[J" if self._drawn_lines else ""
         self.out.write(clear + "\n".join(lines) + "\n")
         self.out.flush()

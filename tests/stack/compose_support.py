@@ -1,0 +1,154 @@
+"""Readers for the local-stack files (compose, Dockerfile, PromQL), shared by the stack tests.
+
+No Docker engine is needed: the files are checked against the code they start (console
+scripts, CLI parsers, Settings fields, exported metrics), which is where they usually drift.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+PROMETHEUS_FILE = ROOT / "config" / "prometheus.yml"
+DASHBOARD_DIR = ROOT / "config" / "grafana" / "dashboards"
+GRAFANA_PROVISIONING = ROOT / "config" / "grafana" / "provisioning"
+ENV_EXAMPLE = ROOT / "config" / "poller.env.example"
+
+_DEFAULTED_VAR = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?::?-(?P<default>[^}]*))?\}")
+
+
+def load_compose() -> dict[str, Any]:
+    return dict(yaml.safe_load(COMPOSE_FILE.read_text()))
+
+
+def services() -> dict[str, dict[str, Any]]:
+    return dict(load_compose()["services"])
+
+
+def project_scripts() -> set[str]:
+    return set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"])
+
+
+def installed_scripts() -> set[str]:
+    return {ep.name for ep in entry_points(group="console_scripts")}
+
+
+def interpolate(value: str) -> str:
+    """Compose's ``${VAR:-default}`` with nothing set in the environment: the default."""
+    return _DEFAULTED_VAR.sub(lambda m: m.group("default") or "", value)
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {str(k): interpolate(str(v)) for k, v in env.items()}
+
+
+def port_mappings(service: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """(host ip, host port, container port) of each ``ip:host:container`` entry."""
+    out = []
+    for entry in service.get("ports", []):
+        parts = str(entry).split(":")
+        assert len(parts) == 3, f"publish on an explicit address (127.0.0.1:host:container): {entry}"
+        out.append((parts[0], int(parts[1]), int(parts[2].split("/")[0])))
+    return out
+
+
+@dataclass(frozen=True)
+class Instruction:
+    stage: int
+    keyword: str
+    args: str
+
+
+def dockerfile_instructions(path: Path = DOCKERFILE) -> list[Instruction]:
+    """Instructions with line continuations joined and comments dropped; stage 0 is the first FROM."""
+    logical: list[str] = []
+    pending = ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        logical.append(pending + line)
+        pending = ""
+    out = []
+    stage = -1
+    for line in logical:
+        keyword, _, args = line.partition(" ")
+        keyword = keyword.upper()
+        if keyword == "FROM":
+            stage += 1
+        out.append(Instruction(stage, keyword, args.strip()))
+    return out
+
+
+def exec_form(args: str) -> list[str]:
+    """JSON-array (exec) form, or an AssertionError saying the shell form hides SIGTERM."""
+    try:
+        value = json.loads(args)
+    except ValueError:
+        raise AssertionError(f"not exec form (a shell would be PID 1 and swallow SIGTERM): {args}") from None
+    assert isinstance(value, list) and all(isinstance(v, str) for v in value), args
+    return value
+
+
+_PROMQL_FUNCTIONS = {
+    "sum", "avg", "min", "max", "count", "rate", "irate", "increase", "delta", "histogram_quantile",
+    "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool",
+    "topk", "bottomk", "quantile", "abs", "clamp_min", "clamp_max", "time", "vector", "scalar",
+    "offset", "sum_over_time", "avg_over_time", "max_over_time", "min_over_time", "label_replace",
+}  # fmt: skip
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """Metric names of a PromQL expression: identifiers that are not functions, labels or keywords."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # string literals
+    text = re.sub(r"\{[^}]*\}", "", text)  # label matchers
+    text = re.sub(r"\[[^\]]*\]", "", text)  # range selectors
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", text)  # label lists
+    names = set(re.findall(r"[A-Za-z_:][A-Za-z0-9_:]*", text))
+    return {n for n in names if n not in _PROMQL_FUNCTIONS and not re.fullmatch(r"\d+[smhdwy]?|e", n)}
+
+
+def exposed_series(metrics_text: str) -> set[str]:
+    """Every series name a scrape may carry, from the always-present ``# TYPE`` lines."""
+    out: set[str] = set()
+    for line in metrics_text.splitlines():
+        if not line.startswith("# TYPE "):
+            continue
+        _, _, name, kind = line.split(maxsplit=3)
+        if kind == "histogram":
+            out |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+        elif kind == "summary":
+            out |= {name, f"{name}_sum", f"{name}_count"}
+        elif kind == "counter":
+            out |= {name if name.endswith("_total") else f"{name}_total", name}
+        else:
+            out.add(name)
+    return out
+
+
+def dashboard_queries() -> list[tuple[str, str, str]]:
+    """(dashboard file, panel title, expr) of every target in every provisioned dashboard."""
+    out = []
+    for path in sorted(DASHBOARD_DIR.glob("*.json")):
+        board = json.loads(path.read_text())
+        for panel in board["panels"]:
+            for target in panel.get("targets", []):
+                out.append((path.name, str(panel.get("title")), str(target["expr"])))
+    return out

@@ -1,0 +1,345 @@
+"""The container path, checked without a Docker engine: every name in the stack files must exist.
+
+Compose, the Dockerfile, Prometheus and Grafana files refer to console scripts, CLI flags,
+settings, ports and metric names that live in Python code; these tests fail when either side
+is renamed without the other.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import pytest
+import yaml
+
+from drssim.cli import build_parser as drssim_parser
+from poller.cli import build_parser as poller_parser
+from poller.config import Settings, load_settings
+from tests.conftest import RunningDaemon
+from tests.stack.compose_support import (
+    DASHBOARD_DIR,
+    DOCKERIGNORE,
+    ENV_EXAMPLE,
+    GRAFANA_PROVISIONING,
+    PROMETHEUS_FILE,
+    ROOT,
+    dashboard_queries,
+    dockerfile_instructions,
+    environment,
+    exec_form,
+    exposed_series,
+    installed_scripts,
+    port_mappings,
+    project_scripts,
+    promql_metric_names,
+    services,
+)
+
+# The documented local URLs (docs/local-stack.md): service -> published port.
+DOCUMENTED_PORTS = {"grafana": 3000, "prometheus": 9090, "poller": 8080, "drssim": 8081, "moto": 5000}
+SETTINGS_FIELDS = {f"POLLER_{name.upper()}" for name in Settings.model_fields}
+
+
+def _dockerfile_entrypoint() -> list[str]:
+    return exec_form([i for i in dockerfile_instructions() if i.keyword == "ENTRYPOINT"][-1].args)
+
+
+def _argv(service: dict[str, Any]) -> list[str]:
+    """What the container runs: compose entrypoint/command over the image's, for our image."""
+    entrypoint = service.get("entrypoint")
+    command = service.get("command")
+    if "build" in service:
+        entrypoint = entrypoint if entrypoint is not None else _dockerfile_entrypoint()
+        if command is None and service.get("entrypoint") is None:
+            command = exec_form([i for i in dockerfile_instructions() if i.keyword == "CMD"][-1].args)
+    return [*(entrypoint or []), *(command or [])]
+
+
+def _listen_port(name: str, service: dict[str, Any]) -> int | None:
+    """The port the process inside listens on, read from its own arguments or settings."""
+    argv = _argv(service)
+    if argv[:1] == ["drssim"]:
+        return int(drssim_parser().parse_args(argv[1:]).port)
+    if argv[:1] == ["moto_server"]:
+        return int(argv[argv.index("-p") + 1])
+    if argv[:2] == ["poller", "run"]:
+        return _settings_of(service).http_port
+    return {"prometheus": 9090, "grafana": 3000}.get(name)
+
+
+def _settings_of(service: dict[str, Any]) -> Settings:
+    env = {k: v for k, v in environment(service).items() if k.startswith("POLLER_")}
+    with pytest.MonkeyPatch.context() as mp:
+        for key in [k for k in __import__("os").environ if k.startswith("POLLER_")]:
+            mp.delenv(key)
+        for key, value in env.items():
+            mp.setenv(key, value)
+        return Settings(_env_file=None)
+
+
+# ---- compose --------------------------------------------------------------------------------------
+def test_compose_has_the_whole_stack() -> None:
+    assert set(services()) >= {"moto", "drssim", "init-tables", "poller", "prometheus", "grafana"}
+
+
+def test_every_service_has_a_pinned_image_or_an_existing_build() -> None:
+    for name, service in services().items():
+        if "build" in service:
+            build = service["build"]
+            context = ROOT / build.get("context", ".")
+            assert context.is_dir(), f"{name}: build context {context} missing"
+            assert (context / build.get("dockerfile", "Dockerfile")).is_file(), f"{name}: Dockerfile missing"
+        else:
+            image = service["image"]
+            assert ":" in image and not image.endswith(":latest"), f"{name}: pin the image tag ({image})"
+
+
+def test_commands_are_real_console_scripts_with_valid_arguments() -> None:
+    ours = project_scripts()
+    known = ours | installed_scripts()
+    for name, service in services().items():
+        if "build" not in service and "entrypoint" not in service:
+            continue  # a third-party image's own entrypoint (prometheus, grafana): command is its flags
+        argv = _argv(service)
+        assert argv[0] in known, f"{name}: {argv[0]} is not a console script"
+        if "build" in service:
+            assert argv[0] in ours, f"{name}: {argv[0]} is not in [project.scripts] so not in the image"
+        if argv[0] == "poller":
+            poller_parser().parse_args(argv[1:])
+        elif argv[0] == "drssim":
+            drssim_parser().parse_args(argv[1:])
+
+
+def test_moto_server_script_exists_in_the_dev_environment() -> None:
+    assert "moto_server" in installed_scripts(), "moto[server] (dev extra) provides moto_server"
+
+
+def test_ports_are_the_documented_ones_and_match_what_listens() -> None:
+    for name, service in services().items():
+        for host_ip, host_port, container_port in port_mappings(service):
+            assert host_ip == "127.0.0.1", f"{name}: publish on loopback only"
+            assert host_port == DOCUMENTED_PORTS[name], f"{name}: docs say port {DOCUMENTED_PORTS[name]}"
+            assert container_port == _listen_port(name, service), (
+                f"{name}: nothing listens on {container_port}"
+            )
+    published = {name for name, s in services().items() if s.get("ports")}
+    assert published == set(DOCUMENTED_PORTS)
+
+
+def test_poller_env_vars_are_settings_fields_and_valid_together() -> None:
+    for name, service in services().items():
+        env = environment(service)
+        unknown = {k for k in env if k.startswith("POLLER_")} - SETTINGS_FIELDS
+        assert not unknown, f"{name}: not fields of poller.config.Settings: {sorted(unknown)}"
+        if any(k.startswith("POLLER_") for k in env):
+            _settings_of(service)  # raises on an invalid value or a missing token off loopback
+
+
+def test_endpoint_urls_point_at_services_that_listen_there() -> None:
+    all_services = services()
+    for name, service in all_services.items():
+        for key, value in environment(service).items():
+            if not key.endswith("_ENDPOINT_URL"):
+                continue
+            url = urlsplit(value)
+            assert url.hostname in all_services, f"{name}: {key} host {url.hostname} is no service"
+            target = all_services[url.hostname]
+            assert url.port == _listen_port(url.hostname, target), f"{name}: {key} port {url.port}"
+
+
+def test_poller_off_loopback_has_a_labelled_local_token() -> None:
+    poller = services()["poller"]
+    assert environment(poller)["POLLER_HTTP_HOST"] == "0.0.0.0"
+    assert environment(poller)["POLLER_API_TOKEN"]
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "LOCAL-ONLY" in text.split("POLLER_API_TOKEN:")[0].rsplit("POLLER_HTTP_PORT", 1)[1]
+
+
+def test_start_order_tables_before_poller() -> None:
+    all_services = services()
+    init, poller = all_services["init-tables"], all_services["poller"]
+    assert _argv(init)[:2] == ["poller", "init-tables"]
+    assert init["depends_on"]["moto"]["condition"] == "service_healthy"
+    assert poller["depends_on"]["init-tables"]["condition"] == "service_completed_successfully"
+    for name, service in all_services.items():
+        deps = service.get("depends_on", [])
+        assert set(deps) <= set(all_services), f"{name}: depends on an unknown service"
+
+
+def test_mounted_files_exist() -> None:
+    mounts = 0
+    for name, service in services().items():
+        for volume in service.get("volumes", []):
+            source = str(volume).split(":")[0]
+            if source.startswith((".", "/")):
+                assert (ROOT / source).exists(), f"{name}: {source} does not exist"
+                mounts += 1
+    assert mounts >= 3
+
+
+def test_env_example_is_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = {
+        line.split("=", 1)[0]
+        for line in ENV_EXAMPLE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert keys and keys <= SETTINGS_FIELDS, sorted(keys - SETTINGS_FIELDS)
+    for key in [k for k in __import__("os").environ if k.startswith("POLLER_")]:
+        monkeypatch.delenv(key)
+    settings = load_settings(ENV_EXAMPLE)
+    assert settings.drs_regions == ["us-east-1", "us-west-2"]
+
+
+# ---- Dockerfile ---------------------------------------------------------------------------------
+def test_dockerfile_is_multi_stage_and_ships_only_the_runtime() -> None:
+    instructions = dockerfile_instructions()
+    froms = [i for i in instructions if i.keyword == "FROM"]
+    assert len(froms) >= 2, "multi-stage: build stage + runtime stage"
+    last = froms[-1].stage
+    assert any(i.keyword == "COPY" and "--from=" in i.args for i in instructions if i.stage == last)
+    runs = " ".join(i.args for i in instructions if i.keyword == "RUN")
+    assert "pip install" in runs and "[dev]" not in runs and "requirements-dev" not in runs
+    args = {
+        i.args.split("=", 1)[0]: i.args.split("=", 1)[1]
+        for i in instructions
+        if i.keyword == "ARG" and "=" in i.args
+    }
+    base = " ".join(f.args for f in froms)
+    for name, value in args.items():
+        base = base.replace(f"${{{name}}}", value)
+    assert "python:3.11" in base and "slim" in base, base
+
+
+def test_dockerfile_runs_as_non_root() -> None:
+    users = [i.args for i in dockerfile_instructions() if i.keyword == "USER"]
+    assert users, "no USER: the container would run as root"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0"), user
+
+
+def test_dockerfile_healthcheck_uses_python_on_healthz() -> None:
+    checks = [i.args for i in dockerfile_instructions() if i.keyword == "HEALTHCHECK"]
+    assert len(checks) == 1
+    command = exec_form(checks[0].split("CMD", 1)[1].strip())
+    assert command[0] == "python" and "/healthz" in " ".join(command) and "curl" not in " ".join(command)
+    code = command[command.index("-c") + 1]
+    compile(code, "healthcheck", "exec")
+
+
+def test_dockerfile_entrypoint_is_exec_form_poller_run() -> None:
+    instructions = dockerfile_instructions()
+    entrypoint = _dockerfile_entrypoint()
+    cmd = exec_form([i for i in instructions if i.keyword == "CMD"][-1].args)
+    assert entrypoint == ["poller"] and entrypoint[0] in project_scripts()
+    assert cmd == ["run"]
+    poller_parser().parse_args(cmd)
+    assert any(i.keyword == "EXPOSE" and i.args.split()[0] == "8080" for i in instructions)
+
+
+def test_dockerignore_lets_every_copied_source_in() -> None:
+    patterns = [
+        p.strip() for p in DOCKERIGNORE.read_text().splitlines() if p.strip() and not p.startswith("#")
+    ]
+    assert patterns[0] == "*", "allow-list: start from nothing"
+    allowed = {p.lstrip("!").rstrip("/") for p in patterns if p.startswith("!")}
+    for instruction in dockerfile_instructions():
+        if instruction.keyword != "COPY" or "--from=" in instruction.args:
+            continue
+        for source in instruction.args.split()[:-1]:
+            name = source.rstrip("*")
+            assert name in allowed, f"{source} is excluded by .dockerignore"
+            assert (ROOT / name).exists() or source.endswith("*"), f"{source} does not exist"
+    assert ".venv" not in allowed and "tests" not in allowed
+
+
+# ---- Prometheus ---------------------------------------------------------------------------------
+def test_prometheus_scrapes_the_poller_service() -> None:
+    config = yaml.safe_load(PROMETHEUS_FILE.read_text())
+    all_services = services()
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert "poller" in jobs
+    for job in jobs.values():
+        assert job.get("metrics_path", "/metrics") == "/metrics"
+        for static in job["static_configs"]:
+            for target in static["targets"]:
+                host, port = target.rsplit(":", 1)
+                assert host in all_services, f"{job['job_name']}: {host} is no compose service"
+                assert int(port) == _listen_port(host, all_services[host]), target
+    prometheus = all_services["prometheus"]
+    config_flag = next(a for a in prometheus["command"] if a.startswith("--config.file="))
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in prometheus["volumes"]}
+    assert (ROOT / mounted[config_flag.split("=", 1)[1]]).resolve() == PROMETHEUS_FILE.resolve()
+
+
+def test_promtool_accepts_the_prometheus_config() -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed (apt-get install prometheus); schema checked by the test above")
+    result = subprocess.run(
+        [promtool, "check", "config", "--syntax-only", str(PROMETHEUS_FILE)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---- Grafana ------------------------------------------------------------------------------------
+def test_grafana_provisioning_points_at_the_mounted_dashboards() -> None:
+    grafana = services()["grafana"]
+    mounts = {v.split(":")[1]: (ROOT / v.split(":")[0]).resolve() for v in grafana["volumes"]}
+    provider = yaml.safe_load((GRAFANA_PROVISIONING / "dashboards" / "dashboards.yml").read_text())
+    path = provider["providers"][0]["options"]["path"]
+    assert mounts[path] == DASHBOARD_DIR.resolve()
+    assert mounts["/etc/grafana/provisioning"] == GRAFANA_PROVISIONING.resolve()
+    datasources = yaml.safe_load((GRAFANA_PROVISIONING / "datasources" / "prometheus.yml").read_text())
+    source = datasources["datasources"][0]
+    assert urlsplit(source["url"]).hostname == "prometheus"
+    env = environment(grafana)
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "true" and env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    home = env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert (DASHBOARD_DIR / Path(home).name).is_file() and home.startswith(path)
+    for board in DASHBOARD_DIR.glob("*.json"):
+        for panel in json.loads(board.read_text())["panels"]:
+            assert panel["datasource"]["uid"] == source["uid"], panel["title"]
+
+
+def test_dashboard_covers_the_issue_panels() -> None:
+    exprs = " ".join(expr for _, _, expr in dashboard_queries())
+    for metric in (
+        "poller_executions_tracked",
+        "poller_transitions_total",
+        "poller_drs_calls_total",
+        "poller_poll_staleness_seconds_bucket",
+        "poller_drs_call_seconds_bucket",
+        "poller_event_loop_lag_seconds_bucket",
+        "poller_dynamodb_calls_total",
+        "poller_write_conflicts_total",
+    ):
+        assert metric in exprs, f"no panel shows {metric}"
+
+
+def test_promql_metric_name_extraction() -> None:
+    expr = 'histogram_quantile(0.95, sum by (le, region) (rate(foo_bucket{outcome="x"}[5m]))) / bar_total'
+    assert promql_metric_names(expr) == {"foo_bucket", "bar_total"}
+
+
+@pytest.mark.integration
+async def test_every_dashboard_query_names_an_exported_metric(running_daemon: RunningDaemon) -> None:
+    async with aiohttp.ClientSession() as session, session.get(f"{running_daemon.url}/metrics") as resp:
+        assert resp.status == 200
+        exported = exposed_series(await resp.text())
+    assert "poller_executions_tracked" in exported
+    queries = dashboard_queries()
+    assert queries
+    for board, title, expr in queries:
+        names = promql_metric_names(expr)
+        assert names, f"{board} / {title}: no metric in {expr}"
+        missing = names - exported
+        assert not missing, f"{board} / {title}: {sorted(missing)} not exported by the poller"
