@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import boto3
+import requests
 
 from poller.dynamodb import deserialize, serialize
 
@@ -131,3 +132,82 @@ async def wait_until(
             return value
         await asyncio.sleep(0.05)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}; last value: {value!r}")
+
+
+# ---- through the API (Layer 2 as the plan writes it) ------------------------------------------
+async def api(method: str, url: str, **kwargs: Any) -> requests.Response:
+    """``requests`` in a thread: the daemon runs in this test's event loop and must keep serving."""
+    kwargs.setdefault("timeout", 10)
+    return await asyncio.to_thread(requests.request, method, url, **kwargs)
+
+
+def plan_body(
+    num_waves: int = 1,
+    servers_per_wave: int = 2,
+    wave_order: str = "PARALLEL",
+    plan_id: str | None = None,
+    regions: Sequence[str] = ("us-east-1",),
+) -> dict[str, Any]:
+    """A valid POST /plans body with fresh source server IDs; waves cycle through ``regions``."""
+    body: dict[str, Any] = {
+        "PlanName": f"test plan ({num_waves} waves)",
+        "WaveOrder": wave_order,
+        "Waves": [
+            {
+                "WaveName": f"Wave-{i + 1}",
+                "Region": regions[i % len(regions)],
+                "SourceServerIds": [source_server_id() for _ in range(servers_per_wave)],
+            }
+            for i in range(num_waves)
+        ],
+    }
+    if plan_id is not None:
+        body["PlanId"] = plan_id
+    return body
+
+
+async def create_test_plan_with_waves(
+    api_url: str,
+    num_waves: int = 3,
+    servers_per_wave: int = 2,
+    wave_order: str = "PARALLEL",
+    plan_id: str | None = None,
+    regions: Sequence[str] = ("us-east-1",),
+) -> dict[str, Any]:
+    """POST /plans and return the plan as GET /plans/{id} shows it."""
+    body = plan_body(num_waves, servers_per_wave, wave_order, plan_id, regions)
+    created = await api("POST", f"{api_url}/plans", json=body)
+    assert created.status_code == 201, created.text
+    fetched = await api("GET", f"{api_url}/plans/{created.json()['PlanId']}")
+    assert fetched.status_code == 200, fetched.text
+    return dict(fetched.json())
+
+
+async def wait_for_status(
+    dynamodb: Any, table: str, execution_id: str, status: str, timeout: float
+) -> dict[str, Any]:
+    """The execution item once its Status is ``status`` (fails after ``timeout`` seconds)."""
+    result: dict[str, Any] = await wait_until(
+        lambda: get_execution_from_dynamodb(dynamodb, table, execution_id),
+        lambda e: e["Status"] == status,
+        timeout,
+        f"execution {execution_id} {status}",
+    )
+    return result
+
+
+def scan_table(dynamodb: Any, table: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    while True:
+        page = dynamodb.scan(**params)
+        items.extend(deserialize(i) for i in page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def job_ids_of(execution: dict[str, Any]) -> list[str]:
+    """The distinct RecoveryJobIds of an execution item, in wave order."""
+    ids = [s.get("RecoveryJobId") for s in all_servers(execution)]
+    return list(dict.fromkeys(i for i in ids if i))
