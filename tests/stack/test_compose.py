@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +22,7 @@ import yaml
 from drssim.cli import build_parser as drssim_parser
 from poller.cli import build_parser as poller_parser
 from poller.config import Settings, load_settings
-from tests.conftest import RunningDaemon
+from tests.conftest import RunningDaemon, start_daemon
 from tests.stack.compose_support import (
     DASHBOARD_DIR,
     DOCKERIGNORE,
@@ -343,3 +344,20 @@ async def test_every_dashboard_query_names_an_exported_metric(running_daemon: Ru
         assert names, f"{board} / {title}: no metric in {expr}"
         missing = names - exported
         assert not missing, f"{board} / {title}: {sorted(missing)} not exported by the poller"
+
+
+@pytest.mark.integration
+async def test_prometheus_needs_no_token_to_scrape(make_settings: Callable[..., Settings]) -> None:
+    """config/prometheus.yml sends no credentials: /metrics must stay open while the API is not."""
+    running = await start_daemon(make_settings(api_token="local-test-token"))
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{running.url}/metrics") as resp:
+                assert resp.status == 200
+            async with session.get(f"{running.url}/healthz") as resp:
+                assert resp.status in (200, 503)  # 503 only until the first loop beat; never 401
+            async with session.get(f"{running.url}/executions", params={"status": "POLLING"}) as resp:
+                assert resp.status == 401
+    finally:
+        running.stop.set()
+        await running.task
