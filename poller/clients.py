@@ -16,11 +16,11 @@ from botocore.config import Config
 from poller.config import Settings
 
 
-def client_config(max_pool: int = 50, max_attempts: int = 4) -> Config:
+def client_config(max_pool: int = 50, max_attempts: int = 4, read_timeout: float = 20.0) -> Config:
     return Config(
         retries={"mode": "standard", "max_attempts": max_attempts},
         connect_timeout=5,
-        read_timeout=20,
+        read_timeout=read_timeout,
         max_pool_connections=max_pool,
     )
 
@@ -38,7 +38,11 @@ class AwsClients:
 
     async def __aenter__(self) -> AwsClients:
         s = self._settings
-        config = client_config(max_pool=max(50, s.max_concurrent_writes * 2), max_attempts=s.aws_max_attempts)
+        config = client_config(
+            max_pool=max(50, s.max_concurrent_writes * 2),
+            max_attempts=s.aws_max_attempts,
+            read_timeout=s.aws_read_timeout_seconds,
+        )
         self.dynamodb = await self._stack.enter_async_context(
             self._session.client(
                 "dynamodb", region_name=s.aws_region, endpoint_url=s.dynamodb_endpoint_url, config=config

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     aws_max_attempts: int = Field(
         4, ge=1, le=10, description="botocore attempts per AWS call (standard mode)"
     )
+    aws_read_timeout_seconds: float = Field(
+        20.0, gt=0, le=300, description="botocore read timeout per AWS call attempt"
+    )
     retry_backoff_max_seconds: float = Field(
         60.0, gt=0, description="Cap of the jittered backoff after a failed poll"
     )
@@ -62,6 +65,10 @@ class Settings(BaseSettings):
     ready_max_age_seconds: float = Field(
         60.0, gt=0, description="/readyz fails if the last good finder query is older"
     )
+    lease_seconds: float = Field(
+        60.0, gt=0, description="How long a replica's claim on an execution lasts without renewal"
+    )
+    replica_id: str | None = Field(None, description="Lease owner name; default host-pid-random")
     http_host: str = Field("127.0.0.1", description="Address of the API, /metrics and health server")
     http_port: int = Field(8080, ge=0, le=65535, description="Port of that server (0 = any free port)")
     api_token: str | None = Field(None, description="Bearer token the API requires (off loopback: mandatory)")
@@ -75,7 +82,7 @@ class Settings(BaseSettings):
         0.0, ge=0, description="Age a PENDING execution reaches before its DRS jobs are started"
     )
     launch_claim_timeout_seconds: float = Field(
-        120.0, ge=4, description="Age of a launch claim after which DRS is searched for its job"
+        120.0, ge=1, description="Age of a launch claim after which DRS is searched for its job"
     )
     launch_max_attempts: int = Field(5, ge=1, description="StartRecovery attempts per wave before it FAILS")
 
@@ -91,6 +98,16 @@ class Settings(BaseSettings):
         if self.http_host not in ("127.0.0.1", "localhost", "::1") and not self.api_token:
             raise ValueError(
                 f"http_host={self.http_host} is not loopback: set POLLER_API_TOKEN so the API is not open"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _lease_outlives_intervals(self) -> Settings:
+        longest = max(self.intervals().__dict__.values())
+        if self.lease_seconds < 1.5 * longest:
+            raise ValueError(
+                f"lease_seconds={self.lease_seconds} must be at least 1.5 x the longest poll interval "
+                f"({longest} s), or leases lapse between polls"
             )
         return self
 

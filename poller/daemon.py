@@ -27,6 +27,7 @@ from poller.find import find_polling_executions
 from poller.health import Health, monitor_loop_lag
 from poller.http import build_app
 from poller.launch import Launcher, MutatingDrsClients
+from poller.lease import LeaseKeeper, held_by_other, new_replica_id
 from poller.schedule import Scheduler, ScheduleReport
 from poller.track import ExecutionTracker, TrackerConfig
 from poller.write import ExecutionStore
@@ -55,6 +56,13 @@ class Daemon:
             intervals=settings.intervals(),
             timeout_seconds=settings.timeout_seconds,
             max_backoff_seconds=settings.retry_backoff_max_seconds,
+            heartbeat_seconds=min(60.0, settings.lease_seconds / 3),
+        )
+        self.leases = LeaseKeeper(
+            clients.dynamodb,
+            settings.table_name,
+            settings.replica_id or new_replica_id(),
+            settings.lease_seconds,
         )
         self.scheduler = Scheduler(self._make_tracker)
         self.app = build_app(self.health)
@@ -85,7 +93,13 @@ class Daemon:
 
     def _make_tracker(self, execution_id: str) -> ExecutionTracker:
         return ExecutionTracker(
-            execution_id, self.store, self.batcher, self.tracker_config, self.clock, self._terminal
+            execution_id,
+            self.store,
+            self.batcher,
+            self.tracker_config,
+            self.clock,
+            self._terminal,
+            self.leases,
         )
 
     def _terminal(self, execution: Execution) -> None:
@@ -109,7 +123,9 @@ class Daemon:
         metrics.FINDER_RUNS.labels("ok").inc()
         self.health.finder_ok(time.time())
         self.polling_items = items
-        report = self.scheduler.sync(str(item["ExecutionId"]) for item in items if "ExecutionId" in item)
+        now = self.clock()
+        mine = (i for i in items if "ExecutionId" in i and not held_by_other(i, self.leases.owner, now))
+        report = self.scheduler.sync(str(item["ExecutionId"]) for item in mine)
         self.last_report = report
         if report.scheduled or report.stopped or report.failed:
             log.info("finder_tick", **report.__dict__)

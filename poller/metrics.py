@@ -53,3 +53,7 @@ DETECTION_LAG = Histogram(
     "Time since the previous poll when a transition was written",
     buckets=(0.5, 1, 5, 10, 15, 30, 45, 60, 120),
 )
+LEASES_HELD = Gauge("poller_leases_held", "Execution leases this replica holds")
+LEASES_CLAIMED = Counter("poller_leases_claimed_total", "Execution leases claimed")
+LEASES_LOST = Counter("poller_leases_lost_total", "Leases found taken by another replica at write time")
+LEASES_TAKEN_OVER = Counter("poller_leases_taken_over_total", "Expired leases of another replica taken over")

@@ -22,6 +22,7 @@ from poller.domain.phases import PollingIntervals, detect_execution_phase, secon
 from poller.domain.statuses import TERMINAL_EXECUTION, ExecutionStatus
 from poller.domain.timeout import is_timed_out, resolve_timeout
 from poller.dynamodb import DynamoDBError
+from poller.lease import LEASE_OWNER, LeaseKeeper
 from poller.write import ExecutionNotFound, ExecutionStore, WriteConflict
 
 log = structlog.get_logger("poller.track")
@@ -48,6 +49,7 @@ class ExecutionTracker:
         config: TrackerConfig,
         clock: Callable[[], float],
         on_terminal: Callable[[Execution], None] | None = None,
+        leases: LeaseKeeper | None = None,
     ) -> None:
         self.execution_id = execution_id
         self._store = store
@@ -55,6 +57,7 @@ class ExecutionTracker:
         self._config = config
         self._clock = clock
         self._on_terminal = on_terminal
+        self._leases = leases
         self._failures = 0
         self._retry_at: float | None = None
         self._last_write = 0.0
@@ -64,7 +67,24 @@ class ExecutionTracker:
 
     async def run(self) -> None:
         structlog.contextvars.bind_contextvars(execution_id=self.execution_id)
-        execution = await self._load()
+        try:
+            execution = await self._load()
+            if execution is not None and not await self._claim():
+                return
+            await self._track(execution)
+        finally:
+            if self._leases is not None:
+                await self._leases.release(self.execution_id)
+
+    async def _claim(self) -> bool:
+        if self._leases is None:
+            return True
+        if await self._leases.claim(self.execution_id, self._clock()):
+            return True
+        log.info("lease_held_elsewhere")
+        return False
+
+    async def _track(self, execution: Execution | None) -> None:
         while execution is not None and not self.stopping:
             if execution.Status != ExecutionStatus.POLLING:
                 return
@@ -153,12 +173,15 @@ class ExecutionTracker:
             return outcome.execution
         for _ in range(MAX_WRITE_ATTEMPTS):
             try:
-                saved = await self._store.save(outcome.execution, expected_version=current.Version)
+                lease = self._leases.lease(self._clock()) if self._leases is not None else None
+                saved = await self._store.save(outcome.execution, current.Version, lease)
             except WriteConflict:
                 metrics.WRITE_CONFLICTS.inc()
                 fresh = await self._load()
                 if fresh is None or fresh.Status != ExecutionStatus.POLLING:
                     return fresh
+                if self._lease_lost(fresh):
+                    return None
                 current = fresh
                 now = self._clock()
                 outcome = resolve_timeout(fresh, jobs, now) if timed_out else apply_poll(fresh, jobs, now)
@@ -168,6 +191,14 @@ class ExecutionTracker:
             return saved
         log.error("write_conflicts_exhausted", attempts=MAX_WRITE_ATTEMPTS)
         return await self._load()
+
+    def _lease_lost(self, fresh: Execution) -> bool:
+        """Another replica took our lease (we were too slow to renew it): stop, write nothing."""
+        if self._leases is None or (fresh.model_extra or {}).get(LEASE_OWNER) == self._leases.owner:
+            return False
+        self._leases.lost(self.execution_id)
+        log.warning("lease_lost", owner=(fresh.model_extra or {}).get(LEASE_OWNER))
+        return True
 
     def _count_transitions(self, outcome: PollOutcome) -> None:
         for t in outcome.transitions:

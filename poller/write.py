@@ -10,8 +10,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from poller.domain.model import Execution, execution_from_item, execution_to_item, waves_to_item
+from poller.domain.model import (
+    Execution,
+    execution_from_item,
+    execution_to_item,
+    to_dynamo_number,
+    waves_to_item,
+)
 from poller.dynamodb import ConditionFailed, deserialize, serialize, timed_dynamodb_call
+from poller.lease import LEASE_EXPIRY, LEASE_OWNER, Lease
 
 
 class ExecutionNotFound(LookupError):
@@ -65,11 +72,23 @@ class ExecutionStore:
                 ConditionExpression="attribute_not_exists(ExecutionId)",
             )
 
-    async def save(self, execution: Execution, expected_version: int) -> Execution:
-        """Write the mutable attributes if the stored Version is still ``expected_version``."""
+    async def save(
+        self, execution: Execution, expected_version: int, lease: Lease | None = None
+    ) -> Execution:
+        """Write the mutable attributes if the stored Version is still ``expected_version``.
+
+        With a ``lease``, the write also requires that we still own it, and renews it: a
+        replica that lost its lease has its writes rejected by DynamoDB, not applied.
+        """
         names: dict[str, str] = {"#v": "Version", "#waves": "Waves"}
         values: dict[str, Any] = {":expected": expected_version, ":next": expected_version + 1}
         sets = ["#v = :next", "#waves = :waves"]
+        condition = "#v = :expected"
+        if lease is not None:
+            names.update({"#lo": LEASE_OWNER, "#le": LEASE_EXPIRY})
+            values.update({":owner": lease.owner, ":expiry": to_dynamo_number(lease.expiry)})
+            sets.append("#le = :expiry")
+            condition += " AND #lo = :owner"
         removes: list[str] = []
         values[":waves"] = waves_to_item(execution)
         item = execution_to_item(execution)
@@ -90,7 +109,7 @@ class ExecutionStore:
                     TableName=self.table,
                     Key={"ExecutionId": {"S": execution.ExecutionId}},
                     UpdateExpression=expression,
-                    ConditionExpression="#v = :expected",
+                    ConditionExpression=condition,
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues=serialize(values),
                 )

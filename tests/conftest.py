@@ -35,6 +35,7 @@ FAST_INTERVALS: dict[str, Any] = {
     "batch_window_seconds": 0.05,
     "retry_backoff_max_seconds": 1.0,
     "aws_max_attempts": 2,
+    "lease_seconds": 2.0,
 }
 
 
