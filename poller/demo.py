@@ -29,6 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+from pydantic import ValidationError
 
 from poller.config import Settings
 from poller.demo_view import ProgressView, is_terminal, render_summary
@@ -71,34 +72,39 @@ def scaled_settings(
     The floors keep a fast demo from turning into a busy loop; the timeout stays generous in
     wall seconds so a loaded laptop never turns a slow demo into a TIMEOUT.
     """
-    defaults = Settings(_env_file=None)
     scale = options.time_scale
 
-    def scaled(value: float, floor: float) -> float:
-        return max(floor, value / scale)
+    def scaled(name: str, floor: float) -> float:
+        return max(floor, float(Settings.model_fields[name].default) / scale)
 
-    return Settings(
-        _env_file=None,
-        dynamodb_endpoint_url=moto_url,
-        events_endpoint_url=moto_url,
-        drs_endpoint_url=drssim_url,
-        drs_regions=list(REGIONS),
-        http_host="127.0.0.1",
-        http_port=options.port if port is None else port,
-        api_token=token,
-        log_level=options.log_level,
-        log_format="json",
-        interval_pending_seconds=scaled(defaults.interval_pending_seconds, 0.1),
-        interval_started_seconds=scaled(defaults.interval_started_seconds, 0.1),
-        interval_in_progress_seconds=scaled(defaults.interval_in_progress_seconds, 0.1),
-        interval_launching_seconds=scaled(defaults.interval_launching_seconds, 0.1),
-        interval_post_launch_seconds=scaled(defaults.interval_post_launch_seconds, 0.1),
-        interval_default_seconds=scaled(defaults.interval_default_seconds, 0.1),
-        finder_period_seconds=min(1.0, scaled(defaults.finder_period_seconds, 0.2)),
-        batch_window_seconds=scaled(defaults.batch_window_seconds, 0.02),
-        timeout_seconds=max(60.0, scaled(defaults.timeout_seconds, 0.0) * 1.5),
-        shutdown_grace_seconds=5.0,
-    )
+    try:
+        return _settings(
+            dynamodb_endpoint_url=moto_url,
+            events_endpoint_url=moto_url,
+            drs_endpoint_url=drssim_url,
+            drs_regions=list(REGIONS),
+            http_host="127.0.0.1",
+            http_port=options.port if port is None else port,
+            api_token=token,
+            log_level=options.log_level,
+            log_format="json",
+            interval_pending_seconds=scaled("interval_pending_seconds", 0.1),
+            interval_started_seconds=scaled("interval_started_seconds", 0.1),
+            interval_in_progress_seconds=scaled("interval_in_progress_seconds", 0.1),
+            interval_launching_seconds=scaled("interval_launching_seconds", 0.1),
+            interval_post_launch_seconds=scaled("interval_post_launch_seconds", 0.1),
+            interval_default_seconds=scaled("interval_default_seconds", 0.1),
+            finder_period_seconds=min(1.0, scaled("finder_period_seconds", 0.2)),
+            batch_window_seconds=scaled("batch_window_seconds", 0.02),
+            timeout_seconds=max(60.0, scaled("timeout_seconds", 0.0) * 1.5),
+            shutdown_grace_seconds=5.0,
+        )
+    except ValidationError as err:
+        raise DemoError(f"invalid demo settings: {err}") from err
+
+
+def _settings(**values: Any) -> Settings:
+    return Settings(_env_file=None, **values)
 
 
 def demo_plan(servers: int, wave_order: str, rng: random.Random) -> dict[str, Any]:
