@@ -40,6 +40,7 @@ from typing import Any
 
 import aioboto3
 import structlog
+from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -292,7 +293,8 @@ class MutatingDrsClients:
         self._drs: dict[str, Any] = {}
 
     async def __aenter__(self) -> MutatingDrsClients:
-        config = client_config(max_attempts=1)
+        # botocore's retries.max_attempts counts *retries*; total_max_attempts=1 is one call, no retry
+        config = client_config().merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
         for region in self._settings.drs_regions:
             self._drs[region] = await self._stack.enter_async_context(
                 self._session.client(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -13,7 +14,9 @@ from typing import Any
 import boto3
 import requests
 
+from poller.config import Settings
 from poller.dynamodb import deserialize, serialize
+from tests.conftest import RunningDaemon, start_daemon
 
 
 def source_server_id() -> str:
@@ -211,3 +214,28 @@ def job_ids_of(execution: dict[str, Any]) -> list[str]:
     """The distinct RecoveryJobIds of an execution item, in wave order."""
     ids = [s.get("RecoveryJobId") for s in all_servers(execution)]
     return list(dict.fromkeys(i for i in ids if i))
+
+
+@asynccontextmanager
+async def daemon_running(settings: Settings) -> AsyncIterator[RunningDaemon]:
+    """A daemon in this event loop for the block (for tests that need their own settings)."""
+    running = await start_daemon(settings)
+    try:
+        yield running
+    finally:
+        running.stop.set()
+        await asyncio.wait_for(running.task, timeout=15)
+
+
+def metric_value(metrics_text: str, name: str, **labels: str) -> float:
+    """One sample of a Prometheus text exposition (0 when absent)."""
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in metrics_text.splitlines():
+        if line.startswith("#"):
+            continue
+        sample, _, value = line.rpartition(" ")
+        metric, _, rest = sample.partition("{")
+        found = ",".join(sorted(rest.rstrip("}").split(","))) if rest else ""
+        if metric == name and found == wanted:
+            return float(value)
+    return 0.0
