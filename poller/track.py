@@ -187,7 +187,7 @@ class ExecutionTracker:
                 outcome = resolve_timeout(fresh, jobs, now) if timed_out else apply_poll(fresh, jobs, now)
                 continue
             self._last_write = self._clock()
-            self._count_transitions(outcome)
+            self._count_transitions(outcome, current.LastPolledTime)
             return saved
         log.error("write_conflicts_exhausted", attempts=MAX_WRITE_ATTEMPTS)
         return await self._load()
@@ -200,7 +200,9 @@ class ExecutionTracker:
         log.warning("lease_lost", owner=(fresh.model_extra or {}).get(LEASE_OWNER))
         return True
 
-    def _count_transitions(self, outcome: PollOutcome) -> None:
+    def _count_transitions(self, outcome: PollOutcome, previous_poll: float | None) -> None:
+        if outcome.transitions and previous_poll is not None:
+            metrics.DETECTION_LAG.observe(max(0.0, self._clock() - previous_poll))
         for t in outcome.transitions:
             metrics.TRANSITIONS.labels(t.level, t.new).inc()
             log.info(
