@@ -14,7 +14,7 @@ README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
 def _table_names(pattern: str) -> set[str]:
-    return set(re.findall(pattern, README))
+    return set(re.findall(pattern, README, flags=re.MULTILINE))
 
 
 def test_readme_configuration_table_lists_exactly_the_settings() -> None:
