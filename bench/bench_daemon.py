@@ -1,0 +1,302 @@
+"""Benchmark the poller daemon (``python -m poller run``, a child process) on a drill workload.
+
+Per size: N executions × S servers in 2 regions (one wave and one drssim job per region), seeded
+in POLLING in a moto server (child process) while drssim (child process) has a frozen clock;
+the daemon starts, makes its first poll, then drssim's clock runs at ``--time-scale`` and every
+POLLER_* interval (phase intervals, batch window, finder period, timeout, backoff) is divided by
+the same factor, so a ~20 min drill plays in ~1300/X wall seconds with the production cadence.
+
+Measured over the drill (clock release → every execution finished): DRS and DynamoDB calls per
+wall minute and per simulated minute (= production rate), detection latency per transition
+(drssim's wall-clock change time → the daemon's ``transition`` log line written after the
+DynamoDB write; LAUNCHED is cross-checked with the item's ``LaunchedTime``), event-loop lag p99
+and finder pass p99 (from /metrics histograms: bucket upper bounds), daemon CPU seconds and
+peak RSS (/proc), moto's and drssim's CPU, and accuracy (final item statuses vs drssim's truth).
+
+    .venv/bin/python bench/bench_daemon.py --sizes 50,100,1000
+    .venv/bin/python bench/bench_daemon.py --quick          # 100 executions, < 60 s
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import harness as h
+
+DRILL_SIM_SECONDS = 1300.0  # PENDING 810 + STARTED ~60 + IN_PROGRESS 378 + jitter
+
+
+def poller_env(wl: h.Workload, moto_url: str, drs_url: str, port: int, scale: float) -> dict[str, str]:
+    env = {
+        "POLLER_TABLE_NAME": wl.table,
+        "POLLER_PLANS_TABLE_NAME": wl.plans_table,
+        "POLLER_STATUS_INDEX_NAME": wl.index,
+        "POLLER_DYNAMODB_ENDPOINT_URL": moto_url,
+        "POLLER_EVENTS_ENDPOINT_URL": moto_url,
+        "POLLER_DRS_ENDPOINT_URL": drs_url,
+        "POLLER_DRS_REGIONS": json.dumps(list(wl.regions)),
+        "POLLER_HTTP_HOST": "127.0.0.1",
+        "POLLER_HTTP_PORT": str(port),
+        "POLLER_LOG_FORMAT": "json",
+        "POLLER_LOG_LEVEL": "INFO",
+        "POLLER_TIMEOUT_SECONDS": str(1800.0 / scale),
+        "POLLER_FINDER_PERIOD_SECONDS": str(10.0 / scale),
+        "POLLER_BATCH_WINDOW_SECONDS": str(1.0 / scale),
+        "POLLER_RETRY_BACKOFF_MAX_SECONDS": str(max(1.0, 60.0 / scale)),
+        "POLLER_READY_MAX_AGE_SECONDS": str(max(5.0, 60.0 / scale)),
+        "POLLER_SHUTDOWN_GRACE_SECONDS": "10",
+    }
+    for name, seconds in h.DEFAULT_INTERVALS.items():
+        env[f"POLLER_INTERVAL_{name.upper()}_SECONDS"] = str(seconds / scale)
+    return env
+
+
+def run_one(
+    kind: str, executions: int, servers: int, scale: float, out_root: Path, profile: str | None = None
+) -> dict[str, Any]:
+    """One run of ``kind`` ("daemon" or "reference") on a fresh moto + drssim; always cleans up."""
+    out = out_root / f"{kind}-{executions}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    children: list[h.Child] = []
+    result: dict[str, Any] = {"kind": kind, "executions": executions, "servers": servers, "time_scale": scale}
+    try:
+        moto, moto_url = h.start_moto(out)
+        children.append(moto)
+        sim, drs_url = h.start_drssim(out)
+        children.append(sim)
+        t = time.monotonic()
+        wl = h.seed(moto_url, drs_url, executions, servers)
+        result["seed_seconds"] = time.monotonic() - t
+        port = h.free_port()
+        metrics_url = f"http://127.0.0.1:{port}/metrics"
+        stats_path = out / "reference-stats.json"
+        events_path = out / "reference-events.jsonl"
+        if kind == "daemon":
+            argv = [sys.executable, "-m", "poller", "run"]
+            if profile == "cprofile":
+                argv = [
+                    sys.executable,
+                    "-m",
+                    "cProfile",
+                    "-o",
+                    str(out / "daemon.prof"),
+                    "-m",
+                    "poller",
+                    "run",
+                ]
+            poller = h.Child("daemon", argv, out, h.child_env(poller_env(wl, moto_url, drs_url, port, scale)))
+        else:
+            argv = [
+                sys.executable,
+                str(h.ROOT / "bench" / "reference_poller.py"),
+                *("--table", wl.table, "--index", wl.index, "--dynamodb-url", moto_url, "--drs-url", drs_url),
+                *("--regions", ",".join(wl.regions), "--tick-seconds", str(60.0 / scale)),
+                *("--events-out", str(events_path), "--stats-out", str(stats_path)),
+            ]
+            poller = h.Child("reference", argv, out)
+        children.append(poller)
+        if profile == "py-spy":
+            spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+            children.append(
+                h.Child(
+                    "py-spy",
+                    [spy, "record", "-r", "50", "-p", str(poller.pid), "-o", str(out / "daemon-flame.svg")],
+                    out,
+                )
+            )
+
+        # --- first poll of every execution with the clock frozen
+        t = time.monotonic()
+        deadline = t + 60 + executions * 0.05
+        while time.monotonic() < deadline:
+            if not poller.alive():
+                raise RuntimeError(f"{kind} exited early; see {poller.log_path}")
+            if kind == "daemon":
+                try:
+                    if h.metric_sum(h.scrape(metrics_url), "poller_polls_total") >= executions:
+                        break
+                except OSError:
+                    pass
+            elif stats_path.exists() and json.loads(stats_path.read_text())["ticks"] >= 1:
+                break
+            time.sleep(0.25)
+        else:
+            raise RuntimeError(f"{kind} did not poll {executions} executions within the start-up deadline")
+        result["startup_seconds"] = time.monotonic() - t
+
+        before = h.scrape(metrics_url) if kind == "daemon" else {}
+        cpu0 = {c.name: c.cpu_seconds() for c in children}
+        t0 = h.release_clock(drs_url, scale)
+        limit = t0 + min(600.0, DRILL_SIM_SECONDS / scale * 2.5 + 30)
+        finished = False
+        while time.time() < limit:
+            time.sleep(0.5)
+            for c in children:
+                c.rss_mb()
+            if kind == "daemon":
+                m = h.scrape(metrics_url)
+                if h.metric_sum(m, "poller_executions_tracked") == 0:
+                    finished = True
+                    break
+            else:
+                if not poller.alive():
+                    finished = True
+                    break
+        t1 = time.time()
+        cpu1 = {c.name: c.cpu_seconds() for c in children}
+        after = h.scrape(metrics_url) if kind == "daemon" else {}
+        poller.stop()
+        wall = t1 - t0
+        result.update(finished=finished, wall_seconds=wall, sim_minutes=wall * scale / 60)
+        for name in ("daemon", "reference", "moto", "drssim"):
+            if name in cpu0:
+                result[f"cpu_{name}"] = cpu1[name] - cpu0[name]
+        result["peak_rss_mb"] = poller.peak_rss_mb
+        result["moto_rss_mb"] = moto.peak_rss_mb
+
+        if kind == "daemon":
+            delta = lambda name, **lab: h.metric_sum(after, name, **lab) - h.metric_sum(before, name, **lab)  # noqa: E731
+            result["drs_calls"] = delta("poller_drs_calls_total")
+            result["dynamodb_calls"] = delta("poller_dynamodb_calls_total")
+            result["polls"] = delta("poller_polls_total")
+            result["loop_lag_p99"] = h.hist_quantile(before, after, "poller_event_loop_lag_seconds", 0.99)
+            result["finder_p99"] = h.hist_quantile(before, after, "poller_finder_duration_seconds", 0.99)
+            fcount = delta("poller_finder_duration_seconds_count")
+            result["finder_mean"] = (
+                delta("poller_finder_duration_seconds_sum") / fcount if fcount else math.nan
+            )
+            jobs = delta("poller_drs_jobs_per_call_sum")
+            result["jobs_per_call"] = jobs / result["drs_calls"] if result["drs_calls"] else math.nan
+            result["write_conflicts"] = delta("poller_write_conflicts_total")
+            result["poll_failures"] = delta("poller_poll_failures_total")
+            seen = h.daemon_detections(poller.log_path)
+        else:
+            stats = json.loads(stats_path.read_text())
+            result["drs_calls"] = stats["drs_calls"]
+            result["dynamodb_calls"] = stats["dynamodb_calls"]
+            result["polls"] = stats["polls"]
+            result["loop_lag_p99"] = h.percentile(stats["lag"], 99)
+            result["late_ticks"] = stats["late_ticks"]
+            result["tick_p99"] = h.percentile(stats["tick_seconds"], 99)
+            result["errors"] = stats["errors"]
+            seen = h.jsonl_detections(events_path)
+        truth, final = h.truth_changes(drs_url)
+        lat, skipped = h.detection_latencies(truth, seen)
+        result["detection"] = {p: sorted(v) for p, v in lat.items()}
+        result["skipped"] = skipped
+        items = h.scan(moto_url, wl.table)
+        compared, mismatches, exec_bad = h.accuracy(items, final)
+        result.update(servers_compared=compared, mismatches=mismatches, executions_not_completed=exec_bad)
+        # LAUNCHED cross-check from the items: LaunchedTime (the poll that saw it) − drssim's change
+        launched = [
+            float(s["LaunchedTime"]) - truth[(s["SourceServerId"], "LAUNCHED")]
+            for it in items
+            for w in it["Waves"]
+            for s in w["Servers"]
+            if "LaunchedTime" in s and (s["SourceServerId"], "LAUNCHED") in truth
+        ]
+        result["launched_time_p99"] = h.percentile(launched, 99)
+    finally:
+        for c in reversed(children):
+            c.stop()
+    (out / "result.json").write_text(json.dumps(result, indent=1, default=str))
+    return result
+
+
+def summary_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
+    scale = r["time_scale"]
+    wall_min = r["wall_seconds"] / 60
+    sim_min = r["sim_minutes"]
+    cpu = r.get(f"cpu_{r['kind']}", math.nan)
+    rows = [
+        ("finished by itself", "yes" if r["finished"] else "NO (deadline)"),
+        ("drill wall s (sim min)", f"{h.fmt(r['wall_seconds'])} ({h.fmt(sim_min)})"),
+        ("DRS calls / wall min", h.fmt(r["drs_calls"] / wall_min)),
+        ("DRS calls / sim min (= prod rate)", h.fmt(r["drs_calls"] / sim_min)),
+        ("DynamoDB calls / wall min", h.fmt(r["dynamodb_calls"] / wall_min)),
+        ("DynamoDB calls / sim min", h.fmt(r["dynamodb_calls"] / sim_min)),
+    ]
+    for phase in h.PHASES:
+        v = r["detection"][phase]
+        target = h.DEFAULT_INTERVALS[h.WAIT_INTERVAL[phase]] + 1 if r["kind"] == "daemon" else 61
+        rows.append(
+            (
+                f"detect {phase} p50/p99 sim s (target ≤{target:g})",
+                f"{h.fmt(h.percentile(v, 50) * scale)} / {h.fmt(h.percentile(v, 99) * scale)}"
+                + (f" [{r['skipped'][phase]} skipped]" if r["skipped"][phase] else ""),
+            )
+        )
+    rows += [
+        ("LAUNCHED via LaunchedTime p99 sim s", h.fmt(r["launched_time_p99"] * scale)),
+        ("event-loop lag p99 ms (target <50)", h.fmt(r["loop_lag_p99"] * 1000, 0)),
+        (f"{r['kind']} CPU s (cores)", f"{h.fmt(cpu)} ({h.fmt(cpu / r['wall_seconds'], 2)})"),
+        (
+            "moto CPU s / drssim CPU s",
+            f"{h.fmt(r.get('cpu_moto', math.nan))} / {h.fmt(r.get('cpu_drssim', math.nan))}",
+        ),
+        ("peak RSS MB (target <500)", h.fmt(r["peak_rss_mb"], 0)),
+        (
+            "accuracy: server mismatches / exec not COMPLETED",
+            f"{r['mismatches']} of {r['servers_compared']} / {r['executions_not_completed']}",
+        ),
+    ]
+    if r["kind"] == "daemon":
+        rows += [
+            (
+                "finder pass p99 s (target <2) / mean",
+                f"≤{h.fmt(r['finder_p99'], 3)} / {h.fmt(r['finder_mean'], 3)}",
+            ),
+            ("DescribeJobs IDs per call (mean)", h.fmt(r["jobs_per_call"])),
+        ]
+    else:
+        rows += [("late ticks / tick p99 s", f"{r['late_ticks']} / {h.fmt(r['tick_p99'], 2)}")]
+    return rows
+
+
+def print_result(r: dict[str, Any]) -> None:
+    print(
+        f"\n### {r['kind']}: {r['executions']:,} executions × {r['servers']} servers, time scale {r['time_scale']:g}"
+    )
+    print(h.table(("metric", "value"), summary_rows(r)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="Talks to 127.0.0.1 only.")
+    p.add_argument(
+        "--sizes", default="50,100,1000", help="comma-separated execution counts (default 50,100,1000)"
+    )
+    p.add_argument("--executions", type=int, help="one size (overrides --sizes)")
+    p.add_argument("--servers", type=int, default=10, help="servers per execution, split over 2 regions (10)")
+    p.add_argument("--time-scale", type=float, default=30.0, help="simulated s per wall s (30: drill ≈ 45 s)")
+    p.add_argument("--quick", action="store_true", help="100 executions at time scale 60 (< 60 s)")
+    p.add_argument(
+        "--profile", choices=("cprofile", "py-spy"), help="profile the daemon (output in the run dir)"
+    )
+    p.add_argument("--out", type=Path, default=h.OUT, help="output directory (default bench/out)")
+    args = p.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if args.quick:
+        sizes, args.time_scale = [args.executions or 100], 60.0
+    elif args.executions:
+        sizes = [args.executions]
+    results = []
+    for n in sizes:
+        r = run_one("daemon", n, args.servers, args.time_scale, args.out, args.profile)
+        print_result(r)
+        results.append(r)
+    (args.out / "bench_daemon.json").write_text(json.dumps(results, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
