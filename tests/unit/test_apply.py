@@ -6,7 +6,13 @@ import pytest
 
 from poller.domain.apply import apply_poll, jobs_to_request
 from poller.domain.completion import execution_outcome
-from poller.domain.phases import DEFAULT_INTERVALS, PollingIntervals, poll_interval, seconds_until_next_poll
+from poller.domain.phases import (
+    DEFAULT_INTERVALS,
+    PollingIntervals,
+    detect_execution_phase,
+    poll_interval,
+    seconds_until_next_poll,
+)
 from poller.domain.statuses import (
     ExecutionStatus,
     ExecutionType,
@@ -329,3 +335,12 @@ def test_polling_intervals_are_configurable() -> None:
 
 def test_never_polled_execution_is_due_at_once() -> None:
     assert seconds_until_next_poll(one_wave([S.PENDING]), NOW) == 0.0
+
+
+def test_recovery_phase_is_post_launch_while_actions_run() -> None:
+    recovering = execution(
+        [wave([server(1, S.LAUNCHED, post_launch=PostLaunchStatus.IN_PROGRESS), server(2, S.PENDING)])],
+        ExecutionType.RECOVERY,
+    )
+    assert detect_execution_phase(recovering.Waves, ExecutionType.RECOVERY) == "POST_LAUNCH"
+    assert detect_execution_phase(recovering.Waves, ExecutionType.DRILL) == "PENDING"

@@ -81,6 +81,12 @@ def test_1_2_4_phase_detection_picks_most_urgent_unfinished_server() -> None:
     assert phase([S.PENDING, S.PENDING]) == "PENDING"
     assert phase([S.STARTED, S.PENDING]) == "STARTED"
     assert phase([S.IN_PROGRESS, S.IN_PROGRESS]) == "IN_PROGRESS"
+    # STARTED outranks everything, also IN_PROGRESS and across waves
+    assert phase([S.IN_PROGRESS, S.STARTED]) == "STARTED"
+    assert phase([S.IN_PROGRESS], [S.LAUNCHED, S.STARTED]) == "STARTED"
+    assert phase([S.PENDING, S.IN_PROGRESS]) == "IN_PROGRESS"
+    assert phase([S.PENDING, S.LAUNCHING]) == "LAUNCHING"
+    assert phase([S.LAUNCHED, S.FAILED], [S.TERMINATED]) == "COMPLETED"
     # plan: [{'Status': 'COMPLETED'}], [{'Status': 'LAUNCHING'}] -> we say LAUNCHED, not COMPLETED
     assert phase([S.LAUNCHED], [S.LAUNCHING]) == "LAUNCHING"
 
