@@ -699,6 +699,14 @@ def test_collector_scrapes_the_daemons_metrics_endpoint() -> None:
     assert job["static_configs"][0]["targets"] == ["127.0.0.1:8080"]
 
 
+def test_collector_pins_the_names_the_alarms_use() -> None:
+    cfg = collector_config()
+    assert "metricstransform" in cfg["service"]["pipelines"]["metrics"]["processors"]
+    renamed = {t.get("new_name") for t in cfg["processors"]["metricstransform"]["transforms"]}
+    for name, alarm in _poller_alarms().items():
+        assert alarm["MetricName"] in renamed, name
+
+
 def test_every_poller_alarm_watches_a_metric_the_collector_exports() -> None:
     exported = set((m, tuple(d)) for m, d in _exported_metrics())
     alarms = _poller_alarms()
