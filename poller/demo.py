@@ -77,8 +77,17 @@ def scaled_settings(
     def scaled(name: str, floor: float) -> float:
         return max(floor, float(Settings.model_fields[name].default) / scale)
 
+    intervals = {
+        name: scaled(name, 0.1)
+        for name in Settings.model_fields
+        if name.startswith("interval_") and name.endswith("_seconds")
+    }
+    # A lease must outlive the longest poll interval (Settings checks it); one replica here.
+    lease = max(float(Settings.model_fields["lease_seconds"].default), 2 * max(intervals.values()))
     try:
         return _settings(
+            **intervals,
+            lease_seconds=lease,
             dynamodb_endpoint_url=moto_url,
             events_endpoint_url=moto_url,
             drs_endpoint_url=drssim_url,
@@ -88,12 +97,6 @@ def scaled_settings(
             api_token=token,
             log_level=options.log_level,
             log_format="json",
-            interval_pending_seconds=scaled("interval_pending_seconds", 0.1),
-            interval_started_seconds=scaled("interval_started_seconds", 0.1),
-            interval_in_progress_seconds=scaled("interval_in_progress_seconds", 0.1),
-            interval_launching_seconds=scaled("interval_launching_seconds", 0.1),
-            interval_post_launch_seconds=scaled("interval_post_launch_seconds", 0.1),
-            interval_default_seconds=scaled("interval_default_seconds", 0.1),
             finder_period_seconds=min(1.0, scaled("finder_period_seconds", 0.2)),
             batch_window_seconds=scaled("batch_window_seconds", 0.02),
             timeout_seconds=max(60.0, scaled("timeout_seconds", 0.0) * 1.5),
