@@ -5,12 +5,13 @@ Invalid configuration fails at start with a message naming the setting, never la
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from poller.domain.phases import PollingIntervals
 
@@ -30,7 +31,7 @@ class Settings(BaseSettings):
     plans_table_name: str = Field("drs-plans", min_length=3, description="DynamoDB recovery-plan table")
     status_index_name: str = Field("StatusIndex", min_length=1, description="GSI on (Status, StartTime)")
     aws_region: str = Field("us-east-1", description="Region of the DynamoDB tables")
-    drs_regions: list[str] = Field(
+    drs_regions: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["us-east-1"], description="Regions whose DRS jobs may be polled"
     )
     dynamodb_endpoint_url: str | None = Field(None, description="Override, e.g. a moto server")
@@ -66,7 +67,7 @@ class Settings(BaseSettings):
         60.0, gt=0, description="/readyz fails if the last good finder query is older"
     )
     lease_seconds: float = Field(
-        60.0, gt=0, description="How long a replica's claim on an execution lasts without renewal"
+        90.0, gt=0, description="How long a replica's claim on an execution lasts without renewal"
     )
     replica_id: str | None = Field(None, description="Lease owner name; default host-pid-random")
     http_host: str = Field("127.0.0.1", description="Address of the API, /metrics and health server")
@@ -89,8 +90,11 @@ class Settings(BaseSettings):
     @field_validator("drs_regions", mode="before")
     @classmethod
     def _split_regions(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip().startswith("["):
-            return [r.strip() for r in value.split(",") if r.strip()]
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [r.strip() for r in text.split(",") if r.strip()]
         return value
 
     @model_validator(mode="after")
@@ -136,3 +140,5 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             for e in err.errors()
         )
         raise ConfigError(f"invalid configuration: {problems}") from err
+    except (SettingsError, json.JSONDecodeError) as err:
+        raise ConfigError(f"invalid configuration: {err}") from err

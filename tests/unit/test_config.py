@@ -1,0 +1,41 @@
+"""Settings: the defaults start, bad values fail at start naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from poller.config import ConfigError, Settings, load_settings
+
+
+def test_default_settings_are_valid() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.lease_seconds >= 1.5 * max(settings.intervals().__dict__.values())
+
+
+def test_invalid_value_fails_at_start_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POLLER_HTTP_PORT", "not-a-port")
+    with pytest.raises(ConfigError, match="POLLER_HTTP_PORT"):
+        load_settings()
+
+
+def test_lease_shorter_than_the_poll_interval_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POLLER_LEASE_SECONDS", "30")
+    with pytest.raises(ConfigError, match="lease_seconds"):
+        load_settings()
+
+
+def test_non_loopback_listener_without_token_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POLLER_HTTP_HOST", "0.0.0.0")
+    monkeypatch.delenv("POLLER_API_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match="POLLER_API_TOKEN"):
+        load_settings()
+
+
+def test_regions_accept_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POLLER_DRS_REGIONS", "us-east-1, eu-west-1")
+    assert load_settings().drs_regions == ["us-east-1", "eu-west-1"]
+
+
+def test_regions_accept_a_json_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POLLER_DRS_REGIONS", '["us-east-1", "eu-west-1"]')
+    assert load_settings().drs_regions == ["us-east-1", "eu-west-1"]
