@@ -30,7 +30,7 @@ from cfnlint.decode import decode
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO / "deploy" / "poller.yaml"
-DOCKERFILE = REPO / "deploy" / "Dockerfile"
+DOCKERFILE = REPO / "Dockerfile"
 CODE_DIR = REPO / "poller"
 
 # Services whose calls are scanned in the code and whose grants must match them exactly.
