@@ -35,7 +35,9 @@ from bench import harness as h
 DRILL_SIM_SECONDS = 1300.0  # PENDING 810 + STARTED ~60 + IN_PROGRESS 378 + jitter
 
 
-def poller_env(wl: h.Workload, moto_url: str, drs_url: str, port: int, scale: float) -> dict[str, str]:
+def poller_env(
+    wl: h.Workload, moto_url: str, drs_url: str, port: int, scale: float, finder_period: float | None = None
+) -> dict[str, str]:
     env = {
         "POLLER_TABLE_NAME": wl.table,
         "POLLER_PLANS_TABLE_NAME": wl.plans_table,
@@ -48,8 +50,9 @@ def poller_env(wl: h.Workload, moto_url: str, drs_url: str, port: int, scale: fl
         "POLLER_HTTP_PORT": str(port),
         "POLLER_LOG_FORMAT": "json",
         "POLLER_LOG_LEVEL": "INFO",
-        "POLLER_TIMEOUT_SECONDS": str(1800.0 / scale),
-        "POLLER_FINDER_PERIOD_SECONDS": str(10.0 / scale),
+        # scaled, plus an allowance for seeding and start-up (StartTime is the seeding moment)
+        "POLLER_TIMEOUT_SECONDS": str(1800.0 / scale + 900.0),
+        "POLLER_FINDER_PERIOD_SECONDS": str(finder_period or 10.0 / scale),
         "POLLER_BATCH_WINDOW_SECONDS": str(1.0 / scale),
         "POLLER_RETRY_BACKOFF_MAX_SECONDS": str(max(1.0, 60.0 / scale)),
         "POLLER_READY_MAX_AGE_SECONDS": str(max(5.0, 60.0 / scale)),
@@ -61,14 +64,26 @@ def poller_env(wl: h.Workload, moto_url: str, drs_url: str, port: int, scale: fl
 
 
 def run_one(
-    kind: str, executions: int, servers: int, scale: float, out_root: Path, profile: str | None = None
+    kind: str,
+    executions: int,
+    servers: int,
+    scale: float,
+    out_root: Path,
+    profile: str | None = None,
+    finder_period: float | None = None,
 ) -> dict[str, Any]:
     """One run of ``kind`` ("daemon" or "reference") on a fresh moto + drssim; always cleans up."""
     out = out_root / f"{kind}-{executions}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     children: list[h.Child] = []
-    result: dict[str, Any] = {"kind": kind, "executions": executions, "servers": servers, "time_scale": scale}
+    result: dict[str, Any] = {
+        "kind": kind,
+        "executions": executions,
+        "servers": servers,
+        "time_scale": scale,
+        "finder_period": finder_period or 10.0 / scale,
+    }
     try:
         moto, moto_url = h.start_moto(out)
         children.append(moto)
@@ -94,7 +109,12 @@ def run_one(
                     "poller",
                     "run",
                 ]
-            poller = h.Child("daemon", argv, out, h.child_env(poller_env(wl, moto_url, drs_url, port, scale)))
+            poller = h.Child(
+                "daemon",
+                argv,
+                out,
+                h.child_env(poller_env(wl, moto_url, drs_url, port, scale, finder_period)),
+            )
         else:
             argv = [
                 sys.executable,
@@ -110,14 +130,26 @@ def run_one(
             children.append(
                 h.Child(
                     "py-spy",
-                    [spy, "record", "-r", "50", "-p", str(poller.pid), "-o", str(out / "daemon-flame.svg")],
+                    [
+                        spy,
+                        "record",
+                        "--nonblocking",
+                        "-r",
+                        "50",
+                        "-f",
+                        "raw",
+                        "-p",
+                        str(poller.pid),
+                        "-o",
+                        str(out / "daemon-pyspy.txt"),
+                    ],
                     out,
                 )
             )
 
         # --- first poll of every execution with the clock frozen
         t = time.monotonic()
-        deadline = t + 60 + executions * 0.05
+        deadline = t + 60 + executions * 0.1
         while time.monotonic() < deadline:
             if not poller.alive():
                 raise RuntimeError(f"{kind} exited early; see {poller.log_path}")
@@ -291,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         sizes = [args.executions]
     results = []
     for n in sizes:
-        r = run_one("daemon", n, args.servers, args.time_scale, args.out, args.profile)
+        r = run_one("daemon", n, args.servers, args.time_scale, args.out, args.profile, args.finder_period)
         print_result(r)
         results.append(r)
     (args.out / "bench_daemon.json").write_text(json.dumps(results, default=str))
