@@ -125,10 +125,12 @@ def _apply_server(
     except UnreadableJobError:
         acc.unreadable.append(job_id)
         return server
-    return _advance(server, seen, now, acc)
+    return _advance(server, seen, execution_type, now, acc)
 
 
-def _advance(server: Server, seen: ServerObservation, now: float, acc: _Collector) -> Server:
+def _advance(
+    server: Server, seen: ServerObservation, execution_type: ExecutionType, now: float, acc: _Collector
+) -> Server:
     update: dict[str, Any] = {"LastPolledTime": now, "PollAttempts": server.PollAttempts + 1}
     status = server.Status
     if status not in TERMINAL_SERVER and SERVER_RANK[seen.status] > SERVER_RANK[status]:
@@ -141,9 +143,19 @@ def _advance(server: Server, seen: ServerObservation, now: float, acc: _Collecto
             update["FailureReason"] = seen.failure_reason
     if seen.instance_id and server.InstanceId is None:
         update["InstanceId"] = seen.instance_id
-    if status == ServerStatus.LAUNCHED and seen.post_launch is not None:
+    if status == ServerStatus.LAUNCHED and _tracks_post_launch(seen, execution_type):
         _advance_post_launch(server, seen, update, acc)
     return server.model_copy(update=update)
+
+
+def _tracks_post_launch(seen: ServerObservation, execution_type: ExecutionType) -> bool:
+    """A DRILL is done at LAUNCHED and never polled again, so only real runs are worth recording:
+    an inferred NOT_STARTED / NONE would freeze as a misleading snapshot."""
+    if seen.post_launch is None:
+        return False
+    if execution_type == ExecutionType.RECOVERY:
+        return True
+    return seen.post_launch not in (PostLaunchStatus.NOT_STARTED, PostLaunchStatus.NONE)
 
 
 def _advance_post_launch(
