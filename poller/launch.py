@@ -376,15 +376,17 @@ class Launcher:
                 log.error("launch_failed", execution_id=execution_id, error=str(err))
 
     async def launch(self, execution_id: str) -> Execution | None:
-        """Claim, start and record every wave of this execution that may start now."""
+        """Claim, start and record every wave of this execution that may start now.
+
+        ``launch_delay_seconds`` is applied by :meth:`tick`; a direct call launches at once.
+        """
         execution = await self._load(execution_id)
-        for _ in range(len(execution.Waves) + 1 if execution else 0):
-            assert execution is not None
+        return None if execution is None else await self.launch_from(execution)
+
+    async def launch_from(self, execution: Execution) -> Execution | None:
+        """The same, from a read the caller already made (a stale one loses the claim: None)."""
+        for _ in range(len(execution.Waves) + 1):
             now = self._clock()
-            if execution.Status == ExecutionStatus.PENDING and (
-                execution.StartTime + self.settings.launch_delay_seconds > now
-            ):
-                return execution
             actions = wave_actions(execution, now, self.claim_timeout)
             if not actions:
                 return execution
