@@ -74,7 +74,7 @@ async def test_sequential_plan_starts_wave_2_only_after_wave_1_completed(
             5,
             "IN_PROGRESS",
         )
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(0.8)  # 4 finder ticks
         assert len(drs.calls(operation="StartRecovery")) == 1
 
         completed_at = time.time()
