@@ -221,6 +221,7 @@ def run_one(
             result["late_ticks"] = stats["late_ticks"]
             result["tick_p99"] = h.percentile(stats["tick_seconds"], 99)
             result["errors"] = stats["errors"]
+            result["cpu_reference"] = stats["cpu_seconds"] - cpu0["reference"]
             seen = h.jsonl_detections(events_path)
         truth, final = h.truth_changes(drs_url)
         lat, skipped = h.detection_latencies(truth, seen)

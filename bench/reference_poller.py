@@ -58,6 +58,7 @@ class Reference:
         }
 
     def save_stats(self) -> None:
+        self.stats["cpu_seconds"] = time.process_time()  # /proc is gone once we exit by ourselves
         tmp = Path(self.args.stats_out + ".tmp")
         tmp.write_text(json.dumps(self.stats))
         tmp.replace(self.args.stats_out)
