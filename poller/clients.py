@@ -18,7 +18,7 @@ from poller.config import Settings
 
 def client_config(max_pool: int = 50, max_attempts: int = 4, read_timeout: float = 20.0) -> Config:
     return Config(
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
         connect_timeout=5,
         read_timeout=read_timeout,
         max_pool_connections=max_pool,

@@ -68,11 +68,16 @@ def observe_server(job: Mapping[str, Any], source_server_id: str) -> ServerObser
     job_status = job.get("status")
     if job_status not in ("PENDING", "STARTED", "COMPLETED", "IN_PROGRESS"):
         raise UnreadableJobError(f"job {job.get('jobID')!r} has unknown status {job_status!r}")
-    participant = _participant(job, source_server_id)
-    launch_status = participant.get("launchStatus")
-    instance_id = participant.get("recoveryInstanceID") or None
-    status, reason = _server_status(job_status, launch_status, instance_id)
-    post_launch = _post_launch(job_status, participant) if status == ServerStatus.LAUNCHED else None
+    try:
+        participant = _participant(job, source_server_id)
+        launch_status = participant.get("launchStatus")
+        instance_id = participant.get("recoveryInstanceID") or None
+        if instance_id is not None and not isinstance(instance_id, str):
+            raise UnreadableJobError(f"job {job.get('jobID')!r}: recoveryInstanceID is not a string")
+        status, reason = _server_status(job_status, launch_status, instance_id)
+        post_launch = _post_launch(job_status, participant) if status == ServerStatus.LAUNCHED else None
+    except (TypeError, AttributeError) as err:  # a shape DRS never sends: report, don't crash
+        raise UnreadableJobError(f"job {job.get('jobID')!r}: unexpected shape: {err}") from err
     return ServerObservation(status, instance_id, post_launch, reason)
 
 
@@ -109,7 +114,11 @@ def _post_launch(job_status: str, participant: Mapping[str, Any]) -> PostLaunchS
     if isinstance(seed, Mapping) and seed.get("status") in _SEED_POST_LAUNCH:
         return _SEED_POST_LAUNCH[seed["status"]]
     actions = participant.get("launchActionsStatus") or {}
-    runs = actions.get("runs") or [] if isinstance(actions, Mapping) else []
+    if not isinstance(actions, Mapping):
+        raise UnreadableJobError("launchActionsStatus is not a map")
+    runs = actions.get("runs") or []
+    if not isinstance(runs, list):
+        raise UnreadableJobError("launchActionsStatus.runs is not a list")
     statuses = [r.get("status") for r in runs if isinstance(r, Mapping)]
     if "IN_PROGRESS" in statuses:
         return PostLaunchStatus.IN_PROGRESS

@@ -58,6 +58,7 @@ class Wave(_Model):
     Servers: list[Server] = Field(min_length=1)
     StatusReason: str | None = None
     FailedServerIds: list[str] = Field(default_factory=list)
+    JobStartedTime: float | None = None  # when the launcher started this wave's DRS job
 
 
 class Execution(_Model):

@@ -16,9 +16,16 @@ DEFAULT_TIMEOUT_SECONDS = 1800.0
 
 
 def is_timed_out(execution: Execution, now: float, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> bool:
+    """Older than the timeout since the last DRS launch: in a SEQUENTIAL plan each wave's jobs
+    get the full timeout, not what the waves before them left over."""
     if execution.Status in TERMINAL_EXECUTION:
         return False
-    return now - execution.StartTime > timeout_seconds
+    return now - timeout_reference(execution) > timeout_seconds
+
+
+def timeout_reference(execution: Execution) -> float:
+    started = [w.JobStartedTime for w in execution.Waves if w.JobStartedTime is not None]
+    return max([execution.StartTime, *started])
 
 
 def resolve_timeout(execution: Execution, jobs: JobsById, now: float) -> PollOutcome:

@@ -107,3 +107,28 @@ def test_post_launch_is_only_read_for_launched_servers(launch_status: str) -> No
 def test_unreadable_job_raises_unreadable_job_error(job: dict[str, Any]) -> None:
     with pytest.raises(UnreadableJobError):
         observe_server(job, server_id(1))
+
+
+@pytest.mark.parametrize(
+    "participant_item",
+    [
+        {
+            "sourceServerID": "s-00000000000000001",
+            "launchStatus": "LAUNCHED",
+            "launchActionsStatus": {"runs": 7},
+        },
+        {"sourceServerID": "s-00000000000000001", "launchStatus": "LAUNCHED", "launchActionsStatus": "x"},
+        {"sourceServerID": "s-00000000000000001", "launchStatus": "LAUNCHED", "recoveryInstanceID": 12},
+        {"sourceServerID": "s-00000000000000001", "launchStatus": ["LAUNCHED"]},
+    ],
+)
+def test_shapes_drs_never_sends_are_reported_as_unreadable_not_raised(
+    participant_item: dict[str, Any],
+) -> None:
+    job = {
+        "jobID": "drsjob-00000000000000001",
+        "status": "STARTED",
+        "participatingServers": [participant_item],
+    }
+    with pytest.raises(UnreadableJobError):
+        observe_server(job, "s-00000000000000001")

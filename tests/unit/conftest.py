@@ -1,8 +1,0 @@
-"""Make the repository importable when the venv lacks the editable install (``make venv``)."""
-
-import sys
-from pathlib import Path
-
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
