@@ -35,6 +35,7 @@ class AwsClients:
         self.dynamodb: Any = None
         self.events: Any = None
         self._drs: dict[str, Any] = {}
+        self._drs_once: dict[str, Any] = {}
 
     async def __aenter__(self) -> AwsClients:
         s = self._settings
@@ -54,13 +55,19 @@ class AwsClients:
                     "events", region_name=s.aws_region, endpoint_url=s.events_endpoint_url, config=config
                 )
             )
+        # StartRecovery / TerminateRecoveryInstances are not idempotent: a retry after a lost
+        # answer would launch every server twice, so those calls get one attempt only.
+        once = config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
         for region in s.drs_regions:
-            self._drs[region] = await self._stack.enter_async_context(
-                self._session.client(
-                    "drs", region_name=region, endpoint_url=s.drs_endpoint_url, config=config
-                )
-            )
+            self._drs[region] = await self._open_drs(region, config)
+            self._drs_once[region] = await self._open_drs(region, once)
         return self
+
+    async def _open_drs(self, region: str, config: Config) -> Any:
+        client = self._session.client(
+            "drs", region_name=region, endpoint_url=self._settings.drs_endpoint_url, config=config
+        )
+        return await self._stack.enter_async_context(client)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -69,10 +76,18 @@ class AwsClients:
 
     def drs(self, region: str) -> Any:
         """The DRS client of a configured region; an unconfigured region is a clear error."""
+        return self._client_of(self._drs, region)
+
+    def drs_once(self, region: str) -> Any:
+        """The no-retry DRS client of a region, for non-idempotent calls."""
+        return self._client_of(self._drs_once, region)
+
+    @staticmethod
+    def _client_of(clients: dict[str, Any], region: str) -> Any:
         try:
-            return self._drs[region]
+            return clients[region]
         except KeyError:
-            raise UnknownRegionError(region, sorted(self._drs)) from None
+            raise UnknownRegionError(region, sorted(clients)) from None
 
 
 class UnknownRegionError(LookupError):

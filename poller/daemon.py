@@ -26,7 +26,7 @@ from poller.events import EventPublisher
 from poller.find import find_polling_executions
 from poller.health import Health, monitor_loop_lag
 from poller.http import build_app
-from poller.launch import Launcher, MutatingDrsClients
+from poller.launch import Launcher
 from poller.lease import LeaseKeeper, held_by_other, new_replica_id
 from poller.schedule import Scheduler, ScheduleReport
 from poller.track import ExecutionTracker, TrackerConfig
@@ -44,7 +44,6 @@ class Daemon:
         settings: Settings,
         clients: AwsClients,
         clock: Callable[[], float] = time.time,
-        mutating_drs: MutatingDrsClients | None = None,
     ) -> None:
         self.settings = settings
         self.clients = clients
@@ -72,7 +71,7 @@ class Daemon:
         self.last_report: ScheduleReport | None = None
         # API, launcher and completion events (StartRecovery/Terminate go through no-retry clients)
         self.polling_items: list[dict[str, Any]] = []  # the finder's last StatusIndex read
-        start_drs = mutating_drs.drs if mutating_drs is not None else clients.drs
+        start_drs = clients.drs_once
         self.events = EventPublisher(clients.events, settings.event_bus_name, settings.event_source)
         self.terminal_hooks.append(self.events.on_terminal)
         self.launcher = Launcher(
@@ -174,8 +173,8 @@ async def run_daemon(
     settings: Settings, stop: asyncio.Event, on_ready: Callable[[Daemon], None] | None = None
 ) -> None:
     """Open the clients, build the daemon, serve until ``stop`` is set."""
-    async with AwsClients(settings) as clients, MutatingDrsClients(settings) as mutating:
-        daemon = Daemon(settings, clients, mutating_drs=mutating)
+    async with AwsClients(settings) as clients:
+        daemon = Daemon(settings, clients)
         if on_ready is not None:
             on_ready(daemon)
         await daemon.serve(stop)

@@ -32,15 +32,11 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
-import aioboto3
 import structlog
-from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -50,7 +46,7 @@ from botocore.exceptions import (
 from prometheus_client import Counter
 
 from poller import metrics
-from poller.clients import UnknownRegionError, client_config
+from poller.clients import UnknownRegionError
 from poller.config import Settings
 from poller.domain.apply import finish_execution
 from poller.domain.completion import execution_outcome
@@ -281,38 +277,6 @@ def classify_start_error(err: BaseException) -> str:
 
 def iso_utc(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class MutatingDrsClients:
-    """DRS clients for non-idempotent calls (StartRecovery, TerminateRecoveryInstances): no retries."""
-
-    def __init__(self, settings: Settings, session: aioboto3.Session | None = None) -> None:
-        self._settings = settings
-        self._session = session or aioboto3.Session()
-        self._stack = AsyncExitStack()
-        self._drs: dict[str, Any] = {}
-
-    async def __aenter__(self) -> MutatingDrsClients:
-        # botocore's retries.max_attempts counts *retries*; total_max_attempts=1 is one call, no retry
-        config = client_config().merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
-        for region in self._settings.drs_regions:
-            self._drs[region] = await self._stack.enter_async_context(
-                self._session.client(
-                    "drs", region_name=region, endpoint_url=self._settings.drs_endpoint_url, config=config
-                )
-            )
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self._stack.aclose()
-
-    def drs(self, region: str) -> Any:
-        try:
-            return self._drs[region]
-        except KeyError:
-            raise UnknownRegionError(region, sorted(self._drs)) from None
 
 
 class Launcher:
