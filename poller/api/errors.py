@@ -34,7 +34,8 @@ class ApiError(Exception):
         body: dict[str, Any] = {"error": self.message}
         if self.field is not None:
             body["field"] = self.field
-        return web.json_response(body, status=self.status)
+        headers = {"WWW-Authenticate": 'Bearer realm="drs-poller"'} if self.status == 401 else None
+        return web.json_response(body, status=self.status, headers=headers)
 
 
 def to_json_value(value: Any) -> Any:
