@@ -1,0 +1,254 @@
+"""Accuracy soak: many executions with random timelines, every final status checked against drssim.
+
+Starts moto (DynamoDB), drssim at a high time scale and the fault proxy in front of moto, seeds
+``--executions`` POLLING executions with real DRS jobs (1-3 waves of 1-3 servers, two regions),
+then gives them random timelines: some servers failed, some jobs held forever (they must end as
+TIMEOUT once past ``--timeout-seconds``), DescribeJobs throttling and 5xx from drssim, DynamoDB
+throttling / 500s / dropped connections from the proxy. The daemon runs until every execution is
+terminal (or ``--deadline``); each item is compared with the expected outcome derived from
+drssim's ground truth (``tests/reliability/oracle.py``).
+
+    .venv/bin/python bench/bench_soak.py                      # 1,000 executions
+    .venv/bin/python bench/bench_soak.py --executions 10000 --deadline 1800
+
+Exit status 0 only when every execution is terminal and matches the truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import random
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import boto3
+from botocore.config import Config
+
+from drssim.testing import running_simulator
+from poller import metrics
+from poller.config import Settings
+from poller.daemon import run_daemon
+from poller.dynamodb import deserialize, serialize
+from poller.faultproxy import running_fault_proxy
+from poller.local import running_moto_server, use_local_credentials
+from poller.logs import configure_logging
+from poller.tables import execution_table_definition, plans_table_definition
+from tests.reliability.oracle import TERMINAL, mismatch
+
+REGIONS = ("us-east-1", "us-west-2")
+
+
+def seed(args: argparse.Namespace, db: Any, table: str, drs_url: str, control: Any) -> dict[str, str]:
+    """Write the executions; returns execution id -> planned timeline kind."""
+    rng = random.Random(args.seed)
+    drs = {
+        r: boto3.client(
+            "drs", endpoint_url=drs_url, region_name=r, config=Config(retries={"max_attempts": 0})
+        )
+        for r in REGIONS
+    }
+    kinds: dict[str, str] = {}
+    for _ in range(args.executions):
+        execution_id = f"soak-{uuid.uuid4().hex[:12]}"
+        roll = rng.random()
+        kind = (
+            "stuck"
+            if roll < args.stuck_rate
+            else "failed"
+            if roll < args.stuck_rate + args.fail_rate
+            else "clean"
+        )
+        waves = []
+        jobs: list[tuple[str, list[str]]] = []
+        for w in range(rng.randint(1, 3)):
+            region = rng.choice(REGIONS)
+            servers = ["s-" + uuid.uuid4().hex[:17] for _ in range(rng.randint(1, 3))]
+            job = drs[region].start_recovery(
+                sourceServers=[{"sourceServerID": s} for s in servers], isDrill=True
+            )
+            job_id = str(job["job"]["jobID"])
+            jobs.append((job_id, servers))
+            waves.append(
+                {
+                    "WaveName": f"Wave-{w + 1}",
+                    "Region": region,
+                    "Status": "LAUNCHING",
+                    "Servers": [
+                        {"SourceServerId": s, "RecoveryJobId": job_id, "Status": "LAUNCHING"} for s in servers
+                    ],
+                }
+            )
+        if kind == "stuck":
+            control.hold([rng.choice(jobs)[0]])
+        elif kind == "failed":
+            for job_id, servers in jobs:
+                for server in servers:
+                    if rng.random() < 0.5:
+                        control.fail_server(job_id, server, "soak: injected launch failure")
+        item = {
+            "ExecutionId": execution_id,
+            "PlanId": "soak-plan",
+            "ExecutionType": "DRILL",
+            "Status": "POLLING",
+            "StartTime": Decimal(str(round(time.time(), 3))),
+            "Waves": waves,
+            "Version": 0,
+        }
+        db.put_item(TableName=table, Item=serialize(item))
+        kinds[execution_id] = kind
+    return kinds
+
+
+def polling_count(db: Any, table: str) -> int:
+    params: dict[str, Any] = {
+        "TableName": table,
+        "IndexName": "StatusIndex",
+        "KeyConditionExpression": "#s = :s",
+        "ExpressionAttributeNames": {"#s": "Status"},
+        "ExpressionAttributeValues": {":s": {"S": "POLLING"}},
+        "Select": "COUNT",
+    }
+    total = 0
+    while True:
+        page = db.query(**params)
+        total += int(page["Count"])
+        if "LastEvaluatedKey" not in page:
+            return total
+        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def read_all(db: Any, table: str, ids: Sequence[str]) -> list[dict[str, Any]]:
+    items = []
+    for start in range(0, len(ids), 100):
+        keys = [{"ExecutionId": {"S": i}} for i in ids[start : start + 100]]
+        request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
+        while request:
+            page = db.batch_get_item(RequestItems=request)
+            items.extend(deserialize(i) for i in page["Responses"].get(table, []))
+            request = page.get("UnprocessedKeys") or {}
+    return items
+
+
+async def run(args: argparse.Namespace) -> int:
+    use_local_credentials()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    configure_logging("ERROR", "json")
+    started = time.monotonic()
+    with (
+        running_moto_server() as moto_url,
+        running_simulator(time_scale=args.time_scale, seed=args.seed) as sim,
+        running_fault_proxy(moto_url, hold_seconds=2.0, seed=args.seed) as proxy,
+    ):
+        db = boto3.client("dynamodb", endpoint_url=moto_url, region_name="us-east-1")
+        table, plans = f"soak-{uuid.uuid4().hex[:6]}", f"soak-plans-{uuid.uuid4().hex[:6]}"
+        db.create_table(**execution_table_definition(table, "StatusIndex"))
+        db.create_table(**plans_table_definition(plans))
+        kinds = seed(args, db, table, sim.endpoint_url, sim.control)
+        seeded_at = time.monotonic()
+        sim.control.inject_throttling(
+            rate=args.drs_throttle_rate, operations=["DescribeJobs"], retry_after_seconds=0
+        )
+        sim.control.inject_errors(rate=args.drs_error_rate, operations=["DescribeJobs"], status=500)
+        f = args.dynamodb_fault_rate
+        proxy.set_rates(throughput_exceeded=f * 0.6, error=f * 0.2, timeout=f * 0.1, drop=f * 0.1)
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            table_name=table,
+            plans_table_name=plans,
+            dynamodb_endpoint_url=proxy.url,
+            drs_endpoint_url=sim.endpoint_url,
+            drs_regions=list(REGIONS),
+            http_port=0,
+            timeout_seconds=args.timeout_seconds,
+            interval_pending_seconds=1.0,
+            interval_started_seconds=0.5,
+            interval_in_progress_seconds=0.5,
+            interval_launching_seconds=0.5,
+            interval_post_launch_seconds=0.5,
+            interval_default_seconds=0.5,
+            finder_period_seconds=1.0,
+            batch_window_seconds=0.1,
+            retry_backoff_max_seconds=2.0,
+            aws_max_attempts=3,
+            aws_read_timeout_seconds=1.0,
+            lease_seconds=5.0,
+        )
+        stop = asyncio.Event()
+        daemon = asyncio.create_task(run_daemon(settings, stop))
+        deadline = time.monotonic() + args.deadline
+        left = len(kinds)
+        while time.monotonic() < deadline and not daemon.done():
+            await asyncio.sleep(2.0)
+            left = await asyncio.to_thread(polling_count, db, table)
+            print(f"  {time.monotonic() - seeded_at:6.1f} s: {left} executions still POLLING", flush=True)
+            if left == 0:
+                break
+        stop.set()
+        await asyncio.wait_for(daemon, timeout=60)
+        items = await asyncio.to_thread(read_all, db, table, list(kinds))
+        truth = {job["jobID"]: job for job in sim.control.truth()}
+        calls = Counter(c.get("outcome") for c in sim.control.calls(operation="DescribeJobs"))
+        proxy_stats = proxy.stats()
+    terminal = [i for i in items if i["Status"] in TERMINAL]
+    mismatches = [m for i in terminal if (m := mismatch(i, truth)) is not None]
+    outcomes = Counter(i["Status"] for i in items)
+    planned = Counter(kinds.values())
+    print()
+    print(f"executions           {len(kinds)} (timelines: {dict(planned)})")
+    print(f"terminal             {len(terminal)} / {len(items)}   outcomes: {dict(outcomes)}")
+    print(f"faults injected      DynamoDB proxy {proxy_stats['injected_total']} {proxy_stats['injected']}")
+    print(f"                     drssim DescribeJobs outcomes {dict(calls)}")
+    print(f"poll failures        {_labelled(metrics.POLL_FAILURES)}")
+    print(f"mismatches           {len(mismatches)}")
+    print(f"correct              {100.0 * (len(terminal) - len(mismatches)) / max(1, len(kinds)):.2f} %")
+    print(f"wall time            {time.monotonic() - started:.1f} s (seeding {seeded_at - started:.1f} s)")
+    for m in mismatches[:20]:
+        print("  MISMATCH", m)
+    return 0 if not mismatches and len(terminal) == len(kinds) else 1
+
+
+def _labelled(counter: Any) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for metric in counter.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                out[",".join(sample.labels.values())] = sample.value
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--executions", type=int, default=1000, help="executions to track (default 1000)")
+    parser.add_argument(
+        "--time-scale", type=float, default=600.0, help="drssim seconds per wall second (600)"
+    )
+    parser.add_argument("--fail-rate", type=float, default=0.3, help="fraction with failed servers (0.3)")
+    parser.add_argument(
+        "--stuck-rate", type=float, default=0.05, help="fraction with a job held forever (0.05)"
+    )
+    parser.add_argument(
+        "--timeout-seconds", type=float, default=45.0, help="poller timeout, wall seconds (45)"
+    )
+    parser.add_argument("--drs-throttle-rate", type=float, default=0.1, help="DescribeJobs throttled (0.1)")
+    parser.add_argument("--drs-error-rate", type=float, default=0.02, help="DescribeJobs 500s (0.02)")
+    parser.add_argument("--dynamodb-fault-rate", type=float, default=0.05, help="proxy fault rate (0.05)")
+    parser.add_argument("--deadline", type=float, default=600.0, help="give up after this many seconds (600)")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
