@@ -16,9 +16,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import structlog
+
 from poller import metrics
 from poller.domain.model import to_dynamo_number
-from poller.dynamodb import ConditionFailed, serialize, timed_dynamodb_call
+from poller.dynamodb import ConditionFailed, DynamoDBError, serialize, timed_dynamodb_call
+
+log = structlog.get_logger("poller.lease")
 
 LEASE_OWNER = "LeaseOwner"
 LEASE_EXPIRY = "LeaseExpiry"
@@ -116,4 +120,6 @@ class LeaseKeeper:
                 ExpressionAttributeValues=serialize({":me": self.owner}),
             )
         except ConditionFailed:
-            pass
+            pass  # already taken over: nothing to give back
+        except DynamoDBError as err:
+            log.warning("lease_release_failed", execution_id=execution_id, error=str(err))  # it expires

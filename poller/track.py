@@ -72,6 +72,10 @@ class ExecutionTracker:
             if execution is not None and not await self._claim():
                 return
             await self._track(execution)
+        except DynamoDBError as err:
+            # reading or claiming failed: not a crash; the next finder tick starts us again
+            metrics.POLL_FAILURES.labels("dynamodb_error").inc()
+            log.warning("tracker_start_failed", error=str(err))
         finally:
             if self._leases is not None:
                 await self._leases.release(self.execution_id)

@@ -92,11 +92,6 @@ async def test_executions_reach_drs_ground_truth_through_dynamodb_and_drs_faults
     assert stats["throughput_exceeded"] > 0 and stats["error"] > 0, stats  # the faults really happened
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="poller/track.py (lead's file): a DynamoDBError from the tracker's GetItem (initial _load) or "
-    "from the lease release escapes run() and is counted as poller_poll_failures_total{reason='crash'}",
-)
 async def test_a_dynamodb_error_while_loading_an_item_is_retried_not_counted_as_a_tracker_crash(
     dynamodb: Any, tables: Tables, sim: RunningSimulator, proxy: FaultProxy, make_settings: Any
 ) -> None:
