@@ -18,13 +18,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import random
+import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -39,8 +43,7 @@ from poller import metrics
 from poller.config import Settings
 from poller.daemon import run_daemon
 from poller.dynamodb import deserialize, serialize
-from poller.faultproxy import running_fault_proxy
-from poller.local import running_moto_server, use_local_credentials
+from poller.local import free_port, running_moto_server, use_local_credentials
 from poller.logs import configure_logging
 from poller.tables import execution_table_definition, plans_table_definition
 from tests.reliability.oracle import TERMINAL, mismatch
@@ -109,6 +112,44 @@ def seed(args: argparse.Namespace, db: Any, table: str, drs_url: str, control: A
     return kinds
 
 
+class ProxyProcess:
+    """``python -m poller.faultproxy`` as a child process, driven over its control endpoints."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def _call(self, path: str, body: dict[str, float] | None = None) -> dict[str, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        with urllib.request.urlopen(urllib.request.Request(f"{self.url}/_faultproxy/{path}", data=data)) as r:
+            return dict(json.loads(r.read()))
+
+    def set_rates(self, **rates: float) -> None:
+        self._call("rates", rates)
+
+    def stats(self) -> dict[str, Any]:
+        return self._call("stats")
+
+
+@contextmanager
+def proxy_process(target: str, hold_seconds: float, seed_value: int) -> Iterator[ProxyProcess]:
+    port = free_port()
+    argv = [sys.executable, "-m", "poller.faultproxy", "--target", target, "--listen-port", str(port)]
+    argv += ["--hold-seconds", str(hold_seconds), "--seed", str(seed_value)]
+    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    try:
+        proxy = ProxyProcess(f"http://127.0.0.1:{port}")
+        for _ in range(100):
+            try:
+                proxy.stats()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield proxy
+    finally:
+        child.terminate()
+        child.wait(timeout=10)
+
+
 def polling_count(db: Any, table: str) -> int:
     params: dict[str, Any] = {
         "TableName": table,
@@ -145,9 +186,9 @@ async def run(args: argparse.Namespace) -> int:
     configure_logging("ERROR", "json")
     started = time.monotonic()
     with (
-        running_moto_server() as moto_url,
+        running_moto_server(in_process=False) as moto_url,  # own processes: no GIL shared with the daemon
         running_simulator(time_scale=args.time_scale, seed=args.seed) as sim,
-        running_fault_proxy(moto_url, hold_seconds=2.0, seed=args.seed) as proxy,
+        proxy_process(moto_url, args.read_timeout + 1.0, args.seed) as proxy,
     ):
         db = boto3.client("dynamodb", endpoint_url=moto_url, region_name="us-east-1")
         table, plans = f"soak-{uuid.uuid4().hex[:6]}", f"soak-plans-{uuid.uuid4().hex[:6]}"
@@ -180,8 +221,8 @@ async def run(args: argparse.Namespace) -> int:
             batch_window_seconds=0.1,
             retry_backoff_max_seconds=2.0,
             aws_max_attempts=3,
-            aws_read_timeout_seconds=1.0,
-            lease_seconds=5.0,
+            aws_read_timeout_seconds=args.read_timeout,
+            lease_seconds=90.0,
         )
         stop = asyncio.Event()
         daemon = asyncio.create_task(run_daemon(settings, stop))
@@ -244,6 +285,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--drs-throttle-rate", type=float, default=0.1, help="DescribeJobs throttled (0.1)")
     parser.add_argument("--drs-error-rate", type=float, default=0.02, help="DescribeJobs 500s (0.02)")
     parser.add_argument("--dynamodb-fault-rate", type=float, default=0.05, help="proxy fault rate (0.05)")
+    parser.add_argument(
+        "--read-timeout",
+        type=float,
+        default=5.0,
+        help="botocore read timeout; moto pages 1,000 items slowly (5)",
+    )
     parser.add_argument("--deadline", type=float, default=600.0, help="give up after this many seconds (600)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
