@@ -270,7 +270,7 @@ def daemon_detections(log_path: Path) -> dict[tuple[str, str], float]:
                 line = json.loads(raw)
             except ValueError:
                 continue
-            # the log's own ``level`` (info) overwrites the transition's level= kwarg: servers are "s-..."
+            # server transitions have scope="server"; their subjects are source server ids "s-..."
             subject = str(line.get("subject", ""))
             if (
                 line.get("event") != "transition"

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(
         90.0, gt=0, description="How long a replica's claim on an execution lasts without renewal"
     )
+    heartbeat_seconds: float = Field(
+        30.0, gt=0, description="A poll without transitions is written at most this often (renews the lease)"
+    )
     replica_id: str | None = Field(None, description="Lease owner name; default host-pid-random")
     http_host: str = Field("127.0.0.1", description="Address of the API, /metrics and health server")
     http_port: int = Field(8080, ge=0, le=65535, description="Port of that server (0 = any free port)")
@@ -112,6 +115,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"lease_seconds={self.lease_seconds} must be at least 1.5 x the longest poll interval "
                 f"({longest} s), or leases lapse between polls"
+            )
+        if self.heartbeat_seconds > self.lease_seconds / 3:
+            raise ValueError(
+                f"heartbeat_seconds={self.heartbeat_seconds} must be at most a third of lease_seconds "
+                f"({self.lease_seconds} s), or an idle execution's lease lapses"
             )
         return self
 

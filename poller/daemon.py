@@ -55,7 +55,7 @@ class Daemon:
             intervals=settings.intervals(),
             timeout_seconds=settings.timeout_seconds,
             max_backoff_seconds=settings.retry_backoff_max_seconds,
-            heartbeat_seconds=min(60.0, settings.lease_seconds / 3),
+            heartbeat_seconds=settings.heartbeat_seconds,
         )
         self.leases = LeaseKeeper(
             clients.dynamodb,

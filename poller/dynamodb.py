@@ -5,12 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import DYNAMODB_CONTEXT, Binary, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from poller import metrics
 
-_DESERIALIZER = TypeDeserializer()
 _SERIALIZER = TypeSerializer()
 
 
@@ -29,8 +28,40 @@ class ConditionFailed(DynamoDBError):
     """A conditional write lost: someone wrote a newer version first (not an outage)."""
 
 
+_number = DYNAMODB_CONTEXT.create_decimal
+
+
+def _value(av: dict[str, Any]) -> Any:
+    # one-key AttributeValue maps; the common tags first
+    for tag, raw in av.items():
+        if tag == "S":
+            return raw
+        if tag == "N":
+            return _number(raw)
+        if tag == "M":
+            return {k: _value(v) for k, v in raw.items()}
+        if tag == "L":
+            return [_value(v) for v in raw]
+        if tag == "BOOL":
+            return raw
+        if tag == "NULL":
+            return None
+        if tag == "SS":
+            return set(raw)
+        if tag == "NS":
+            return {_number(n) for n in raw}
+        if tag == "B":
+            return Binary(raw)
+        if tag == "BS":
+            return {Binary(b) for b in raw}
+        raise TypeError(f"DynamoDB type {tag!r} is not supported")
+    raise TypeError("empty AttributeValue")
+
+
 def deserialize(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _DESERIALIZER.deserialize(v) for k, v in item.items()}
+    """What boto3's TypeDeserializer gives (Decimal numbers, sets, Binary), by a direct type-tag
+    dispatch: several times faster, which matters when a pass reads thousands of items."""
+    return {k: _value(v) for k, v in item.items()}
 
 
 def serialize(item: dict[str, Any]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -50,7 +51,7 @@ from poller.clients import UnknownRegionError
 from poller.config import Settings
 from poller.domain.apply import finish_execution
 from poller.domain.completion import execution_outcome
-from poller.domain.model import Execution, MalformedItemError, Wave, execution_from_item
+from poller.domain.model import Execution, MalformedItemError, Wave
 from poller.domain.statuses import (
     TERMINAL_EXECUTION,
     TERMINAL_WAVE,
@@ -61,7 +62,7 @@ from poller.domain.statuses import (
 )
 from poller.dynamodb import DynamoDBError
 from poller.find import find_polling_executions
-from poller.write import ExecutionNotFound, ExecutionStore, WriteConflict
+from poller.write import PENDING_WAVES, ExecutionNotFound, ExecutionStore, WriteConflict
 
 log = structlog.get_logger("poller.launch")
 
@@ -137,11 +138,12 @@ def wave_actions(execution: Execution, now: float, claim_timeout: float) -> Wave
     return actions
 
 
-def _has_pending_wave(item: Mapping[str, Any]) -> bool:
-    waves = item.get("Waves")
-    return isinstance(waves, list) and any(
-        isinstance(w, Mapping) and w.get("Status") == "PENDING" for w in waves
-    )
+def _may_have_pending_wave(item: Mapping[str, Any]) -> bool:
+    """From the finder's small projection: ``PendingWaves`` is kept by every store write. An item
+    written without it gets it from its tracker's first write, so it is not re-read every tick
+    (a malformed one would be re-read, re-logged and re-counted forever)."""
+    pending = item.get(PENDING_WAVES)
+    return isinstance(pending, int | float | Decimal) and pending > 0
 
 
 def _fail_wave(wave: Wave, reason: str) -> Wave:
@@ -320,17 +322,10 @@ class Launcher:
             if "ExecutionId" in i and float(i.get("StartTime", 0)) + s.launch_delay_seconds <= now
         ]
         for item in self._polling_items():
-            if "ExecutionId" in item and _has_pending_wave(item) and self._ready_in_index(item, now):
+            if "ExecutionId" in item and _may_have_pending_wave(item):
                 ids.append(str(item["ExecutionId"]))
         if ids:
             await asyncio.gather(*(self._guarded(i) for i in dict.fromkeys(ids)))
-
-    def _ready_in_index(self, item: Mapping[str, Any], now: float) -> bool:
-        """Cheap pre-check on the finder's copy, so waiting sequential waves cost no reads."""
-        try:
-            return bool(wave_actions(execution_from_item(item), now, self.claim_timeout))
-        except MalformedItemError:
-            return False
 
     async def _guarded(self, execution_id: str) -> None:
         async with self._limit:

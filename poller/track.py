@@ -210,7 +210,7 @@ class ExecutionTracker:
         for t in outcome.transitions:
             metrics.TRANSITIONS.labels(t.level, t.new).inc()
             log.info(
-                "transition", level=t.level, subject=t.subject, attribute=t.attribute, old=t.old, new=t.new
+                "transition", scope=t.level, subject=t.subject, attribute=t.attribute, old=t.old, new=t.new
             )
 
     def _finished(self, execution: Execution, timed_out: bool) -> None:

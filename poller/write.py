@@ -17,8 +17,16 @@ from poller.domain.model import (
     to_dynamo_number,
     waves_to_item,
 )
+from poller.domain.statuses import WaveStatus
 from poller.dynamodb import ConditionFailed, deserialize, serialize, timed_dynamodb_call
 from poller.lease import LEASE_EXPIRY, LEASE_OWNER, Lease
+
+PENDING_WAVES = "PendingWaves"  # derived on every write, so the finder needs no waves to see it
+
+
+def pending_waves(execution: Execution) -> int:
+    """Waves not launched yet: what tells the launcher an execution still needs it."""
+    return sum(1 for w in execution.Waves if w.Status == WaveStatus.PENDING)
 
 
 class ExecutionNotFound(LookupError):
@@ -61,7 +69,7 @@ class ExecutionStore:
         return execution_from_item(await self.get_item(execution_id))
 
     async def create(self, execution: Execution) -> None:
-        item = execution_to_item(execution)
+        item = {**execution_to_item(execution), PENDING_WAVES: pending_waves(execution)}
         async with self._writes:
             await timed_dynamodb_call(
                 "PutItem",
@@ -82,7 +90,9 @@ class ExecutionStore:
         """
         names: dict[str, str] = {"#v": "Version", "#waves": "Waves"}
         values: dict[str, Any] = {":expected": expected_version, ":next": expected_version + 1}
-        sets = ["#v = :next", "#waves = :waves"]
+        sets = ["#v = :next", "#waves = :waves", "#pending = :pending"]
+        names["#pending"] = PENDING_WAVES
+        values[":pending"] = pending_waves(execution)
         condition = "#v = :expected"
         if lease is not None:
             names.update({"#lo": LEASE_OWNER, "#le": LEASE_EXPIRY})

@@ -36,6 +36,7 @@ FAST_INTERVALS: dict[str, Any] = {
     "retry_backoff_max_seconds": 1.0,
     "aws_max_attempts": 2,
     "lease_seconds": 2.0,
+    "heartbeat_seconds": 0.5,
 }
 
 
