@@ -57,6 +57,9 @@ def poller_env(
         "POLLER_RETRY_BACKOFF_MAX_SECONDS": str(max(1.0, 60.0 / scale)),
         "POLLER_READY_MAX_AGE_SECONDS": str(max(5.0, 60.0 / scale)),
         "POLLER_SHUTDOWN_GRACE_SECONDS": "10",
+        # leases and the no-change heartbeat scale too, so writes per simulated minute are faithful
+        "POLLER_LEASE_SECONDS": str(90.0 / scale),
+        "POLLER_HEARTBEAT_SECONDS": str(30.0 / scale),
     }
     for name, seconds in h.DEFAULT_INTERVALS.items():
         env[f"POLLER_INTERVAL_{name.upper()}_SECONDS"] = str(seconds / scale)
@@ -314,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="100 executions at time scale 60 (< 60 s)")
     p.add_argument(
         "--profile", choices=("cprofile", "py-spy"), help="profile the daemon (output in the run dir)"
+    )
+    p.add_argument(
+        "--finder-period", type=float, help="wall seconds between finder passes (default 10 s / time scale)"
     )
     p.add_argument("--out", type=Path, default=h.OUT, help="output directory (default bench/out)")
     args = p.parse_args(argv)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from poller import metrics
 
@@ -18,7 +18,7 @@ LAG_PROBE_SECONDS = 0.25
 @dataclass
 class Health:
     ready_max_age_seconds: float = 60.0
-    loop_beat: float = 0.0
+    loop_beat: float = field(default_factory=time.time)  # alive from the start, not after 0.25 s
     last_finder_ok: float | None = None
     last_finder_error: str | None = None
 
