@@ -15,7 +15,6 @@ from poller.domain.model import (
     execution_from_item,
     execution_to_item,
     to_dynamo_number,
-    waves_to_item,
 )
 from poller.domain.statuses import WaveStatus
 from poller.dynamodb import ConditionFailed, deserialize, serialize, timed_dynamodb_call
@@ -100,8 +99,8 @@ class ExecutionStore:
             sets.append("#le = :expiry")
             condition += " AND #lo = :owner"
         removes: list[str] = []
-        values[":waves"] = waves_to_item(execution)
         item = execution_to_item(execution)
+        values[":waves"] = item["Waves"]
         for i, attr in enumerate(_MUTABLE):
             names[f"#a{i}"] = attr
             if attr in item:

@@ -122,10 +122,6 @@ def execution_to_item(execution: Execution) -> dict[str, Any]:
     return _to_dynamo(execution.model_dump(exclude_none=True))
 
 
-def waves_to_item(execution: Execution) -> list[Any]:
-    return [_to_dynamo(w.model_dump(exclude_none=True)) for w in execution.Waves]
-
-
 def to_dynamo_number(value: float) -> Decimal:
     """Millisecond precision: enough for sub-second test intervals, stable in DynamoDB."""
     return Decimal(str(round(value, 3)))
