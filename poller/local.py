@@ -6,14 +6,18 @@ the daemon over real sockets exactly as it runs against AWS.
 
 from __future__ import annotations
 
+import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local-moto",
@@ -36,23 +40,55 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+class SerializedApp:
+    """WSGI wrapper that lets one request at a time into moto.
+
+    DynamoDB applies writes to an item one at a time, so a conditional write is atomic; moto's
+    threaded server does not lock, and two racing conditional writes can both win (seen in tests:
+    2 of 20 trials of 4 racers). Replicas, leases and cancels race by design, so the local stand-in
+    must serialise like the real service. moto is CPU-bound under the GIL, so little is lost.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        with self._lock:
+            return list(self._app(environ, start_response))
+
+
+def make_moto_server(host: str, port: int) -> Any:
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    app = SerializedApp(DomainDispatcherApplication(create_backend_app))
+    return make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+
+
 @contextmanager
 def running_moto_server(host: str = "127.0.0.1", port: int = 0, in_process: bool = True) -> Iterator[str]:
-    """A moto server; ``in_process=False`` runs it as a child process (for benchmarks: no GIL sharing)."""
-    if in_process:
-        from moto.server import ThreadedMotoServer
+    """A moto server that serialises requests like DynamoDB does per item.
 
-        server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-        server.start()
-        bound_host, bound_port = server.get_host_and_port()
+    ``in_process=False`` runs it as a child process (for benchmarks: no GIL shared with the daemon).
+    """
+    if in_process:
+        server = make_moto_server(host, port)
+        thread = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
+        thread.start()
         try:
-            yield f"http://{bound_host}:{bound_port}"
+            yield f"http://{host}:{server.server_address[1]}"
         finally:
-            server.stop()
+            server.shutdown()
+            thread.join(timeout=10)
         return
     port = port or free_port(host)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
+        [sys.executable, "-m", "poller.local", "--host", host, "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -79,3 +115,25 @@ def _wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"moto server at {url} did not come up within {timeout} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m poller.local",
+        description="A moto server (DynamoDB, EventBridge) that serialises requests like DynamoDB.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    args = parser.parse_args(argv)
+    server = make_moto_server(args.host, args.port)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    print(f"moto (serialised) on http://{args.host}:{server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
