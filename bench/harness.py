@@ -125,7 +125,9 @@ def wait_http(url: str, child: Child, timeout: float = 60.0) -> None:
 
 def start_moto(out_dir: Path) -> tuple[Child, str]:
     port = free_port()
-    child = Child("moto", [sys.executable, "-m", "poller.local", "--host", "127.0.0.1", "--port", str(port)], out_dir)
+    child = Child(
+        "moto", [sys.executable, "-m", "poller.local", "--host", "127.0.0.1", "--port", str(port)], out_dir
+    )
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/moto-api/", child)
     return child, url
