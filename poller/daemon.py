@@ -23,7 +23,7 @@ from poller.config import Settings
 from poller.domain.model import Execution
 from poller.dynamodb import DynamoDBError
 from poller.events import EventPublisher
-from poller.find import find_polling_executions
+from poller.find import IncompleteFind, find_polling_executions
 from poller.health import Health, monitor_loop_lag
 from poller.http import build_app
 from poller.launch import Launcher
@@ -106,8 +106,13 @@ class Daemon:
             hook(execution)
 
     async def find_once(self) -> ScheduleReport | None:
-        """One finder pass; a DynamoDB error is logged and counted, and the loop goes on."""
+        """One finder pass; a DynamoDB error is logged and counted, and the loop goes on.
+
+        An incomplete pass (a page kept failing) still starts trackers for what it found, but
+        stops none and does not count as ready.
+        """
         start = time.perf_counter()
+        complete = True
         try:
             items = await find_polling_executions(
                 self.clients.dynamodb, self.settings.table_name, self.settings.status_index_name
@@ -116,18 +121,21 @@ class Daemon:
             metrics.FINDER_RUNS.labels("error").inc()
             self.health.last_finder_error = str(err)
             log.error("finder_failed", error=str(err))
-            return None
+            if not isinstance(err, IncompleteFind) or not err.found:
+                return None
+            items, complete = err.found, False
         finally:
             metrics.FINDER_DURATION.observe(time.perf_counter() - start)
-        metrics.FINDER_RUNS.labels("ok").inc()
-        self.health.finder_ok(time.time())
-        self.polling_items = items
+        if complete:
+            metrics.FINDER_RUNS.labels("ok").inc()
+            self.health.finder_ok(time.time())
+            self.polling_items = items
         now = self.clock()
         mine = (i for i in items if "ExecutionId" in i and not held_by_other(i, self.leases.owner, now))
-        report = self.scheduler.sync(str(item["ExecutionId"]) for item in mine)
+        report = self.scheduler.sync((str(item["ExecutionId"]) for item in mine), complete=complete)
         self.last_report = report
         if report.scheduled or report.stopped or report.failed:
-            log.info("finder_tick", **report.__dict__)
+            log.info("finder_tick", complete=complete, **report.__dict__)
         return report
 
     async def serve(self, stop: asyncio.Event) -> None:

@@ -21,6 +21,7 @@ class DynamoDBError(RuntimeError):
         detail = code or type(cause).__name__
         super().__init__(f"DynamoDB {operation} on {table} failed: {detail}: {cause}")
         self.operation = operation
+        self.table = table
         self.code = detail
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from poller.dynamodb import deserialize, timed_dynamodb_call
+from poller.dynamodb import DynamoDBError, deserialize, timed_dynamodb_call
 
 _YIELD_EVERY = 200  # items deserialized between two turns of the event loop
 
@@ -18,10 +18,31 @@ _YIELD_EVERY = 200  # items deserialized between two turns of the event loop
 INDEX_ATTRIBUTES = ("ExecutionId", "Status", "StartTime", "LeaseOwner", "LeaseExpiry", "PendingWaves")
 
 
+class IncompleteFind(DynamoDBError):
+    """A page kept failing: ``found`` holds what the pages before it returned.
+
+    The daemon still starts trackers for those, but stops none: an execution missing from an
+    incomplete pass may simply be on the page that failed.
+    """
+
+    def __init__(self, cause: DynamoDBError, found: list[dict[str, Any]]) -> None:
+        super().__init__(cause.operation, cause.table, cause.__cause__ or cause)
+        self.found = found
+
+
 async def find_polling_executions(
-    dynamodb: Any, table: str, index: str = "StatusIndex", status: str = "POLLING"
+    dynamodb: Any,
+    table: str,
+    index: str = "StatusIndex",
+    status: str = "POLLING",
+    page_attempts: int = 3,
+    page_backoff_seconds: float = 0.5,
 ) -> list[dict[str, Any]]:
-    """Every index item with ``Status = status``, oldest StartTime first, all pages."""
+    """Every index item with ``Status = status``, oldest StartTime first, all pages.
+
+    A failing page is retried (``page_attempts``, doubling backoff) from where the pass stands,
+    so one throttled page of a long pass does not throw the whole pass away.
+    """
     found: list[dict[str, Any]] = []
     params: dict[str, Any] = {
         "TableName": table,
@@ -35,7 +56,7 @@ async def find_polling_executions(
         "ExpressionAttributeValues": {":status": {"S": status}},
     }
     while True:
-        page = await timed_dynamodb_call("Query", table, dynamodb.query, **params)
+        page = await _page(dynamodb, table, params, found, page_attempts, page_backoff_seconds)
         items = page.get("Items", [])
         for start in range(0, len(items), _YIELD_EVERY):
             if start:
@@ -45,3 +66,21 @@ async def find_polling_executions(
         if not last:
             return found
         params["ExclusiveStartKey"] = last
+
+
+async def _page(
+    dynamodb: Any,
+    table: str,
+    params: dict[str, Any],
+    found: list[dict[str, Any]],
+    attempts: int,
+    backoff: float,
+) -> Any:
+    for attempt in range(1, attempts + 1):
+        try:
+            return await timed_dynamodb_call("Query", table, dynamodb.query, **params)
+        except DynamoDBError as err:
+            if attempt == attempts:
+                raise IncompleteFind(err, found) from err
+            await asyncio.sleep(backoff * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")

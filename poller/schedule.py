@@ -45,17 +45,20 @@ class Scheduler:
     def running(self) -> frozenset[str]:
         return frozenset(self._running)
 
-    def sync(self, polling_ids: Iterable[str]) -> ScheduleReport:
-        """Start coroutines for new POLLING executions, stop those that left POLLING."""
+    def sync(self, polling_ids: Iterable[str], complete: bool = True) -> ScheduleReport:
+        """Start coroutines for new POLLING executions; stop those that left POLLING, but only
+        when ``polling_ids`` is a complete pass (an absent id may sit on a page that failed)."""
         wanted = set(polling_ids)
         now = time.monotonic()
-        self._quarantine = {k: t for k, t in self._quarantine.items() if t > now and k in wanted}
+        self._quarantine = {
+            k: t for k, t in self._quarantine.items() if t > now and (k in wanted or not complete)
+        }
         scheduled = 0
         for execution_id in sorted(wanted - self._running.keys() - self._quarantine.keys()):
             self._start(execution_id)
             scheduled += 1
         stopped = 0
-        for execution_id in list(self._running.keys() - wanted):
+        for execution_id in list(self._running.keys() - wanted) if complete else []:
             self.stop(execution_id)
             stopped += 1
         failed, self._failed_since_report = self._failed_since_report, 0
