@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -239,3 +240,32 @@ def metric_value(metrics_text: str, name: str, **labels: str) -> float:
         if metric == name and found == wanted:
             return float(value)
     return 0.0
+
+
+def seed_single_server_executions(dynamodb: Any, table: str, drs_url: str, n: int) -> list[str]:
+    """``n`` POLLING executions of one wave with one server each; returns their ids."""
+    return [
+        seed_execution(dynamodb, table, drs_url, [SeedWave("us-east-1", [source_server_id()])]).execution_id
+        for _ in range(n)
+    ]
+
+
+def daemon_process_env(
+    moto_url: str, drs_url: str, table: str, plans_table: str, **settings: Any
+) -> dict[str, str]:
+    """Environment for a ``poller run`` child process: fast intervals, no config file, no stray POLLER_*."""
+    from tests.conftest import FAST_INTERVALS
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLLER_")}
+    values: dict[str, Any] = {
+        **FAST_INTERVALS,
+        "table_name": table,
+        "plans_table_name": plans_table,
+        "dynamodb_endpoint_url": moto_url,
+        "drs_endpoint_url": drs_url,
+        "log_format": "json",
+        "config_file": "/nonexistent",
+        **settings,
+    }
+    env.update({f"POLLER_{k.upper()}": str(v) for k, v in values.items()})
+    return env

@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 
 from drssim.testing import running_simulator
-from tests.conftest import FAST_INTERVALS, Tables
+from tests.conftest import Tables
 from tests.integration.support import (
     SeedWave,
     all_servers,
+    daemon_process_env,
     get_execution_from_dynamodb,
     seed_execution,
     source_server_id,
@@ -73,18 +74,8 @@ def test_sigkilled_replicas_are_taken_over_and_every_outcome_matches_drs(
             if i % 3 == 0:  # a third of the executions lose one server
                 sim.control.fail_server(s.waves[0].job_id or "", servers[0], "injected")
                 failed.add(servers[0])
-        env = {k: v for k, v in os.environ.items() if not k.startswith("POLLER_")}
-        env.update({f"POLLER_{k.upper()}": str(v) for k, v in FAST_INTERVALS.items()})
-        env.update(
-            {
-                "POLLER_TABLE_NAME": tables.executions,
-                "POLLER_PLANS_TABLE_NAME": tables.plans,
-                "POLLER_DYNAMODB_ENDPOINT_URL": moto_url,
-                "POLLER_DRS_ENDPOINT_URL": sim.endpoint_url,
-                "POLLER_HTTP_PORT": "0",
-                "POLLER_LEASE_SECONDS": "1.5",
-                "POLLER_CONFIG_FILE": "/nonexistent",
-            }
+        env = daemon_process_env(
+            moto_url, sim.endpoint_url, tables.executions, tables.plans, http_port=0, lease_seconds=1.5
         )
         replicas = {f"replica-{i}": _spawn(env, f"replica-{i}-0") for i in range(3)}
         sim.control.set_manual(False)

@@ -14,23 +14,12 @@ from poller.lease import LeaseKeeper
 from poller.write import ExecutionStore, WriteConflict
 from tests.conftest import Tables, start_daemon
 from tests.integration.support import (
-    SeedWave,
     get_execution_from_dynamodb,
-    seed_execution,
-    source_server_id,
+    seed_single_server_executions,
     wait_until,
 )
 
 pytestmark = [pytest.mark.integration]
-
-
-def _seed(dynamodb: Any, tables: Tables, sim: RunningSimulator, n: int) -> list[str]:
-    return [
-        seed_execution(
-            dynamodb, tables.executions, sim.endpoint_url, [SeedWave("us-east-1", [source_server_id()])]
-        ).execution_id
-        for _ in range(n)
-    ]
 
 
 def _owners(dynamodb: Any, tables: Tables, ids: list[str]) -> list[Any]:
@@ -41,7 +30,7 @@ async def test_second_replica_leaves_leased_executions_alone_until_first_release
     dynamodb: Any, tables: Tables, sim: RunningSimulator, make_settings: Any
 ) -> None:
     with sim.control.drs_progression():
-        ids = _seed(dynamodb, tables, sim, 5)
+        ids = seed_single_server_executions(dynamodb, tables.executions, sim.endpoint_url, 5)
         first = await start_daemon(make_settings(replica_id="replica-a"))
         await wait_until(
             lambda: _owners(dynamodb, tables, ids), lambda o: o == ["replica-a"] * 5, 10, "leases by A"
@@ -67,7 +56,7 @@ async def test_second_replica_leaves_leased_executions_alone_until_first_release
 async def test_write_by_a_replica_that_lost_its_lease_is_rejected(
     dynamodb: Any, tables: Tables, sim: RunningSimulator, make_settings: Any
 ) -> None:
-    [execution_id] = _seed(dynamodb, tables, sim, 1)
+    [execution_id] = seed_single_server_executions(dynamodb, tables.executions, sim.endpoint_url, 1)
     async with AwsClients(make_settings()) as clients:
         store = ExecutionStore(clients.dynamodb, tables.executions)
         ours = LeaseKeeper(clients.dynamodb, tables.executions, "replica-old", lease_seconds=1.5)

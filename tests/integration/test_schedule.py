@@ -17,11 +17,9 @@ from poller.daemon import Daemon
 from poller.dynamodb import serialize
 from tests.conftest import Tables
 from tests.integration.support import (
-    SeedWave,
     all_servers,
     get_execution_from_dynamodb,
-    seed_execution,
-    source_server_id,
+    seed_single_server_executions,
     wait_until,
 )
 
@@ -38,20 +36,11 @@ async def daemon(make_settings: Callable[..., Settings]) -> AsyncIterator[Daemon
         await built.batcher.aclose()
 
 
-def _seed(dynamodb: Any, tables: Tables, sim: RunningSimulator, n: int) -> list[str]:
-    return [
-        seed_execution(
-            dynamodb, tables.executions, sim.endpoint_url, [SeedWave("us-east-1", [source_server_id()])]
-        ).execution_id
-        for _ in range(n)
-    ]
-
-
 async def test_1_3_1_one_coroutine_per_execution(
     dynamodb: Any, tables: Tables, sim: RunningSimulator, daemon: Daemon
 ) -> None:
     with sim.control.drs_progression():
-        ids = _seed(dynamodb, tables, sim, 3)
+        ids = seed_single_server_executions(dynamodb, tables.executions, sim.endpoint_url, 3)
         report = await daemon.find_once()
         assert report is not None
         assert report.scheduled == 3
@@ -66,7 +55,7 @@ async def test_1_3_2_one_failing_execution_does_not_stop_others(
     dynamodb: Any, tables: Tables, sim: RunningSimulator, daemon: Daemon
 ) -> None:
     with sim.control.drs_progression():
-        good = _seed(dynamodb, tables, sim, 2)
+        good = seed_single_server_executions(dynamodb, tables.executions, sim.endpoint_url, 2)
         broken = {
             "ExecutionId": "exec-broken",
             "Status": "POLLING",
@@ -101,7 +90,7 @@ async def test_tracker_stops_within_one_tick_when_execution_leaves_polling(
     dynamodb: Any, tables: Tables, sim: RunningSimulator, daemon: Daemon
 ) -> None:
     with sim.control.drs_progression():
-        [execution_id] = _seed(dynamodb, tables, sim, 1)
+        [execution_id] = seed_single_server_executions(dynamodb, tables.executions, sim.endpoint_url, 1)
         await daemon.find_once()
         assert execution_id in daemon.scheduler.running
         dynamodb.update_item(

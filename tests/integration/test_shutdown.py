@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,33 +14,17 @@ import pytest
 from drssim.testing import RunningSimulator
 from poller.domain.model import execution_from_item
 from poller.local import free_port
-from tests.conftest import FAST_INTERVALS, Tables
+from tests.conftest import Tables
 from tests.integration.support import (
     SeedWave,
     all_servers,
+    daemon_process_env,
     get_execution_from_dynamodb,
     seed_execution,
     source_server_id,
 )
 
 pytestmark = [pytest.mark.integration]
-
-
-def _daemon_env(moto_url: str, sim: RunningSimulator, tables: Tables, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POLLER_")}
-    env.update({f"POLLER_{k.upper()}": str(v) for k, v in FAST_INTERVALS.items()})
-    env.update(
-        {
-            "POLLER_TABLE_NAME": tables.executions,
-            "POLLER_PLANS_TABLE_NAME": tables.plans,
-            "POLLER_DYNAMODB_ENDPOINT_URL": moto_url,
-            "POLLER_DRS_ENDPOINT_URL": sim.endpoint_url,
-            "POLLER_HTTP_PORT": str(port),
-            "POLLER_LOG_FORMAT": "json",
-            "POLLER_CONFIG_FILE": "/nonexistent",
-        }
-    )
-    return env
 
 
 def _wait_http(url: str, timeout: float) -> None:
@@ -68,7 +51,7 @@ def test_sigterm_mid_poll_exits_zero_and_leaves_whole_items(
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "poller", "run"],
-        env=_daemon_env(moto_url, sim, tables, port),
+        env=daemon_process_env(moto_url, sim.endpoint_url, tables.executions, tables.plans, http_port=port),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
