@@ -281,6 +281,9 @@ def iso_utc(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+QUARANTINE_SECONDS = 300.0
+
+
 class Launcher:
     """The daemon's tick hook that turns PENDING waves into DRS jobs (see the module docstring)."""
 
@@ -306,6 +309,7 @@ class Launcher:
         self._on_changed = on_changed
         self._clock = clock
         self._limit = asyncio.Semaphore(16)
+        self._quarantine: dict[str, float] = {}  # malformed items: id -> when to look again
 
     @property
     def claim_timeout(self) -> float:
@@ -324,8 +328,10 @@ class Launcher:
         for item in self._polling_items():
             if "ExecutionId" in item and _may_have_pending_wave(item):
                 ids.append(str(item["ExecutionId"]))
+        self._quarantine = {k: t for k, t in self._quarantine.items() if t > now}
+        ids = [i for i in dict.fromkeys(ids) if i not in self._quarantine]
         if ids:
-            await asyncio.gather(*(self._guarded(i) for i in dict.fromkeys(ids)))
+            await asyncio.gather(*(self._guarded(i) for i in ids))
 
     async def _guarded(self, execution_id: str) -> None:
         async with self._limit:
@@ -361,6 +367,8 @@ class Launcher:
         except ExecutionNotFound:
             return None
         except MalformedItemError as err:
+            # logged and counted once, then left alone for a while (not re-read every tick)
+            self._quarantine[execution_id] = self._clock() + QUARANTINE_SECONDS
             metrics.MALFORMED_ITEMS.inc()
             log.error("malformed_item", key=err.key, field=err.field, reason=err.reason)
             return None
