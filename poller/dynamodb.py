@@ -13,13 +13,25 @@ from poller import metrics
 _SERIALIZER = TypeSerializer()
 
 
+_HINTS = {
+    "ResourceNotFoundException": (
+        " (check POLLER_TABLE_NAME / POLLER_STATUS_INDEX_NAME; `poller init-tables` creates the tables"
+        " locally, deploy/poller.yaml on AWS)"
+    ),
+    "EndpointConnectionError": " (is DynamoDB reachable? check POLLER_DYNAMODB_ENDPOINT_URL / POLLER_AWS_REGION)",
+    "AccessDeniedException": " (the task role lacks this permission: see deploy/poller.yaml)",
+    "UnrecognizedClientException": " (no valid AWS credentials for this endpoint)",
+}
+
+
 class DynamoDBError(RuntimeError):
     """A DynamoDB call failed; the message names DynamoDB, the operation and AWS's error code."""
 
     def __init__(self, operation: str, table: str, cause: BaseException) -> None:
         code = cause.response.get("Error", {}).get("Code", "") if isinstance(cause, ClientError) else ""
         detail = code or type(cause).__name__
-        super().__init__(f"DynamoDB {operation} on {table} failed: {detail}: {cause}")
+        hint = _HINTS.get(detail, "")
+        super().__init__(f"DynamoDB {operation} on {table} failed: {detail}: {cause}{hint}")
         self.operation = operation
         self.table = table
         self.code = detail

@@ -85,3 +85,9 @@ async def test_finder_error_on_unreachable_endpoint_names_dynamodb(tables: Table
     async with session.client("dynamodb", endpoint_url="http://127.0.0.1:9", config=config) as dynamodb:
         with pytest.raises(DynamoDBError, match="DynamoDB Query"):
             await find_polling_executions(dynamodb, tables.executions, tables.index)
+
+
+async def test_missing_table_error_says_what_to_do(tables: Tables, make_settings: Any) -> None:
+    async with AwsClients(make_settings()) as clients:
+        with pytest.raises(DynamoDBError, match="poller init-tables"):
+            await find_polling_executions(clients.dynamodb, "no-such-table", tables.index, page_attempts=1)
