@@ -23,6 +23,13 @@ Job = dict[str, Any]
 DrsClientFor = Callable[[str], Any]
 
 
+_HINTS = {
+    "UninitializedAccountException": " (initialize Elastic Disaster Recovery in this region first)",
+    "AccessDeniedException": " (the task role lacks drs:DescribeJobs: see deploy/poller.yaml)",
+    "EndpointConnectionError": " (is DRS reachable? check POLLER_DRS_ENDPOINT_URL and POLLER_DRS_REGIONS)",
+}
+
+
 class DrsError(RuntimeError):
     """DescribeJobs failed after botocore's own retries; the message names region and code."""
 
@@ -30,7 +37,8 @@ class DrsError(RuntimeError):
         code = cause.response.get("Error", {}).get("Code", "") if isinstance(cause, ClientError) else ""
         self.code = code or type(cause).__name__
         self.throttled = self.code in ("ThrottlingException", "TooManyRequestsException")
-        super().__init__(f"DRS DescribeJobs in {region} failed: {self.code}: {cause}")
+        hint = _HINTS.get(self.code, "")
+        super().__init__(f"DRS DescribeJobs in {region} failed: {self.code}: {cause}{hint}")
         self.region = region
 
 
