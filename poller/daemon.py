@@ -68,7 +68,6 @@ class Daemon:
         self.tick_hooks: list[TickHook] = []
         self.terminal_hooks: list[TerminalHook] = []
         self.port: int | None = None
-        self.last_report: ScheduleReport | None = None
         # API, launcher and completion events (StartRecovery/Terminate go through no-retry clients)
         self.polling_items: list[dict[str, Any]] = []  # the finder's last StatusIndex read
         start_drs = clients.drs_once
@@ -133,7 +132,6 @@ class Daemon:
         now = self.clock()
         mine = (i for i in items if "ExecutionId" in i and not held_by_other(i, self.leases.owner, now))
         report = self.scheduler.sync((str(item["ExecutionId"]) for item in mine), complete=complete)
-        self.last_report = report
         if report.scheduled or report.stopped or report.failed:
             log.info("finder_tick", complete=complete, **report.__dict__)
         return report
