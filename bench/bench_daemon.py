@@ -57,9 +57,10 @@ def poller_env(
         "POLLER_RETRY_BACKOFF_MAX_SECONDS": str(max(1.0, 60.0 / scale)),
         "POLLER_READY_MAX_AGE_SECONDS": str(max(5.0, 60.0 / scale)),
         "POLLER_SHUTDOWN_GRACE_SECONDS": "10",
-        # leases and the no-change heartbeat scale too, so writes per simulated minute are faithful
+        # liveness and the idle write scale too, so writes per simulated minute are faithful
         "POLLER_LEASE_SECONDS": str(90.0 / scale),
         "POLLER_HEARTBEAT_SECONDS": str(30.0 / scale),
+        "POLLER_IDLE_WRITE_SECONDS": str(300.0 / scale),
     }
     for name, seconds in h.DEFAULT_INTERVALS.items():
         env[f"POLLER_INTERVAL_{name.upper()}_SECONDS"] = str(seconds / scale)

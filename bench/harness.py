@@ -35,6 +35,7 @@ from botocore.config import Config
 
 from drssim.client import SimControl
 from poller.dynamodb import deserialize, serialize
+from poller.lease import is_replica_record
 from poller.local import LOCAL_CREDENTIALS, free_port
 from poller.tables import execution_table_definition, plans_table_definition
 
@@ -237,7 +238,11 @@ def scan(moto_url: str, table: str) -> list[dict[str, Any]]:
     params: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
     while True:
         page = db.scan(**params)
-        items.extend(deserialize(i) for i in page["Items"])
+        items.extend(
+            deserialize(i)
+            for i in page["Items"]
+            if not is_replica_record(i.get("ExecutionId", {}).get("S", ""))
+        )
         if "LastEvaluatedKey" not in page:
             return items
         params["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -27,7 +27,7 @@ from poller.find import IncompleteFind, find_polling_executions
 from poller.health import Health, monitor_loop_lag
 from poller.http import build_app
 from poller.launch import Launcher
-from poller.lease import LeaseKeeper, held_by_other, new_replica_id
+from poller.lease import LEASE_OWNER, LeaseKeeper, held_by_other, new_replica_id
 from poller.schedule import Scheduler, ScheduleReport
 from poller.track import ExecutionTracker, TrackerConfig
 from poller.write import ExecutionStore
@@ -55,7 +55,7 @@ class Daemon:
             intervals=settings.intervals(),
             timeout_seconds=settings.timeout_seconds,
             max_backoff_seconds=settings.retry_backoff_max_seconds,
-            heartbeat_seconds=settings.heartbeat_seconds,
+            idle_write_seconds=settings.idle_write_seconds,
         )
         self.leases = LeaseKeeper(
             clients.dynamodb,
@@ -129,8 +129,14 @@ class Daemon:
             metrics.FINDER_RUNS.labels("ok").inc()
             self.health.finder_ok(time.time())
             self.polling_items = items
+        await self.leases.refresh_liveness(
+            {owner for i in items if isinstance(owner := i.get(LEASE_OWNER), str)}
+        )
         now = self.clock()
-        mine = (i for i in items if "ExecutionId" in i and not held_by_other(i, self.leases.owner, now))
+        alive = self.leases.alive_until
+        mine = (
+            i for i in items if "ExecutionId" in i and not held_by_other(i, self.leases.owner, now, alive)
+        )
         report = self.scheduler.sync((str(item["ExecutionId"]) for item in mine), complete=complete)
         if report.scheduled or report.stopped or report.failed:
             log.info("finder_tick", complete=complete, **report.__dict__)
@@ -144,15 +150,33 @@ class Daemon:
         self.port = _bound_port(runner)
         log.info("daemon_started", host=self.settings.http_host, port=self.port)
         lag = asyncio.create_task(monitor_loop_lag(self.health, stop))
+        await self._heartbeat()  # before the first claim: others must see us alive
+        keep_alive = asyncio.create_task(self._keep_alive(stop))
         try:
             await self._finder_loop(stop)
         finally:
+            self.leases.retiring = True  # one write hands everything over, not one per execution
             await self.scheduler.shutdown(self.settings.shutdown_grace_seconds)
+            await keep_alive
+            await self.leases.retire()
             await self.events.drain(self.settings.shutdown_grace_seconds)
             await self.batcher.aclose()
             await lag
             await runner.cleanup()
             log.info("daemon_stopped")
+
+    async def _heartbeat(self) -> None:
+        try:
+            await self.leases.heartbeat(self.clock())
+        except DynamoDBError as err:
+            log.warning("lease_heartbeat_failed", error=str(err))  # retried next period
+
+    async def _keep_alive(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.settings.heartbeat_seconds)
+            except TimeoutError:
+                await self._heartbeat()
 
     async def _finder_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -82,12 +82,10 @@ def scaled_settings(
         for name in Settings.model_fields
         if name.startswith("interval_") and name.endswith("_seconds")
     }
-    # A lease must outlive the longest poll interval (Settings checks it); one replica here.
-    lease = max(float(Settings.model_fields["lease_seconds"].default), 2 * max(intervals.values()))
     try:
         return _settings(
             **intervals,
-            lease_seconds=lease,
+            idle_write_seconds=max(intervals.values()),  # the live view shows every poll
             dynamodb_endpoint_url=moto_url,
             events_endpoint_url=moto_url,
             drs_endpoint_url=drssim_url,

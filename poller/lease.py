@@ -1,9 +1,16 @@
 """Leases: each execution is polled by one replica at a time.
 
-A lease is two attributes on the execution item (LeaseOwner, LeaseExpiry), claimed and
-renewed with conditional writes. A replica that dies is taken over once its lease expires; a
-replica that shuts down releases its leases so another takes over at once. Lease writes do not
-bump Version: they never make a status write conflict, they only decide who may write.
+An execution item names its owner (LeaseOwner). Whether that owner is alive is not renewed on
+every item: each replica keeps one *liveness record* in the same table (key
+``replica#<owner>``, no Status, so never in the StatusIndex) and renews it every heartbeat.
+Renewing 10,000 item leases every 30 s would cost 333 writes a second; one record per replica
+costs one. A replica whose record has expired (it died, or lost DynamoDB) is taken over with
+a compare-and-swap on LeaseOwner; its late writes then fail their ``LeaseOwner = me``
+condition. A replica that shuts down marks its record expired, so others take over at once.
+
+Items also carry LeaseExpiry (set at claim and on every write): the fallback when an owner has
+no liveness record, e.g. a replica that crashed before writing one. Lease writes never bump
+Version: they decide who may write, never make a status write conflict.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -20,17 +27,26 @@ import structlog
 
 from poller import metrics
 from poller.domain.model import to_dynamo_number
-from poller.dynamodb import ConditionFailed, DynamoDBError, serialize, timed_dynamodb_call
+from poller.dynamodb import ConditionFailed, DynamoDBError, deserialize, serialize, timed_dynamodb_call
 
 log = structlog.get_logger("poller.lease")
 
 LEASE_OWNER = "LeaseOwner"
 LEASE_EXPIRY = "LeaseExpiry"
+REPLICA_KEY_PREFIX = "replica#"
 
 
 def new_replica_id() -> str:
     """Unique per process: host (the Fargate task), pid and a random suffix for restarts."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def replica_key(owner: str) -> str:
+    return REPLICA_KEY_PREFIX + owner
+
+
+def is_replica_record(execution_id: str) -> bool:
+    return execution_id.startswith(REPLICA_KEY_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -39,17 +55,32 @@ class Lease:
     expiry: float
 
 
-def held_by_other(item: Mapping[str, Any], me: str, now: float) -> bool:
-    """True when another replica holds a live lease on this (index or table) item."""
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float | Decimal) else None
+
+
+def held_by_other(
+    item: Mapping[str, Any], me: str, now: float, alive_until: Mapping[str, float | None] | None = None
+) -> bool:
+    """True when another replica that is still alive owns this (index or table) item.
+
+    ``alive_until`` maps owners to the expiry of their liveness record, or to None when they
+    have none (judged by the item's LeaseExpiry). An owner missing from it could not be read:
+    presumed alive, so a DynamoDB hiccup never makes us steal. Without ``alive_until`` the
+    item's LeaseExpiry decides.
+    """
     owner = item.get(LEASE_OWNER)
-    expiry = item.get(LEASE_EXPIRY)
-    if not isinstance(owner, str) or owner == me or not isinstance(expiry, int | float | Decimal):
+    if not isinstance(owner, str) or owner == me:
         return False
-    return float(expiry) > now
+    if alive_until is not None and owner not in alive_until:
+        return True
+    known = alive_until.get(owner) if alive_until is not None else None
+    expiry = known if known is not None else _number(item.get(LEASE_EXPIRY))
+    return expiry is not None and expiry > now
 
 
 class LeaseKeeper:
-    """Claims, renews and releases leases for one replica."""
+    """Claims and releases executions for one replica, and keeps its liveness record."""
 
     def __init__(self, dynamodb: Any, table: str, owner: str, lease_seconds: float) -> None:
         self._db = dynamodb
@@ -57,12 +88,75 @@ class LeaseKeeper:
         self.owner = owner
         self.lease_seconds = lease_seconds
         self._held: set[str] = set()
+        self.alive_until: dict[str, float | None] = {}  # other replicas' liveness, as last read
+        self.retiring = False
 
     def lease(self, now: float) -> Lease:
         return Lease(self.owner, now + self.lease_seconds)
 
-    async def claim(self, execution_id: str, now: float) -> bool:
-        """Take the lease if free, ours, or expired; False if another replica holds it."""
+    async def heartbeat(self, now: float) -> None:
+        """Renew this replica's liveness record: one write, whatever the number of executions."""
+        await self._set_record_expiry(now + self.lease_seconds)
+
+    async def retire(self) -> None:
+        """Shutting down: mark the record expired so other replicas take over at their next pass."""
+        self.retiring = True
+        self._held.clear()
+        metrics.LEASES_HELD.set(0)
+        try:
+            await self._set_record_expiry(0)
+        except DynamoDBError as err:
+            log.warning("lease_retire_failed", error=str(err))  # the record expires by itself
+
+    async def _set_record_expiry(self, expiry: float) -> None:
+        await timed_dynamodb_call(
+            "UpdateItem",
+            self._table,
+            self._db.update_item,
+            TableName=self._table,
+            Key={"ExecutionId": {"S": replica_key(self.owner)}},
+            UpdateExpression="SET #lo = :me, #le = :expiry",
+            ExpressionAttributeNames={"#lo": LEASE_OWNER, "#le": LEASE_EXPIRY},
+            ExpressionAttributeValues=serialize({":me": self.owner, ":expiry": to_dynamo_number(expiry)}),
+        )
+
+    async def refresh_liveness(self, owners: Iterable[str]) -> None:
+        """Read the liveness records of the other owners the finder saw (a handful of GetItems).
+
+        An owner whose record cannot be read keeps its last known value (or, never read, is
+        presumed alive); one without a record is judged by its items' LeaseExpiry (None here).
+        Owners no longer seen are forgotten.
+        """
+        wanted = {o for o in owners if o != self.owner}
+        self.alive_until = {o: t for o, t in self.alive_until.items() if o in wanted}
+        for owner in sorted(wanted):
+            try:
+                response = await timed_dynamodb_call(
+                    "GetItem",
+                    self._table,
+                    self._db.get_item,
+                    TableName=self._table,
+                    Key={"ExecutionId": {"S": replica_key(owner)}},
+                    ProjectionExpression="#le",
+                    ExpressionAttributeNames={"#le": LEASE_EXPIRY},
+                    ConsistentRead=True,
+                )
+            except DynamoDBError as err:
+                log.warning("liveness_read_failed", owner=owner, error=str(err))
+                continue
+            self.alive_until[owner] = _number(deserialize(response.get("Item", {})).get(LEASE_EXPIRY))
+
+    async def claim(self, execution_id: str, now: float, current: Mapping[str, Any] | None = None) -> bool:
+        """Take the execution if it has no owner, is ours, or its owner is no longer alive.
+
+        ``current`` holds the lease attributes we read; the write is a compare-and-swap on that
+        owner, so two replicas taking over the same dead owner's execution cannot both win.
+        """
+        current = current or {}
+        if held_by_other(current, self.owner, now, self.alive_until):
+            return False
+        seen = current.get(LEASE_OWNER)
+        current_owner = seen if isinstance(seen, str) else None
         try:
             response = await timed_dynamodb_call(
                 "UpdateItem",
@@ -72,14 +166,14 @@ class LeaseKeeper:
                 Key={"ExecutionId": {"S": execution_id}},
                 UpdateExpression="SET #lo = :me, #le = :expiry",
                 ConditionExpression=(
-                    "attribute_exists(ExecutionId) AND (attribute_not_exists(#lo) OR #lo = :me OR #le < :now)"
+                    "attribute_exists(ExecutionId) AND (attribute_not_exists(#lo) OR #lo = :me OR #lo = :seen)"
                 ),
                 ExpressionAttributeNames={"#lo": LEASE_OWNER, "#le": LEASE_EXPIRY},
                 ExpressionAttributeValues=serialize(
                     {
                         ":me": self.owner,
+                        ":seen": current_owner or self.owner,
                         ":expiry": to_dynamo_number(now + self.lease_seconds),
-                        ":now": to_dynamo_number(now),
                     }
                 ),
                 ReturnValues="UPDATED_OLD",
@@ -89,6 +183,7 @@ class LeaseKeeper:
         previous = response.get("Attributes", {}).get(LEASE_OWNER, {}).get("S")
         if previous and previous != self.owner:
             metrics.LEASES_TAKEN_OVER.inc()
+            log.info("lease_taken_over", execution_id=execution_id, previous_owner=previous)
         if execution_id not in self._held:
             metrics.LEASES_CLAIMED.inc()
         self._held.add(execution_id)
@@ -102,8 +197,11 @@ class LeaseKeeper:
             metrics.LEASES_HELD.set(len(self._held))
 
     async def release(self, execution_id: str) -> None:
-        """Give the lease back (shutdown, execution finished); a lease already lost is fine."""
-        if execution_id not in self._held:
+        """Give one execution back (it finished, or left POLLING); a lease already lost is fine.
+
+        Not at shutdown: :meth:`retire` hands every execution over with one write.
+        """
+        if execution_id not in self._held or self.retiring:
             return
         self._held.discard(execution_id)
         metrics.LEASES_HELD.set(len(self._held))
@@ -120,6 +218,6 @@ class LeaseKeeper:
                 ExpressionAttributeValues=serialize({":me": self.owner}),
             )
         except ConditionFailed:
-            pass  # already taken over: nothing to give back
+            metrics.LEASES_LOST.inc()  # another replica took it over meanwhile
         except DynamoDBError as err:
-            log.warning("lease_release_failed", execution_id=execution_id, error=str(err))  # it expires
+            log.warning("lease_release_failed", execution_id=execution_id, error=str(err))

@@ -34,7 +34,7 @@ MAX_WRITE_ATTEMPTS = 5
 class TrackerConfig:
     intervals: PollingIntervals
     timeout_seconds: float
-    heartbeat_seconds: float = 60.0  # write a poll without transitions at most this often
+    idle_write_seconds: float = 300.0  # a poll without transitions is written at most this often
     max_backoff_seconds: float = 60.0
 
 
@@ -69,7 +69,7 @@ class ExecutionTracker:
         structlog.contextvars.bind_contextvars(execution_id=self.execution_id)
         try:
             execution = await self._load()
-            if execution is not None and not await self._claim():
+            if execution is not None and not await self._claim(execution):
                 return
             await self._track(execution)
         except DynamoDBError as err:
@@ -80,10 +80,10 @@ class ExecutionTracker:
             if self._leases is not None:
                 await self._leases.release(self.execution_id)
 
-    async def _claim(self) -> bool:
+    async def _claim(self, execution: Execution) -> bool:
         if self._leases is None:
             return True
-        if await self._leases.claim(self.execution_id, self._clock()):
+        if await self._leases.claim(self.execution_id, self._clock(), execution.model_extra):
             return True
         log.info("lease_held_elsewhere")
         return False
@@ -173,7 +173,7 @@ class ExecutionTracker:
         self, current: Execution, outcome: PollOutcome, jobs: JobsById, timed_out: bool
     ) -> Execution | None:
         """Conditional write; on conflict re-read and re-apply the same DRS answer."""
-        if not outcome.changed and self._clock() - self._last_write < self._config.heartbeat_seconds:
+        if not outcome.changed and self._clock() - self._last_write < self._config.idle_write_seconds:
             return outcome.execution
         for _ in range(MAX_WRITE_ATTEMPTS):
             try:
@@ -197,7 +197,7 @@ class ExecutionTracker:
         return await self._load()
 
     def _lease_lost(self, fresh: Execution) -> bool:
-        """Another replica took our lease (we were too slow to renew it): stop, write nothing."""
+        """Another replica took the execution over (it judged us dead): stop, write nothing."""
         if self._leases is None or (fresh.model_extra or {}).get(LEASE_OWNER) == self._leases.owner:
             return False
         self._leases.lost(self.execution_id)

@@ -37,6 +37,7 @@ FAST_INTERVALS: dict[str, Any] = {
     "aws_max_attempts": 2,
     "lease_seconds": 2.0,
     "heartbeat_seconds": 0.5,
+    "idle_write_seconds": 0.5,
 }
 
 

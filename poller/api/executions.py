@@ -34,6 +34,7 @@ from poller.domain.statuses import (
 )
 from poller.dynamodb import ConditionFailed, deserialize, timed_dynamodb_call
 from poller.launch import drs_error
+from poller.lease import is_replica_record
 from poller.write import ExecutionNotFound, ExecutionStore, WriteConflict
 
 log = structlog.get_logger("poller.api")
@@ -158,7 +159,7 @@ class ExecutionHandlers:
 
     # ---- GET /executions/{id} -----------------------------------------------------------
     async def get(self, request: web.Request) -> web.Response:
-        execution_id = request.match_info["execution_id"]
+        execution_id = _execution_id(request)
         try:
             item = await self.store.get_item(execution_id)
         except ExecutionNotFound:
@@ -197,7 +198,7 @@ class ExecutionHandlers:
 
     # ---- POST /executions/{id}/cancel ---------------------------------------------------
     async def cancel(self, request: web.Request) -> web.Response:
-        execution_id = request.match_info["execution_id"]
+        execution_id = _execution_id(request)
         body = await read_json_object(request, optional=True)
         unknown = sorted(set(body) - CANCEL_FIELDS)
         if unknown:
@@ -319,3 +320,11 @@ class ExecutionHandlers:
                     break
                 params["nextToken"] = page["nextToken"]
         return found
+
+
+def _execution_id(request: web.Request) -> str:
+    """The path's execution id; the replicas' liveness records share the table but are not executions."""
+    execution_id = request.match_info["execution_id"]
+    if is_replica_record(execution_id):
+        raise ApiError(404, f"execution {execution_id!r} does not exist", "executionId")
+    return execution_id

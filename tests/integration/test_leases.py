@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from drssim.testing import RunningSimulator
+from poller import metrics
 from poller.clients import AwsClients
 from poller.lease import LeaseKeeper
 from poller.write import ExecutionStore, WriteConflict
@@ -61,10 +62,14 @@ async def test_write_by_a_replica_that_lost_its_lease_is_rejected(
         store = ExecutionStore(clients.dynamodb, tables.executions)
         ours = LeaseKeeper(clients.dynamodb, tables.executions, "replica-old", lease_seconds=1.5)
         theirs = LeaseKeeper(clients.dynamodb, tables.executions, "replica-new", lease_seconds=30)
+        await ours.heartbeat(time.time())
         assert await ours.claim(execution_id, time.time())
-        assert not await theirs.claim(execution_id, time.time())  # live lease: refused
-        await asyncio.sleep(1.6)
-        assert await theirs.claim(execution_id, time.time())  # expired: taken over
+        seen = {"LeaseOwner": "replica-old"}
+        await theirs.refresh_liveness(["replica-old"])
+        assert not await theirs.claim(execution_id, time.time(), seen)  # live owner: refused
+        await asyncio.sleep(1.6)  # replica-old stops renewing its liveness record
+        await theirs.refresh_liveness(["replica-old"])
+        assert await theirs.claim(execution_id, time.time(), seen)  # dead owner: taken over
         execution = await store.get(execution_id)
         with pytest.raises(WriteConflict):
             await store.save(execution, execution.Version, ours.lease(time.time()))
@@ -72,3 +77,55 @@ async def test_write_by_a_replica_that_lost_its_lease_is_rejected(
     item = get_execution_from_dynamodb(dynamodb, tables.executions, execution_id)
     assert item["Version"] == saved.Version == execution.Version + 1
     assert item["LeaseOwner"] == "replica-new"
+
+
+async def test_two_replicas_taking_over_the_same_dead_owner_cannot_both_win(
+    dynamodb: Any, tables: Tables, sim: RunningSimulator, make_settings: Any
+) -> None:
+    ids = seed_single_server_executions(dynamodb, tables.executions, sim.endpoint_url, 10)
+    async with AwsClients(make_settings()) as clients:
+        dead = LeaseKeeper(clients.dynamodb, tables.executions, "replica-dead", lease_seconds=30)
+        for execution_id in ids:
+            assert await dead.claim(execution_id, time.time())
+        await dead.retire()  # its liveness record now says: expired
+        racers = [
+            LeaseKeeper(clients.dynamodb, tables.executions, f"replica-{n}", lease_seconds=30) for n in "bc"
+        ]
+        for racer in racers:
+            await racer.refresh_liveness(["replica-dead"])
+        seen = {"LeaseOwner": "replica-dead"}
+        wins = await asyncio.gather(*(racer.claim(i, time.time(), seen) for i in ids for racer in racers))
+    assert [wins[2 * k] + wins[2 * k + 1] for k in range(len(ids))] == [1] * len(ids)
+    owners = _owners(dynamodb, tables, ids)
+    assert set(owners) <= {"replica-b", "replica-c"}
+
+
+async def test_lease_renewal_costs_one_write_per_replica_not_one_per_execution(
+    dynamodb: Any, tables: Tables, sim: RunningSimulator, make_settings: Any
+) -> None:
+    with sim.control.drs_progression():  # nothing changes: only renewals could write
+        ids = seed_single_server_executions(dynamodb, tables.executions, sim.endpoint_url, 20)
+        running = await start_daemon(make_settings(replica_id="replica-a", idle_write_seconds=300))
+        try:
+            await wait_until(
+                lambda: [get_execution_from_dynamodb(dynamodb, tables.executions, i) for i in ids],
+                lambda items: all(
+                    i.get("LeaseOwner") == "replica-a" and i["Waves"][0]["Servers"][0].get("PollAttempts")
+                    for i in items
+                ),
+                10,
+                "leased by A and polled once",
+            )
+            before = _update_items()
+            await asyncio.sleep(2.0)  # four heartbeats of 0.5 s, dozens of polls
+            writes = _update_items() - before
+        finally:
+            running.stop.set()
+            await asyncio.wait_for(running.task, 15)
+    assert 2 <= writes <= 6, f"{writes} UpdateItems in 2 s for 20 idle executions"
+    record = get_execution_from_dynamodb(dynamodb, tables.executions, "replica#replica-a")
+    assert float(record["LeaseExpiry"]) == 0  # retired on the way out
+
+
+def _update_items() -> float:
+    return float(metrics.DYNAMODB_CALLS.labels("UpdateItem", "ok")._value.get())

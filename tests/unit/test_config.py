@@ -9,7 +9,8 @@ from poller.config import ConfigError, Settings, load_settings
 
 def test_default_settings_are_valid() -> None:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert settings.lease_seconds >= 1.5 * max(settings.intervals().__dict__.values())
+    assert settings.heartbeat_seconds <= settings.lease_seconds / 3
+    assert settings.idle_write_seconds >= max(settings.intervals().__dict__.values())
 
 
 def test_invalid_value_fails_at_start_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -18,9 +19,10 @@ def test_invalid_value_fails_at_start_naming_the_variable(monkeypatch: pytest.Mo
         load_settings()
 
 
-def test_lease_shorter_than_the_poll_interval_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("POLLER_LEASE_SECONDS", "30")
-    with pytest.raises(ConfigError, match="lease_seconds"):
+def test_heartbeat_slower_than_a_third_of_the_lease_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POLLER_LEASE_SECONDS", "60")
+    monkeypatch.setenv("POLLER_HEARTBEAT_SECONDS", "25")
+    with pytest.raises(ConfigError, match="heartbeat_seconds"):
         load_settings()
 
 
