@@ -98,14 +98,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--time-scale", type=float, default=30.0, help="simulated s per wall s (default 30)")
     p.add_argument("--finder-period", type=float, help="daemon finder period, wall s (default 10 s / scale)")
     p.add_argument("--profile", choices=("cprofile", "py-spy"), help="profile the daemon runs")
+    p.add_argument(
+        "--max-drill-seconds", type=float, default=600.0, help="stop a drill after this many wall s (600)"
+    )
     p.add_argument("--out", type=Path, default=h.OUT, help="output directory (default bench/out)")
     p.add_argument("--plot", type=Path, help="PNG path (default <out>/detection-latency.png)")
     args = p.parse_args(argv)
     results = []
     for n in (int(s) for s in args.sizes.split(",")):
-        d = run_one("daemon", n, args.servers, args.time_scale, args.out, args.profile, args.finder_period)
+        d = run_one(
+            "daemon",
+            n,
+            args.servers,
+            args.time_scale,
+            args.out,
+            args.profile,
+            args.finder_period,
+            args.max_drill_seconds,
+        )
         print_result(d)
-        r = run_one("reference", n, args.servers, args.time_scale, args.out)
+        r = run_one(
+            "reference", n, args.servers, args.time_scale, args.out, None, None, args.max_drill_seconds
+        )
         print_result(r)
         print(
             f"\n### {n:,} executions × {args.servers} servers: daemon vs reference (time scale {args.time_scale:g})"

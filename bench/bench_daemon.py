@@ -75,6 +75,7 @@ def run_one(
     out_root: Path,
     profile: str | None = None,
     finder_period: float | None = None,
+    max_drill_seconds: float = 600.0,
 ) -> dict[str, Any]:
     """One run of ``kind`` ("daemon" or "reference") on a fresh moto + drssim; always cleans up."""
     out = out_root / f"{kind}-{executions}"
@@ -173,7 +174,7 @@ def run_one(
         before = h.scrape(metrics_url) if kind == "daemon" else {}
         cpu0 = {c.name: c.cpu_seconds() for c in children}
         t0 = h.release_clock(drs_url, scale)
-        limit = t0 + min(600.0, DRILL_SIM_SECONDS / scale * 2.5 + 30)
+        limit = t0 + min(max_drill_seconds, DRILL_SIM_SECONDS / scale * 2.5 + 30)
         finished = False
         while time.time() < limit:
             time.sleep(0.5)
@@ -322,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--finder-period", type=float, help="wall seconds between finder passes (default 10 s / time scale)"
     )
+    p.add_argument(
+        "--max-drill-seconds", type=float, default=600.0, help="stop a drill after this many wall s (600)"
+    )
     p.add_argument("--out", type=Path, default=h.OUT, help="output directory (default bench/out)")
     args = p.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -331,7 +335,16 @@ def main(argv: list[str] | None = None) -> int:
         sizes = [args.executions]
     results = []
     for n in sizes:
-        r = run_one("daemon", n, args.servers, args.time_scale, args.out, args.profile, args.finder_period)
+        r = run_one(
+            "daemon",
+            n,
+            args.servers,
+            args.time_scale,
+            args.out,
+            args.profile,
+            args.finder_period,
+            args.max_drill_seconds,
+        )
         print_result(r)
         results.append(r)
     (args.out / "bench_daemon.json").write_text(json.dumps(results, default=str))
