@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from poller import local_moto_speedups
+
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local-moto",
     "AWS_SECRET_ACCESS_KEY": "local-moto",
@@ -59,6 +61,7 @@ class SerializedApp:
 
 
 def make_moto_server(host: str, port: int) -> Any:
+    """moto's WSGI server, serialised; with ``poller.local_moto_speedups`` unless POLLER_MOTO_SPEEDUPS=0."""
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -66,6 +69,8 @@ def make_moto_server(host: str, port: int) -> Any:
     )
     from werkzeug.serving import make_server
 
+    if os.environ.get(local_moto_speedups.ENV_VAR) != "0":
+        local_moto_speedups.install()
     app = SerializedApp(DomainDispatcherApplication(create_backend_app))
     return make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
 
