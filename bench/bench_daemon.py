@@ -219,6 +219,11 @@ def run_one(
             seen = h.daemon_detections(poller.log_path)
         else:
             stats = json.loads(stats_path.read_text())
+            if stats["errors"] > stats["polls"]:  # a broken reference must not pass for a slow one
+                raise RuntimeError(
+                    f"reference: {stats['errors']} errors for {stats['polls']} polls; "
+                    f"last: {stats.get('last_error')}; see {poller.log_path}"
+                )
             result["drs_calls"] = stats["drs_calls"]
             result["dynamodb_calls"] = stats["dynamodb_calls"]
             result["polls"] = stats["polls"]

@@ -30,7 +30,6 @@ import aioboto3
 
 from poller.clients import client_config
 from poller.domain.apply import apply_poll, jobs_to_request
-from poller.domain.model import execution_from_item
 from poller.dynamodb import DynamoDBError
 from poller.find import find_polling_executions
 from poller.write import ExecutionStore, WriteConflict
@@ -70,9 +69,11 @@ class Reference:
         return len(items)
 
     async def poll(self, item: dict[str, Any]) -> None:
+        """One poller-Lambda invocation: it gets the execution id, reads the item, asks DRS, writes."""
         async with self.limit:
             try:
-                execution = execution_from_item(item)
+                self.stats["dynamodb_calls"] += 1
+                execution = await self.store.get(str(item["ExecutionId"]))
                 jobs: dict[str, Any] = {}
                 for wave in execution.Waves:  # one DescribeJobs per wave, as the plan's Lambda does
                     ids = jobs_to_request(execution.model_copy(update={"Waves": [wave]})).get(wave.Region)

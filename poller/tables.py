@@ -6,6 +6,19 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+# What the StatusIndex carries besides its keys (Status, StartTime) and the table key: a summary
+# for the finder, the launcher, the lease filter and the API's listing, never the waves. Every
+# finder pass reads the whole POLLING partition; with ALL it would read every full item (10,000
+# executions of 10 servers: ~35 MB, 35 pages, ~4,400 read units per pass), with this ~2 MB.
+STATUS_INDEX_ATTRIBUTES = (
+    "PlanId",
+    "ExecutionType",
+    "EndTime",
+    "LeaseOwner",
+    "LeaseExpiry",
+    "PendingWaves",
+)
+
 
 def execution_table_definition(table: str, index: str = "StatusIndex") -> dict[str, Any]:
     return {
@@ -23,7 +36,10 @@ def execution_table_definition(table: str, index: str = "StatusIndex") -> dict[s
                     {"AttributeName": "Status", "KeyType": "HASH"},
                     {"AttributeName": "StartTime", "KeyType": "RANGE"},
                 ],
-                "Projection": {"ProjectionType": "ALL"},
+                "Projection": {
+                    "ProjectionType": "INCLUDE",
+                    "NonKeyAttributes": list(STATUS_INDEX_ATTRIBUTES),
+                },
             }
         ],
         "BillingMode": "PAY_PER_REQUEST",

@@ -2,7 +2,8 @@
 
 - ``POST /plans`` → 201 ``{"PlanId"}``; ``GET /plans/{id}``; ``GET /plans?limit=&nextToken=``
 - ``POST /executions`` ``{PlanId, ExecutionType}`` → 202 ``{"executionId"}`` (``Idempotency-Key`` honoured)
-- ``GET /executions/{id}``; ``GET /executions?status=&limit=&nextToken=`` (StatusIndex, newest first)
+- ``GET /executions/{id}`` (full state); ``GET /executions?status=&limit=&nextToken=`` (StatusIndex,
+  newest first: summaries, i.e. the index's attributes, not the waves)
 - ``POST /executions/{id}/cancel`` ``{"terminateRecoveryInstances"?}`` → 200, 409 when already terminal
 
 Errors are JSON ``{"error", "field"?}``; unknown routes are 404 JSON. With ``POLLER_API_TOKEN``

@@ -28,6 +28,9 @@ import pytest
 import yaml
 from cfnlint.decode import decode
 
+from poller.find import INDEX_ATTRIBUTES
+from poller.tables import STATUS_INDEX_ATTRIBUTES
+
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO / "deploy" / "poller.yaml"
 DOCKERFILE = REPO / "Dockerfile"
@@ -655,14 +658,18 @@ def test_table_shapes_match_the_codes_table_definitions() -> None:
         assert props.get("GlobalSecondaryIndexes", []) == code.get("GlobalSecondaryIndexes", [])
 
 
-def test_status_index_is_status_hash_starttime_range_projecting_all() -> None:
+def test_status_index_is_status_hash_starttime_range_projecting_a_summary() -> None:
     (gsi,) = _tables()["ExecutionsTable"]["Properties"]["GlobalSecondaryIndexes"]
     assert gsi["IndexName"] == "StatusIndex"
     assert gsi["KeySchema"] == [
         {"AttributeName": "Status", "KeyType": "HASH"},
         {"AttributeName": "StartTime", "KeyType": "RANGE"},
     ]
-    assert gsi["Projection"] == {"ProjectionType": "ALL"}
+    assert gsi["Projection"] == {
+        "ProjectionType": "INCLUDE",
+        "NonKeyAttributes": list(STATUS_INDEX_ATTRIBUTES),
+    }
+    assert set(INDEX_ATTRIBUTES) <= {"ExecutionId", "Status", "StartTime", *STATUS_INDEX_ATTRIBUTES}
     types = {
         a["AttributeName"]: a["AttributeType"]
         for a in _tables()["ExecutionsTable"]["Properties"]["AttributeDefinitions"]

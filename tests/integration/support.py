@@ -105,6 +105,17 @@ def get_execution_from_dynamodb(dynamodb: Any, table: str, execution_id: str) ->
 def query_status_index(
     dynamodb: Any, table: str, status: str, index: str = "StatusIndex"
 ) -> list[dict[str, Any]]:
+    """The executions in ``status`` as full items: the index gives their ids (it carries only a
+    summary, see ``poller.tables.STATUS_INDEX_ATTRIBUTES``), the table their state."""
+    return [
+        get_execution_from_dynamodb(dynamodb, table, str(summary["ExecutionId"]))
+        for summary in query_status_index_summaries(dynamodb, table, status, index)
+    ]
+
+
+def query_status_index_summaries(
+    dynamodb: Any, table: str, status: str, index: str = "StatusIndex"
+) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     params: dict[str, Any] = {
         "TableName": table,

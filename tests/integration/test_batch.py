@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from drssim.testing import RunningSimulator
+from poller import metrics
 from tests.conftest import Tables, start_daemon
 from tests.integration.support import (
     SeedWave,
@@ -39,6 +40,7 @@ async def test_fifty_executions_in_two_regions_share_describe_jobs_calls(
             for i in range(50)
         ]
         sim.control.clear_calls()
+        polls_before = _polls()
         settings = make_settings(batch_window_seconds=window, interval_launching_seconds=0.2)
         running = await start_daemon(settings)
         started = time.monotonic()
@@ -53,6 +55,7 @@ async def test_fifty_executions_in_two_regions_share_describe_jobs_calls(
             )
             await asyncio.sleep(2.0)  # several more adaptive intervals of every execution
             elapsed = time.monotonic() - started
+            polls = _polls() - polls_before
         finally:
             running.stop.set()
             await asyncio.wait_for(running.task, timeout=15)
@@ -63,4 +66,9 @@ async def test_fifty_executions_in_two_regions_share_describe_jobs_calls(
         in_region = [c for c in calls if c["region"] == region]
         assert 0 < len(in_region) <= windows, f"{region}: {len(in_region)} calls for {windows} windows"
     assert max(c["jobIDs"] for c in calls) > 1  # one call carried many executions' jobs
-    assert len(calls) < 50  # fewer calls than executions, although each was polled several times
+    assert polls >= 100  # every execution was polled several times...
+    assert len(calls) < polls / 4, f"{len(calls)} calls for {polls} polls"  # one call, many polls
+
+
+def _polls() -> float:
+    return sum(s.value for m in metrics.POLLS.collect() for s in m.samples if s.name.endswith("_total"))
