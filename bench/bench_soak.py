@@ -9,7 +9,7 @@ terminal (or ``--deadline``); each item is compared with the expected outcome de
 drssim's ground truth (``tests/reliability/oracle.py``).
 
     .venv/bin/python bench/bench_soak.py                      # 1,000 executions
-    .venv/bin/python bench/bench_soak.py --executions 10000 --deadline 1800
+    .venv/bin/python bench/bench_soak.py --executions 10000 --deadline 2400 --finder-period 15
 
 Exit status 0 only when every execution is terminal and matches the truth.
 """
@@ -217,7 +217,7 @@ async def run(args: argparse.Namespace) -> int:
             interval_launching_seconds=0.5,
             interval_post_launch_seconds=0.5,
             interval_default_seconds=0.5,
-            finder_period_seconds=1.0,
+            finder_period_seconds=args.finder_period,
             batch_window_seconds=0.1,
             retry_backoff_max_seconds=2.0,
             aws_max_attempts=3,
@@ -292,6 +292,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="botocore read timeout; moto pages 1,000 items slowly (5)",
     )
     parser.add_argument("--deadline", type=float, default=600.0, help="give up after this many seconds (600)")
+    parser.add_argument(
+        "--finder-period",
+        type=float,
+        default=1.0,
+        help="daemon finder period, s (1); at 10,000 executions a pass over moto takes seconds",
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     return asyncio.run(run(args))
