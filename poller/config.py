@@ -62,7 +62,11 @@ class Settings(BaseSettings):
     retry_backoff_max_seconds: float = Field(
         60.0, gt=0, description="Cap of the jittered backoff after a failed poll"
     )
-    max_concurrent_writes: int = Field(64, ge=1, description="Bound on in-flight DynamoDB writes")
+    max_concurrent_writes: int = Field(
+        64,
+        ge=1,
+        description="Bound on in-flight DynamoDB writes, and on trackers reading their item at start",
+    )
     ready_max_age_seconds: float = Field(
         60.0, gt=0, description="/readyz fails if the last good finder query is older"
     )

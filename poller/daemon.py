@@ -63,6 +63,7 @@ class Daemon:
             settings.replica_id or new_replica_id(),
             settings.lease_seconds,
         )
+        self.start_gate = asyncio.Semaphore(settings.max_concurrent_writes)
         self.scheduler = Scheduler(self._make_tracker)
         self.app = build_app(self.health)
         self.tick_hooks: list[TickHook] = []
@@ -98,6 +99,7 @@ class Daemon:
             self.clock,
             self._terminal,
             self.leases,
+            self.start_gate,
         )
 
     def _terminal(self, execution: Execution) -> None:

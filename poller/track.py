@@ -8,6 +8,7 @@ item is logged with its key, counted, and left untouched.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ class ExecutionTracker:
         clock: Callable[[], float],
         on_terminal: Callable[[Execution], None] | None = None,
         leases: LeaseKeeper | None = None,
+        start_gate: asyncio.Semaphore | None = None,
     ) -> None:
         self.execution_id = execution_id
         self._store = store
@@ -58,6 +60,7 @@ class ExecutionTracker:
         self._clock = clock
         self._on_terminal = on_terminal
         self._leases = leases
+        self._start_gate = start_gate
         self._failures = 0
         self._retry_at: float | None = None
         self._last_write = 0.0
@@ -68,9 +71,10 @@ class ExecutionTracker:
     async def run(self) -> None:
         structlog.contextvars.bind_contextvars(execution_id=self.execution_id)
         try:
-            execution = await self._load()
-            if execution is not None and not await self._claim(execution):
-                return
+            async with self._start_gate or contextlib.nullcontext():  # 10,000 trackers starting
+                execution = await self._load()  # at once queue here, not in the HTTP pool (timeouts)
+                if execution is not None and not await self._claim(execution):
+                    return
             await self._track(execution)
         except DynamoDBError as err:
             # reading or claiming failed: not a crash; the next finder tick starts us again

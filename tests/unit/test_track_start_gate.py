@@ -1,0 +1,56 @@
+"""Thousands of trackers starting at once read their items through a bounded gate.
+
+Without it, 10,000 GetItems wait for one of the HTTP pool's connections, and aiohttp counts that
+wait against the connect timeout: the start-up herd failed with ConnectTimeoutError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, cast
+
+from poller.domain.phases import PollingIntervals
+from poller.track import ExecutionTracker, TrackerConfig
+from poller.write import ExecutionNotFound, ExecutionStore
+
+
+class SlowStore:
+    """Answers every read after a pause, and remembers how many were in flight at once."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.reads = 0
+
+    async def get(self, execution_id: str) -> Any:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        await asyncio.sleep(0.01)
+        self.in_flight -= 1
+        self.reads += 1
+        raise ExecutionNotFound(execution_id)
+
+
+async def _start(count: int, gate: asyncio.Semaphore | None) -> SlowStore:
+    store = SlowStore()
+    config = TrackerConfig(intervals=PollingIntervals(), timeout_seconds=1800)
+    trackers = [
+        ExecutionTracker(
+            f"exec-{i}", cast(ExecutionStore, store), cast(Any, None), config, time.time, start_gate=gate
+        )
+        for i in range(count)
+    ]
+    await asyncio.gather(*(t.run() for t in trackers))
+    return store
+
+
+async def test_trackers_starting_together_read_at_most_gate_size_items_at_once() -> None:
+    store = await _start(20, asyncio.Semaphore(3))
+    assert store.reads == 20
+    assert store.most_in_flight == 3
+
+
+async def test_without_a_gate_every_tracker_reads_at_once() -> None:
+    store = await _start(20, None)
+    assert store.most_in_flight == 20
