@@ -85,8 +85,13 @@ class ExecutionStore:
         """Write the mutable attributes if the stored Version is still ``expected_version``.
 
         With a ``lease``, the write also requires that we still own it, and renews it: a
-        replica that lost its lease has its writes rejected by DynamoDB, not applied.
+        replica that lost its lease has its writes rejected by DynamoDB, not applied. The
+        request is built inside the write bound, so a backlog holds models, not requests.
         """
+        async with self._writes:
+            return await self._save(execution, expected_version, lease)
+
+    async def _save(self, execution: Execution, expected_version: int, lease: Lease | None) -> Execution:
         names: dict[str, str] = {"#v": "Version", "#waves": "Waves"}
         values: dict[str, Any] = {":expected": expected_version, ":next": expected_version + 1}
         sets = ["#v = :next", "#waves = :waves", "#pending = :pending"]
@@ -109,21 +114,20 @@ class ExecutionStore:
             else:
                 removes.append(f"#a{i}")
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-        async with self._writes:
-            try:
-                await timed_dynamodb_call(
-                    "UpdateItem",
-                    self.table,
-                    self._db.update_item,
-                    TableName=self.table,
-                    Key={"ExecutionId": {"S": execution.ExecutionId}},
-                    UpdateExpression=expression,
-                    ConditionExpression=condition,
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=serialize(values),
-                )
-            except ConditionFailed as err:
-                raise WriteConflict(
-                    f"execution {execution.ExecutionId} is no longer at version {expected_version}"
-                ) from err
+        try:
+            await timed_dynamodb_call(
+                "UpdateItem",
+                self.table,
+                self._db.update_item,
+                TableName=self.table,
+                Key={"ExecutionId": {"S": execution.ExecutionId}},
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=serialize(values),
+            )
+        except ConditionFailed as err:
+            raise WriteConflict(
+                f"execution {execution.ExecutionId} is no longer at version {expected_version}"
+            ) from err
         return execution.model_copy(update={"Version": expected_version + 1})
