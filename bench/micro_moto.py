@@ -23,8 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import boto3
 from moto import mock_aws
 
+from bench.micro_poll import execution  # the same 10-server drill execution
 from poller import local_moto_speedups
-from poller.domain.model import Execution, Server, Wave, execution_to_item
+from poller.domain.model import execution_to_item
 from poller.dynamodb import serialize
 from poller.find import INDEX_ATTRIBUTES
 from poller.local import use_local_credentials
@@ -32,30 +33,6 @@ from poller.tables import execution_table_definition
 
 TABLE = "executions"
 OPERATIONS = ("GetItem", "PutItem", "UpdateItem (conditional)", "Query projected, per item")
-
-
-def execution(i: int, servers: int) -> Execution:
-    waves = []
-    for w, region in enumerate(("us-east-1", "us-west-2")):
-        job = f"drsjob-{i:08d}{w:09d}"
-        waves.append(
-            Wave(
-                WaveName=f"wave-{w}",
-                Region=region,
-                Servers=[
-                    Server(SourceServerId=f"s-{i:08d}{w}{k:08d}", RecoveryJobId=job, Status="PENDING")
-                    for k in range(servers // 2)
-                ],
-            )
-        )
-    return Execution(
-        ExecutionId=f"exec-{i:05d}",
-        PlanId="p",
-        ExecutionType="DRILL",
-        Status="POLLING",
-        StartTime=1000 + i,
-        Waves=waves,
-    )
 
 
 def per_call_ms(calls: list[Callable[[], Any]]) -> float:
