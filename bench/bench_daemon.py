@@ -237,7 +237,7 @@ def run_one(
         lat, skipped = h.detection_latencies(truth, seen)
         result["detection"] = {p: sorted(v) for p, v in lat.items()}
         result["skipped"] = skipped
-        items = h.scan(moto_url, wl.table)
+        items = h.scan_table(h.ddb_client(moto_url), wl.table)
         compared, mismatches, exec_bad = h.accuracy(items, final)
         result.update(servers_compared=compared, mismatches=mismatches, executions_not_completed=exec_bad)
         # LAUNCHED cross-check from the items: LaunchedTime (the poll that saw it) − drssim's change

@@ -232,12 +232,12 @@ def release_clock(drs_url: str, time_scale: float) -> float:
     return time.time()
 
 
-def scan(moto_url: str, table: str) -> list[dict[str, Any]]:
-    db = ddb_client(moto_url)
+def scan_table(dynamodb: Any, table: str) -> list[dict[str, Any]]:
+    """Every item of the table but the replicas' liveness records (they change every heartbeat)."""
     items: list[dict[str, Any]] = []
     params: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
     while True:
-        page = db.scan(**params)
+        page = dynamodb.scan(**params)
         items.extend(
             deserialize(i)
             for i in page["Items"]

@@ -17,7 +17,6 @@ import requests
 
 from poller.config import Settings
 from poller.dynamodb import deserialize, serialize
-from poller.lease import is_replica_record
 from tests.conftest import RunningDaemon, start_daemon
 
 
@@ -126,11 +125,7 @@ def query_status_index_summaries(
     }
     while True:
         page = dynamodb.query(**params)
-        items.extend(
-            deserialize(i)
-            for i in page["Items"]
-            if not is_replica_record(i.get("ExecutionId", {}).get("S", ""))
-        )
+        items.extend(deserialize(i) for i in page["Items"])
         if "LastEvaluatedKey" not in page:
             return items
         params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -214,22 +209,6 @@ async def wait_for_status(
         f"execution {execution_id} {status}",
     )
     return result
-
-
-def scan_table(dynamodb: Any, table: str) -> list[dict[str, Any]]:
-    """Every item of the table but the replicas' liveness records (they change every heartbeat)."""
-    items: list[dict[str, Any]] = []
-    params: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
-    while True:
-        page = dynamodb.scan(**params)
-        items.extend(
-            deserialize(i)
-            for i in page["Items"]
-            if not is_replica_record(i.get("ExecutionId", {}).get("S", ""))
-        )
-        if "LastEvaluatedKey" not in page:
-            return items
-        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def job_ids_of(execution: dict[str, Any]) -> list[str]:

@@ -16,6 +16,7 @@ import boto3
 import pytest
 import pytest_asyncio
 
+from bench.harness import scan_table
 from drssim.testing import running_simulator
 from poller.config import Settings
 from poller.tables import execution_table_definition, plans_table_definition
@@ -26,7 +27,6 @@ from tests.integration.support import (
     daemon_running,
     get_execution_from_dynamodb,
     plan_body,
-    scan_table,
     source_server_id,
 )
 
