@@ -23,7 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness as h
-from bench.bench_daemon import print_result, run_one
+from bench.bench_daemon import print_result, run_sized
 
 
 def ratio(a: float, b: float) -> str:
@@ -106,20 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     results = []
     for n in (int(s) for s in args.sizes.split(",")):
-        d = run_one(
-            "daemon",
-            n,
-            args.servers,
-            args.time_scale,
-            args.out,
-            args.profile,
-            args.finder_period,
-            args.max_drill_seconds,
-        )
+        d = run_sized("daemon", n, args)
         print_result(d)
-        r = run_one(
-            "reference", n, args.servers, args.time_scale, args.out, None, None, args.max_drill_seconds
-        )
+        r = run_sized("reference", n, args)
         print_result(r)
         print(
             f"\n### {n:,} executions × {args.servers} servers: daemon vs reference (time scale {args.time_scale:g})"

@@ -313,6 +313,21 @@ def print_result(r: dict[str, Any]) -> None:
     print(h.table(("metric", "value"), summary_rows(r)))
 
 
+def run_sized(kind: str, executions: int, args: argparse.Namespace) -> dict[str, Any]:
+    """:func:`run_one` with the command line's options (bench_daemon's and bench_compare's)."""
+    daemon = kind == "daemon"
+    return run_one(
+        kind,
+        executions,
+        args.servers,
+        args.time_scale,
+        args.out,
+        args.profile if daemon else None,
+        args.finder_period if daemon else None,
+        args.max_drill_seconds,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="Talks to 127.0.0.1 only.")
     p.add_argument(
@@ -340,16 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         sizes = [args.executions]
     results = []
     for n in sizes:
-        r = run_one(
-            "daemon",
-            n,
-            args.servers,
-            args.time_scale,
-            args.out,
-            args.profile,
-            args.finder_period,
-            args.max_drill_seconds,
-        )
+        r = run_sized("daemon", n, args)
         print_result(r)
         results.append(r)
     (args.out / "bench_daemon.json").write_text(json.dumps(results, default=str))
