@@ -62,6 +62,7 @@ from poller.domain.statuses import (
 )
 from poller.dynamodb import DynamoDBError
 from poller.find import find_polling_executions
+from poller.schedule import QUARANTINE_SECONDS
 from poller.write import PENDING_WAVES, ExecutionNotFound, ExecutionStore, WriteConflict
 
 log = structlog.get_logger("poller.launch")
@@ -279,9 +280,6 @@ def classify_start_error(err: BaseException) -> str:
 
 def iso_utc(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-QUARANTINE_SECONDS = 300.0
 
 
 class Launcher:

@@ -21,6 +21,10 @@ log = structlog.get_logger("poller.schedule")
 
 TrackerFactory = Callable[[str], ExecutionTracker]
 
+# How long a malformed item is left alone before it is read again (tracker and launcher alike):
+# long enough not to re-read, re-log and re-count it every tick, short enough to see a repair.
+QUARANTINE_SECONDS = 300.0
+
 
 @dataclass(frozen=True)
 class ScheduleReport:
@@ -34,7 +38,7 @@ class ScheduleReport:
 
 
 class Scheduler:
-    def __init__(self, make_tracker: TrackerFactory, quarantine_seconds: float = 300.0) -> None:
+    def __init__(self, make_tracker: TrackerFactory, quarantine_seconds: float = QUARANTINE_SECONDS) -> None:
         self._make_tracker = make_tracker
         self._quarantine_seconds = quarantine_seconds
         self._running: dict[str, tuple[ExecutionTracker, asyncio.Task[None]]] = {}
