@@ -1,0 +1,88 @@
+"""One DescribeJobs answer wakes its many waiters a slice per loop turn, never all in one."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from poller.batch import WAKE_SLICE, DrsError, JobStatusBatcher
+
+
+class _Drs:
+    """Answers every asked job as STARTED after a loop turn; counts calls."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls = 0
+        self.fail = fail
+
+    async def describe_jobs(self, filters: dict[str, Any], **_: Any) -> dict[str, Any]:
+        self.calls += 1
+        await asyncio.sleep(0)
+        if self.fail:
+            from botocore.exceptions import EndpointConnectionError
+
+            raise EndpointConnectionError(endpoint_url="http://drs.invalid")
+        return {"items": [{"jobID": j, "status": "STARTED"} for j in filters["jobIDs"]]}
+
+
+async def _ask_many(batcher: JobStatusBatcher, n: int, resumed: list[int]) -> list[Any]:
+    async def ask(i: int) -> Any:
+        try:
+            return await batcher.describe("us-east-1", [f"drsjob-{i}"])
+        except DrsError as err:
+            return err
+        finally:
+            resumed.append(i)
+
+    return await asyncio.gather(*(ask(i) for i in range(n)))
+
+
+async def _max_resumed_per_turn(resumed: list[int], n: int) -> int:
+    """Watch from another task: how many waiters resumed between two of our turns."""
+    worst, seen = 0, 0
+    while seen < n:
+        await asyncio.sleep(0)
+        worst = max(worst, len(resumed) - seen)
+        seen = len(resumed)
+    return worst
+
+
+@pytest.mark.asyncio
+async def test_answer_wakes_at_most_a_slice_of_waiters_per_loop_turn() -> None:
+    drs = _Drs()
+    batcher = JobStatusBatcher(lambda _region: drs, window=0.01)
+    resumed: list[int] = []
+    n = WAKE_SLICE * 10
+    answers, worst = await asyncio.gather(_ask_many(batcher, n, resumed), _max_resumed_per_turn(resumed, n))
+    assert drs.calls == 1
+    assert [a for a in answers] == [
+        {f"drsjob-{i}": {"jobID": f"drsjob-{i}", "status": "STARTED"}} for i in range(n)
+    ]
+    assert 0 < worst <= WAKE_SLICE
+
+
+@pytest.mark.asyncio
+async def test_failure_reaches_every_waiter_in_slices() -> None:
+    drs = _Drs(fail=True)
+    batcher = JobStatusBatcher(lambda _region: drs, window=0.01)
+    resumed: list[int] = []
+    n = WAKE_SLICE * 3 + 1
+    answers, worst = await asyncio.gather(_ask_many(batcher, n, resumed), _max_resumed_per_turn(resumed, n))
+    assert all(isinstance(a, DrsError) for a in answers)
+    assert worst <= WAKE_SLICE
+
+
+@pytest.mark.asyncio
+async def test_cancelled_waiter_does_not_stop_the_others() -> None:
+    drs = _Drs()
+    batcher = JobStatusBatcher(lambda _region: drs, window=0.01)
+    doomed = asyncio.create_task(batcher.describe("us-east-1", ["drsjob-x"]))
+    others = [asyncio.create_task(batcher.describe("us-east-1", [f"drsjob-{i}"])) for i in range(40)]
+    await asyncio.sleep(0)
+    doomed.cancel()
+    results = await asyncio.gather(*others)
+    assert all(len(r) == 1 for r in results)
+    assert doomed.cancelled()
+    await batcher.aclose()
