@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Bound on in-flight DynamoDB writes, and on trackers reading their item at start",
     )
+    max_polls_in_flight: int = Field(
+        1000,
+        ge=1,
+        description="Bound on polls between asking DRS and their write landing (back-pressure from a slow store)",
+    )
     ready_max_age_seconds: float = Field(
         60.0, gt=0, description="/readyz fails if the last good finder query is older"
     )

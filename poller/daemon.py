@@ -64,6 +64,7 @@ class Daemon:
             settings.lease_seconds,
         )
         self.start_gate = asyncio.Semaphore(settings.max_concurrent_writes)
+        self.poll_gate = asyncio.Semaphore(settings.max_polls_in_flight)
         self.scheduler = Scheduler(self._make_tracker)
         self.app = build_app(self.health)
         self.tick_hooks: list[TickHook] = []
@@ -100,6 +101,7 @@ class Daemon:
             self._terminal,
             self.leases,
             self.start_gate,
+            self.poll_gate,
         )
 
     def _terminal(self, execution: Execution) -> None:

@@ -48,6 +48,11 @@ EXECUTION_DURATION = Histogram(
     ["type", "outcome"],
     buckets=(60, 300, 600, 900, 1200, 1500, 1800, 2400, 3600, 7200),
 )
+POLL_GATE_WAIT = Histogram(
+    "poller_poll_gate_wait_seconds",
+    "Time a due poll waited for a slot (POLLER_MAX_POLLS_IN_FLIGHT): the store is behind",
+    buckets=(0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
 DETECTION_LAG = Histogram(
     "poller_poll_staleness_seconds",
     "Time since the previous poll when a transition was written",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -52,6 +53,7 @@ class ExecutionTracker:
         on_terminal: Callable[[Execution], None] | None = None,
         leases: LeaseKeeper | None = None,
         start_gate: asyncio.Semaphore | None = None,
+        poll_gate: asyncio.Semaphore | None = None,
     ) -> None:
         self.execution_id = execution_id
         self._store = store
@@ -61,6 +63,7 @@ class ExecutionTracker:
         self._on_terminal = on_terminal
         self._leases = leases
         self._start_gate = start_gate
+        self._poll_gate = poll_gate
         self._failures = 0
         self._retry_at: float | None = None
         self._last_write = 0.0
@@ -100,7 +103,7 @@ class ExecutionTracker:
             if delay > 0:
                 await self._sleep(delay)
                 continue
-            execution = await self._poll_once(execution)
+            execution = await self._gated_poll(execution)
 
     async def _load(self) -> Execution | None:
         try:
@@ -127,6 +130,22 @@ class ExecutionTracker:
             await asyncio.sleep(seconds)
         finally:
             self.sleeping = False
+
+    async def _gated_poll(self, execution: Execution) -> Execution | None:
+        """Ask DRS only when the answer can be written soon.
+
+        When the store falls behind, writes queue. Without the gate every due tracker would
+        still ask DRS and then hold its answer (two copies of its execution plus the jobs) in
+        that queue: memory grows with the backlog, and the answer is tens of seconds old when
+        it lands, so a change made meanwhile waits a whole further cycle. Gated, a tracker
+        waits holding nothing new, and asks DRS once a slot frees, so what it writes is fresh.
+        """
+        if self._poll_gate is None:
+            return await self._poll_once(execution)
+        start = time.monotonic()
+        async with self._poll_gate:
+            metrics.POLL_GATE_WAIT.observe(time.monotonic() - start)
+            return await self._poll_once(execution)
 
     async def _poll_once(self, execution: Execution) -> Execution | None:
         timed_out = is_timed_out(execution, self._clock(), self._config.timeout_seconds)
