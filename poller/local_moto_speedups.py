@@ -27,6 +27,7 @@ moto. ``POLLER_MOTO_SPEEDUPS=0`` disables them.
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import re
 from typing import Any
@@ -55,6 +56,18 @@ FAST_OPERATIONS = frozenset(
 _LIST_ELEMENT = re.compile(r"(.+)\[(\d+)\]$")
 
 _originals: dict[str, Any] = {}
+
+
+class _Moto:
+    """moto's classes the patches use, bound by ``install`` (importing moto here would load it into
+    every process that imports poller.local; and an import per call costs in the per-node code)."""
+
+    DynamoType: Any = None
+    Node: Any = None
+    DepthFirstTraverser: Any = None
+    ActionCountValidator: Any = None
+
+
 _fast_serializers: dict[type, type] = {}
 
 
@@ -104,7 +117,7 @@ def _fast_execute_result(self: Any, context: Any) -> Any:
     from moto import settings
     from moto.core.serialize import XFormedAttributePicker
 
-    original = _originals["execute_result"]
+    original = _originals["DynamoResult.execute_result"]
     transformers = getattr(context.response, "RESPONSE_KEY_PATH_TO_TRANSFORMER", None)
     if (
         context.operation_model.name not in FAST_OPERATIONS
@@ -146,6 +159,284 @@ def _fast_project(self: Any, projection_expressions: list[list[str]]) -> Any:
     )
 
 
+# --- UpdateItem: parse once, copy and walk the AST cheaply, size and convert items directly ---
+
+# Parsed UpdateExpressions by expression string; moto parses each one twice per UpdateItem.
+_update_asts: dict[str, Any] = {}
+_UPDATE_AST_CACHE_SIZE = 512
+# id() of each cached AST -> whether it passed moto's ActionCountValidator (one clause of a kind).
+_counted_asts: dict[int, bool] = {}
+
+
+def _cached_update_expression(cls: Any, expression: str) -> Any:
+    """``UpdateExpressionParser.make``, parsed once per expression string.
+
+    The AST depends on the string only (names and values stay placeholders until the validator
+    resolves them), and no caller in moto changes it: the handlers only ``find_clauses`` in it,
+    and the ``Validator`` works on its own copy. A string that fails to parse is not cached, so
+    it raises moto's own error every time.
+    """
+    ast = _update_asts.get(expression)
+    if ast is None:
+        ast = _originals["UpdateExpressionParser.make"].__func__(cls, expression)
+        if len(_update_asts) >= _UPDATE_AST_CACHE_SIZE:
+            _update_asts.clear()
+            _counted_asts.clear()
+        _update_asts[expression] = ast
+        _counted_asts[id(ast)] = False
+    return ast
+
+
+_NODE_ATTRIBUTES = {"type", "children", "parent"}
+_plain_nodes: dict[type, bool] = {}  # AST node classes (a Node subclass: True), for _clone_ast
+
+
+def _clone_ast(node: Any, memo: dict[int, Any]) -> Any:
+    """``copy.deepcopy`` of an update-expression AST, without deepcopy's generic dispatch.
+
+    A Node holds ``type`` (a str), ``children`` (Nodes and strs) and ``parent``; anything else
+    (a subclass with more state, a value that is neither) goes to ``copy.deepcopy`` with the same
+    memo, so shared references and parent links come out as deepcopy makes them.
+    """
+    if isinstance(node, str) or node is None:
+        return node
+    done = memo.get(id(node))
+    if done is not None:
+        return done
+    kind = type(node)
+    plain = _plain_nodes.get(kind)
+    if plain is None:
+        plain = _plain_nodes[kind] = issubclass(kind, _Moto.Node)
+    if not plain or node.__dict__.keys() != _NODE_ATTRIBUTES:
+        return copy.deepcopy(node, memo)
+    clone = object.__new__(kind)
+    memo[id(node)] = clone
+    children = node.children
+    clone.__dict__.update(
+        type=node.type,
+        children=None if children is None else [_clone_ast(child, memo) for child in children],
+        parent=_clone_ast(node.parent, memo),
+    )
+    return clone
+
+
+def _fast_validator_init(
+    self: Any,
+    expression: Any,
+    expression_attribute_names: Any,
+    expression_attribute_values: Any,
+    item: Any,
+    table: Any,
+) -> None:
+    # As Validator.__init__, with _clone_ast for its deepcopy of the (shared, cached) AST.
+    self.expression_attribute_names = expression_attribute_names
+    self.expression_attribute_values = expression_attribute_values
+    self.item = item
+    self.table = table
+    self.processors = self.get_ast_processors()
+    self.node_to_validate = _clone_ast(expression, {})
+    self.poller_source_ast = expression
+
+
+def _fast_validate(self: Any) -> Any:
+    """``Validator.validate``, skipping the clause count of an AST that already passed it.
+
+    ``ActionCountValidator`` only reads the AST (it raises or leaves every node as it is), so
+    its verdict on a cached AST holds for every later request with the same expression; it ran
+    ``find_clauses`` three times for each of the ~40 nodes it visits. Every other processor runs.
+    """
+    source = id(getattr(self, "poller_source_ast", None))
+    n = self.node_to_validate
+    for processor in self.processors:
+        if type(processor) is not _Moto.ActionCountValidator:
+            n = processor.traverse(n)
+        elif not _counted_asts.get(source, False):
+            n = processor.traverse(n)
+            if source in _counted_asts:  # a cached AST: it stays alive, so its id() is its own
+                _counted_asts[source] = True
+    return n
+
+
+def _fast_traverse(self: Any, node: Any) -> Any:
+    """``DepthFirstTraverser.traverse`` with its per-node look-ups done once per node type.
+
+    moto rebuilds the processing map and runs ABC ``isinstance`` checks for every node of every
+    one of the validator's ten walks; which processor a node gets depends only on its class, so
+    it is looked up once per class here. The walk itself (order, parent links, replacement of a
+    processed child in its parent) is moto's. A traverser that overrides how nodes are found or
+    processed keeps moto's walk.
+    """
+    cls = type(self)
+    if (
+        cls.traverse_node_recursively is not _Moto.DepthFirstTraverser.traverse_node_recursively
+        or cls.process is not _Moto.DepthFirstTraverser.process
+        or cls.nodes_to_be_processed is not _Moto.DepthFirstTraverser.nodes_to_be_processed
+    ):
+        return self.traverse_node_recursively(node)
+    mapping = self._processing_map()
+    base = _Moto.DepthFirstTraverser
+    hook = (
+        None if cls.pre_processing_of_child is base.pre_processing_of_child else self.pre_processing_of_child
+    )
+    processors: dict[type, Any] = {}
+
+    def processor_for(kind: type) -> Any:
+        if kind not in processors:
+            found: Any = False
+            if issubclass(kind, _Moto.Node):
+                found = None
+                for class_key, processor in mapping.items():
+                    if issubclass(kind, class_key):
+                        found = processor
+                        break
+            processors[kind] = found
+        return processors[kind]
+
+    def walk(node: Any, child_id: int) -> Any:
+        processor = processor_for(type(node))
+        if processor is False:  # not a Node: left as it is
+            return node
+        parent_node = node.parent
+        if node.children is not None:
+            for i, child_node in enumerate(node.children):
+                if hook is not None:
+                    hook(node, i)
+                walk(child_node, i)
+        if processor is not None:
+            node = processor(node)
+            node.parent = parent_node
+            if parent_node:
+                parent_node.children[child_id] = node
+        return node
+
+    return walk(node, -1)
+
+
+def _fast_dynamo_type_init(self: Any, type_as_dict: Any) -> None:
+    """``DynamoType.__init__`` for its common inputs, an AttributeValue dict or a DynamoType.
+
+    moto builds two lists to take the one key and value, and calls ``is_list``/``is_map`` for
+    every node; every request value and every stored item is built this way, node by node. The
+    attributes set are moto's; anything but a dict with a key or a DynamoType goes to moto.
+    """
+    if type(type_as_dict) is _Moto.DynamoType:
+        kind, value = type_as_dict.type, type_as_dict.value
+    elif type(type_as_dict) is dict and type_as_dict:
+        kind, value = next(iter(type_as_dict.items()))
+    else:
+        _originals["DynamoType.__init__"](self, type_as_dict)
+        return
+    self.type = kind
+    if kind == "L":
+        self.value = [_Moto.DynamoType(v) for v in value]
+    elif kind == "M":
+        self.value = {k: _Moto.DynamoType(v) for k, v in value.items()}
+    else:
+        self.value = value
+
+
+_SETS = frozenset({"SS", "NS", "BS"})
+
+
+def _bytesize(value: Any) -> int:
+    # moto's bytesize (UTF-8 length of a str, length of bytes), without encoding ASCII text.
+    if isinstance(value, str) and value.isascii():
+        return len(value)
+    return len(value if isinstance(value, bytes) else value.encode("utf-8"))
+
+
+def _scalar_size(kind: str, value: Any) -> int:
+    # DynamoType.size of a value that is neither a set, a list nor a map.
+    if kind == "N":
+        return len(str(value))
+    if value is True or value is False:
+        return 1
+    return _bytesize(value)
+
+
+def _fast_size(self: Any) -> int:
+    """``DynamoType.size`` without rebuilding every map value as a new DynamoType to size it.
+
+    moto's map branch sizes ``DynamoType(v)``, a recursive copy of ``v``, so sizing an item costs
+    a copy of it; and ``LimitedSizeDict`` sizes the whole item again on every attribute it sets
+    (each one of a PutItem, each SET of an UpdateItem): half the time of our UpdateItem. The
+    sizes are the same: a DynamoType's copy has its type and values, and the walk here is moto's
+    with its scalar cases inlined; anything else still goes through moto's own code.
+    """
+    kind, value = self.type, self.value
+    if kind == "M":
+        total = 0
+        for key, child in value.items():
+            total += _bytesize(key)
+            if type(child) is not _Moto.DynamoType:
+                total += _Moto.DynamoType(child).size()
+            elif child.type in _CONTAINERS:
+                total += _fast_size(child)
+            else:
+                total += _scalar_size(child.type, child.value)
+        return total
+    if kind == "L":
+        total = 0
+        for child in value:
+            if type(child) is not _Moto.DynamoType:
+                total += child.size()
+            elif child.type in _CONTAINERS:
+                total += _fast_size(child)
+            else:
+                total += _scalar_size(child.type, child.value)
+        return total
+    if kind in _SETS:
+        return sum(_scalar_size(kind[0], v) for v in value)
+    return _scalar_size(kind, value)
+
+
+_CONTAINERS = _SETS | {"L", "M"}
+
+
+def _fast_to_regular_json(self: Any) -> dict[str, Any]:
+    """``DynamoType.to_regular_json`` without deep-copying each subtree once per level.
+
+    moto deep-copies the whole value and then converts each nested DynamoType, which copies its
+    subtree again: a list of maps of lists is copied once per nesting level. Converting each
+    nested DynamoType directly builds the same fresh dicts and lists; anything else in the value
+    is still deep-copied.
+    """
+    value = self.value
+    if isinstance(value, dict):
+        value = {
+            k: v.to_regular_json() if isinstance(v, _Moto.DynamoType) else copy.deepcopy(v)
+            for k, v in value.items()
+        }
+    elif isinstance(value, list):
+        value = [v.to_regular_json() if isinstance(v, _Moto.DynamoType) else copy.deepcopy(v) for v in value]
+    else:
+        value = copy.deepcopy(value)
+    if self.type == "B" and isinstance(value, str):
+        value = base64.b64decode(value)
+    return {self.type: value}
+
+
+def _patches() -> list[tuple[type, str, Any]]:
+    """(class, attribute, replacement) for every patch."""
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+    from moto.dynamodb.parsing.validators import Validator
+    from moto.dynamodb.responses import DynamoResult
+
+    return [
+        (DynamoResult, "execute_result", _fast_execute_result),
+        (Item, "project", _fast_project),
+        (UpdateExpressionParser, "make", classmethod(_cached_update_expression)),
+        (Validator, "__init__", _fast_validator_init),
+        (Validator, "validate", _fast_validate),
+        (DepthFirstTraverser, "traverse", _fast_traverse),
+        (DynamoType, "__init__", _fast_dynamo_type_init),
+        (DynamoType, "size", _fast_size),
+        (DynamoType, "to_regular_json", _fast_to_regular_json),
+    ]
+
+
 def is_installed() -> bool:
     return bool(_originals)
 
@@ -154,27 +445,28 @@ def install() -> None:
     """Patch moto in this process; a no-op if already installed."""
     if _originals:
         return
-    from moto.dynamodb.models.dynamo_type import Item
-    from moto.dynamodb.responses import DynamoResult
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node  # type: ignore[attr-defined]
+    from moto.dynamodb.parsing.validators import ActionCountValidator
 
-    _originals["execute_result"] = DynamoResult.execute_result
-    _originals["execute_result_own"] = DynamoResult.__dict__.get("execute_result")
-    _originals["project"] = Item.project
-    DynamoResult.execute_result = _fast_execute_result  # type: ignore[method-assign]
-    Item.project = _fast_project  # type: ignore[method-assign]
+    _Moto.DynamoType, _Moto.Node = DynamoType, Node
+    _Moto.DepthFirstTraverser, _Moto.ActionCountValidator = DepthFirstTraverser, ActionCountValidator
+    for owner, name, replacement in _patches():
+        _originals[f"{owner.__name__}.{name}"] = getattr(owner, name)  # what a patch falls back to
+        _originals[f"own {owner.__name__}.{name}"] = owner.__dict__.get(name)  # None: inherited
+        setattr(owner, name, replacement)
 
 
 def uninstall() -> None:
     """Restore moto's own methods (for tests and benchmarks comparing both)."""
     if not _originals:
         return
-    from moto.dynamodb.models.dynamo_type import Item
-    from moto.dynamodb.responses import DynamoResult
-
-    own = _originals["execute_result_own"]
-    if own is None:
-        del DynamoResult.execute_result  # inherited from ActionResult again
-    else:
-        DynamoResult.execute_result = own  # type: ignore[method-assign]
-    Item.project = _originals["project"]  # type: ignore[method-assign]
+    for owner, name, _ in _patches():
+        own = _originals[f"own {owner.__name__}.{name}"]
+        if own is None:
+            delattr(owner, name)  # inherited again
+        else:
+            setattr(owner, name, own)
     _originals.clear()
+    _update_asts.clear()
+    _counted_asts.clear()
