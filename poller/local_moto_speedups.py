@@ -66,6 +66,8 @@ class _Moto:
     Node: Any = None
     DepthFirstTraverser: Any = None
     ActionCountValidator: Any = None
+    OverlappingPathsValidator: Any = None
+    UpdateHashRangeKeyValidator: Any = None
 
 
 _fast_serializers: dict[type, type] = {}
@@ -164,8 +166,9 @@ def _fast_project(self: Any, projection_expressions: list[list[str]]) -> Any:
 # Parsed UpdateExpressions by expression string; moto parses each one twice per UpdateItem.
 _update_asts: dict[str, Any] = {}
 _UPDATE_AST_CACHE_SIZE = 512
-# id() of each cached AST -> whether it passed moto's ActionCountValidator (one clause of a kind).
-_counted_asts: dict[int, bool] = {}
+# id() of each cached AST -> the read-only checks it passed, with their inputs (_check_key).
+_passed_checks: dict[int, set[tuple[Any, ...]]] = {}
+_PASSED_CHECKS_PER_AST = 64
 
 
 def _cached_update_expression(cls: Any, expression: str) -> Any:
@@ -181,9 +184,9 @@ def _cached_update_expression(cls: Any, expression: str) -> Any:
         ast = _originals["UpdateExpressionParser.make"].__func__(cls, expression)
         if len(_update_asts) >= _UPDATE_AST_CACHE_SIZE:
             _update_asts.clear()
-            _counted_asts.clear()
+            _passed_checks.clear()
         _update_asts[expression] = ast
-        _counted_asts[id(ast)] = False
+        _passed_checks[id(ast)] = set()
     return ast
 
 
@@ -238,22 +241,49 @@ def _fast_validator_init(
     self.poller_source_ast = expression
 
 
-def _fast_validate(self: Any) -> Any:
-    """``Validator.validate``, skipping the clause count of an AST that already passed it.
+def _check_key(processor: Any) -> tuple[Any, ...] | None:
+    """What a read-only check of the validator depends on besides the AST; None: not one of them.
 
-    ``ActionCountValidator`` only reads the AST (it raises or leaves every node as it is), so
-    its verdict on a cached AST holds for every later request with the same expression; it ran
-    ``find_clauses`` three times for each of the ~40 nodes it visits. Every other processor runs.
+    These three only read the AST (each raises or returns every node as it is) and run before
+    any processor rewrites it, so a verdict holds for the same AST and the same inputs.
     """
-    source = id(getattr(self, "poller_source_ast", None))
+    kind = type(processor)
+    if kind is _Moto.ActionCountValidator:  # at most one SET, REMOVE, ADD clause
+        return ("clauses",)
+    names = processor.__dict__.get("expression_attribute_names")
+    frozen_names = None if names is None else tuple(names.items())
+    key: tuple[Any, ...]
+    if kind is _Moto.OverlappingPathsValidator:  # no path set twice
+        key = ("overlaps", frozen_names)
+    elif kind is _Moto.UpdateHashRangeKeyValidator:  # no key attribute updated
+        key = ("keys", tuple(processor.table_key_attributes), frozen_names)
+    else:
+        return None
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _fast_validate(self: Any) -> Any:
+    """``Validator.validate``, skipping the read-only checks a cached AST already passed.
+
+    ``ActionCountValidator`` and ``OverlappingPathsValidator`` run ``find_clauses`` over the
+    subtree of each of the ~40 clause nodes they visit; their verdict, and that of
+    ``UpdateHashRangeKeyValidator``, depends only on the AST and the inputs ``_check_key`` names,
+    so a pass is remembered per cached AST. The processors that resolve and rewrite always run.
+    """
+    passed = _passed_checks.get(id(getattr(self, "poller_source_ast", None)))
     n = self.node_to_validate
     for processor in self.processors:
-        if type(processor) is not _Moto.ActionCountValidator:
+        key = None if passed is None else _check_key(processor)
+        if passed is None or key is None:
             n = processor.traverse(n)
-        elif not _counted_asts.get(source, False):
+        elif key not in passed:
             n = processor.traverse(n)
-            if source in _counted_asts:  # a cached AST: it stays alive, so its id() is its own
-                _counted_asts[source] = True
+            if len(passed) < _PASSED_CHECKS_PER_AST:
+                passed.add(key)
     return n
 
 
@@ -393,6 +423,37 @@ def _fast_size(self: Any) -> int:
 _CONTAINERS = _SETS | {"L", "M"}
 
 
+def _fast_dynamo_type_deepcopy(self: Any, memo: dict[int, Any]) -> Any:
+    """``DynamoType.__deepcopy__`` without a ``copy.deepcopy`` dispatch per nested DynamoType.
+
+    moto copies the whole item twice per UpdateItem (the handler's "existing" item and the
+    backend's stream image). The copy is moto's, node for node, memo included; a nested value
+    that is not a DynamoType still goes through ``copy.deepcopy``.
+    """
+    done = memo.get(id(self))
+    if done is not None:
+        return done
+    result = self.__class__.__new__(self.__class__)
+    memo[id(self)] = result
+    kind = result.type = self.type
+    value = self.value
+    if kind == "L":
+        result.value = [_copy_child(v, memo) for v in value]
+    elif kind == "M":
+        result.value = {k: _copy_child(v, memo) for k, v in value.items()}
+    elif kind in _SETS:
+        result.value = list(value)
+    else:
+        result.value = value
+    return result
+
+
+def _copy_child(value: Any, memo: dict[int, Any]) -> Any:
+    if type(value) is _Moto.DynamoType:
+        return _fast_dynamo_type_deepcopy(value, memo)
+    return copy.deepcopy(value, memo)
+
+
 def _fast_to_regular_json(self: Any) -> dict[str, Any]:
     """``DynamoType.to_regular_json`` without deep-copying each subtree once per level.
 
@@ -432,6 +493,7 @@ def _patches() -> list[tuple[type, str, Any]]:
         (Validator, "validate", _fast_validate),
         (DepthFirstTraverser, "traverse", _fast_traverse),
         (DynamoType, "__init__", _fast_dynamo_type_init),
+        (DynamoType, "__deepcopy__", _fast_dynamo_type_deepcopy),
         (DynamoType, "size", _fast_size),
         (DynamoType, "to_regular_json", _fast_to_regular_json),
     ]
@@ -446,11 +508,13 @@ def install() -> None:
     if _originals:
         return
     from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.parsing import validators
     from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node  # type: ignore[attr-defined]
-    from moto.dynamodb.parsing.validators import ActionCountValidator
 
-    _Moto.DynamoType, _Moto.Node = DynamoType, Node
-    _Moto.DepthFirstTraverser, _Moto.ActionCountValidator = DepthFirstTraverser, ActionCountValidator
+    _Moto.DynamoType, _Moto.Node, _Moto.DepthFirstTraverser = DynamoType, Node, DepthFirstTraverser
+    _Moto.ActionCountValidator = validators.ActionCountValidator
+    _Moto.OverlappingPathsValidator = validators.OverlappingPathsValidator
+    _Moto.UpdateHashRangeKeyValidator = validators.UpdateHashRangeKeyValidator
     for owner, name, replacement in _patches():
         _originals[f"{owner.__name__}.{name}"] = getattr(owner, name)  # what a patch falls back to
         _originals[f"own {owner.__name__}.{name}"] = owner.__dict__.get(name)  # None: inherited
@@ -469,4 +533,4 @@ def uninstall() -> None:
             setattr(owner, name, own)
     _originals.clear()
     _update_asts.clear()
-    _counted_asts.clear()
+    _passed_checks.clear()
