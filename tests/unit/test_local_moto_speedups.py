@@ -505,3 +505,298 @@ def test_other_operations_keep_motos_serializer(monkeypatch: pytest.MonkeyPatch)
     responses = recorded_responses(describe, monkeypatch)
     assert responses[-1][0] == "DescribeTable" and responses[-1][1] == 200
     assert "TableName" in keys  # walked by moto's serializer, timestamps and all
+
+
+# --- UpdateItem: the parse cache, the validator's remembered checks, item size/copy/convert ---
+
+SAVE_NAMES = {
+    "#v": "Version",
+    "#waves": "Waves",
+    "#pending": "PendingWaves",
+    "#lo": "LeaseOwner",
+    "#le": "LeaseExpiry",
+    "#a0": "s",
+    "#a1": "LastPolledTime",
+    "#a2": "EndTime",
+    "#a3": "TimeoutDetected",
+}
+# ExecutionStore._save's shape: the same strings every call, only the values change.
+SAVE_EXPRESSION = "SET #v = :next, #waves = :waves, #pending = :pending, #le = :expiry, #a0 = :a0, #a1 = :a1 REMOVE #a2, #a3"
+SAVE_CONDITION = "#v = :expected AND #lo = :owner"
+
+
+def save_values(expected: int, owner: str, status: str, server_status: str) -> dict[str, Any]:
+    waves = execution_item(0)["Waves"]
+    for wave in waves["L"]:
+        for server in wave["M"]["Servers"]["L"]:
+            server["M"]["Status"] = {"S": server_status}
+    return {
+        ":expected": {"N": str(expected)},
+        ":next": {"N": str(expected + 1)},
+        ":waves": waves,
+        ":pending": {"L": [{"N": "1"}]},
+        ":owner": {"S": owner},
+        ":expiry": {"N": f"{1000 + expected}.5"},
+        ":a0": {"S": status},
+        ":a1": {"N": str(expected * 7)},
+    }
+
+
+# (UpdateExpression, ExpressionAttributeNames or None, ExpressionAttributeValues or None), on
+# item "a"; the same expression string recurs with names and values that pass and that fail.
+UPDATES: list[tuple[str, dict[str, str] | None, dict[str, Any] | None]] = [
+    ("SET #x = :v", {"#x": "fresh"}, {":v": {"S": "1"}}),
+    ("SET #x = :v", {"#x": "k"}, {":v": {"S": "1"}}),  # a key attribute: refused
+    ("SET #x = :v", {"#x": "other"}, {":v": {"L": [{"S": "x"}, {"M": {"y": {"N": "2"}}}]}}),
+    ("SET #x = :v", {"#x": "k"}, {":v": {"S": "2"}}),  # refused again, after a pass
+    ("SET #a = :v, #b = :v", {"#a": "d", "#b": "d"}, {":v": {"S": "x"}}),  # the same path twice
+    ("SET #a = :v, #b = :v", {"#a": "d", "#b": "e"}, {":v": {"S": "x"}}),
+    ("SET #a = :v, #b = :v", {"#a": "e", "#b": "e"}, {":v": {"S": "y"}}),
+    ("SET a = :v SET b = :v", None, {":v": {"S": "x"}}),  # two SET clauses
+    ("SET a = :v SET b = :v", None, {":v": {"S": "x"}}),
+    ("SET a = :v REMOVE b REMOVE c", None, {":v": {"S": "x"}}),
+    ("SET a = ", None, {":v": {"S": "x"}}),  # syntax errors
+    ("SET a == :v", None, {":v": {"S": "x"}}),
+    ("REMOVE", None, None),
+    ("FOO a = :v", None, {":v": {"S": "x"}}),
+    ("   ", None, None),
+    ("SET a = :missing", None, {":v": {"S": "x"}}),
+    ("SET a = :v", {"#unused": "q"}, {":v": {"S": "x"}}),
+    ("SET a = :v", None, {":v": {"S": "x"}, ":unused": {"S": "y"}}),
+    ("SET nope.x = :v", None, {":v": {"S": "x"}}),  # paths into nothing
+    ("SET l[1].x = :v", None, {":v": {"S": "x"}}),
+    ("SET l[1].k = :v", None, {":v": {"S": "x"}}),
+    ("SET n = n + :v", None, {":v": {"S": "x"}}),  # wrong operand type
+    ("SET n = n + :v", None, {":v": {"N": "2"}}),
+    ("SET n = n - :v, l = list_append(l, :l)", None, {":v": {"N": "1"}, ":l": {"L": [{"S": "z"}]}}),
+    ("SET q = if_not_exists(q, :v), m.nest[0] = :v", None, {":v": {"S": "new"}}),
+    ("SET q = if_not_exists(q, :v), m.nest[0] = :v", None, {":v": {"S": "newer"}}),
+    (
+        "ADD ns :ns, counter :one DELETE ss :ss",
+        None,
+        {":ns": {"NS": ["7"]}, ":one": {"N": "1"}, ":ss": {"SS": ["x"]}},
+    ),
+    ("REMOVE l[0], l[2], m.nest[1], empty_s", None, None),
+    ("SET #st = :big", {"#st": "blob"}, {":big": {"S": "x" * 404_000}}),  # item too large
+    ("SET big_s = :big", None, {":big": {"S": "é" * 150_000}}),
+    ("SET big_s = :big", None, {":big": {"S": "é" * 250_000}}),
+]
+
+# (ConditionExpression, values) for "SET c = :c": passing, failing and unparseable.
+CONDITIONS: list[tuple[str, dict[str, Any]]] = [
+    ("attribute_exists(k) AND n > :low", {":low": {"N": "0"}}),
+    ("attribute_exists(k) AND n > :low", {":low": {"N": "1000"}}),
+    ("size(l) = :two OR contains(ss, :y)", {":two": {"N": "2"}, ":y": {"S": "y"}}),
+    ("NOT attribute_not_exists(m.nest[0]) AND (n BETWEEN :a AND :b)", {":a": {"N": "0"}, ":b": {"N": "9"}}),
+    ("n IN (:a, :b)", {":a": {"N": "1"}, ":b": {"N": "2"}}),
+    ("n = = :a", {":a": {"N": "1"}}),
+    ("attribute_exists(", {}),
+    ("n = :a AND", {":a": {"N": "1"}}),
+]
+
+
+def run_update_corpus(client: Any, errors: list[str]) -> None:
+    """UpdateItems that pass, fail their condition and fail validation; then the stored items."""
+
+    def attempt(**params: Any) -> None:
+        try:
+            client.update_item(**params)
+        except ClientError as err:  # the response itself is recorded
+            errors.append(err.response["Error"]["Code"])
+        except Exception as err:  # moto raising in-process, e.g. for an unparseable condition
+            errors.append(f"{type(err).__name__}: {err}")
+
+    create_tables(client)
+    client.put_item(TableName="t", Item={**FULL_ITEM, "k": {"S": "a"}})
+    for i in range(2):
+        client.put_item(
+            TableName="t", Item={**execution_item(i), "Version": {"N": "0"}, "LeaseOwner": {"S": "me"}}
+        )
+    for expression, names, values in UPDATES:
+        params: dict[str, Any] = {"TableName": "t", "Key": {"k": {"S": "a"}}, "UpdateExpression": expression}
+        if names is not None:
+            params["ExpressionAttributeNames"] = names
+        if values is not None:
+            params["ExpressionAttributeValues"] = values
+        attempt(**params, ReturnValues="UPDATED_NEW")
+    for condition, values in CONDITIONS:
+        for return_values in ("ALL_NEW", "UPDATED_OLD"):
+            attempt(
+                TableName="t",
+                Key={"k": {"S": "a"}},
+                UpdateExpression="SET c = :c",
+                ConditionExpression=condition,
+                ExpressionAttributeValues={**values, ":c": {"S": return_values}},
+                ReturnValues=return_values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+    # The daemon's save: in turn passing, stale, not the owner, and on an item that is missing.
+    saves = [
+        ("exec-00000", 0, "me", "POLLING", "LAUNCHED"),
+        ("exec-00000", 1, "me", "COMPLETED", "RECOVERED"),
+        ("exec-00000", 1, "me", "POLLING", "PENDING"),  # stale version
+        ("exec-00001", 0, "someone else", "POLLING", "LAUNCHED"),  # not the lease owner
+        ("exec-00001", 0, "me", "POLLING", "FAILED"),
+        ("exec-00009", 0, "me", "POLLING", "LAUNCHED"),  # no such item
+    ]
+    for key, expected, owner, status, server_status in saves:
+        for return_values in ("NONE", "ALL_NEW", "UPDATED_NEW"):
+            attempt(
+                TableName="t",
+                Key={"k": {"S": key}},
+                UpdateExpression=SAVE_EXPRESSION,
+                ConditionExpression=SAVE_CONDITION,
+                ExpressionAttributeNames=SAVE_NAMES,
+                ExpressionAttributeValues=save_values(expected, owner, status, server_status),
+                ReturnValues=return_values,
+            )
+    attempt(  # creates the item
+        TableName="t",
+        Key={"k": {"S": "new"}},
+        UpdateExpression="SET Waves = :w, n = :n",
+        ConditionExpression="attribute_not_exists(k)",
+        ExpressionAttributeValues={":w": execution_item(5)["Waves"], ":n": {"N": "1"}},
+        ReturnValues="ALL_NEW",
+    )
+    with pytest.raises(ClientError):  # too large to store
+        client.put_item(TableName="t", Item={"k": {"S": "big"}, "blob": {"S": "x" * 405_000}})
+    client.put_item(TableName="t", Item={"k": {"S": "fits"}, "blob": {"S": "x" * 404_000}})
+    for key in ("a", "exec-00000", "exec-00001", "new", "fits", "big"):
+        client.get_item(TableName="t", Key={"k": {"S": key}}, ConsistentRead=True)
+    client.scan(TableName="t")
+
+
+@pytest.mark.usefixtures("restore_speedups")
+def test_update_item_answers_and_stores_byte_for_byte_as_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    original_errors: list[str] = []
+    fast_errors: list[str] = []
+    local_moto_speedups.uninstall()
+    original = recorded_responses(lambda client: run_update_corpus(client, original_errors), monkeypatch)
+    local_moto_speedups.install()
+    fast = recorded_responses(lambda client: run_update_corpus(client, fast_errors), monkeypatch)
+
+    assert fast_errors == original_errors
+    # The corpus reaches each kind of outcome: a cache that mixed requests up would show here.
+    assert {"ValidationException", "ConditionalCheckFailedException"} <= set(original_errors)
+    assert any(error.startswith("ValueError") for error in original_errors)
+    assert len(fast) == len(original)
+    for before, after in zip(original, fast, strict=True):
+        if before[0] == "CreateTable":
+            continue
+        assert comparable(after) == comparable(before)
+    statuses = [status for operation, status, *_ in original if operation == "UpdateItem"]
+    assert statuses.count(200) >= 20 and statuses.count(400) >= 20
+
+
+def ast_shape(node: Any) -> Any:
+    """An AST as nested tuples: class, children and whether each child's parent link is right."""
+    from moto.dynamodb.parsing.ast_nodes import Node  # type: ignore[attr-defined]
+
+    if not isinstance(node, Node):
+        return node
+    children = node.children or []
+    links = tuple(getattr(child, "parent", node) is node for child in children)
+    return type(node).__name__, tuple(ast_shape(child) for child in children), links
+
+
+@pytest.mark.usefixtures("restore_speedups")
+def test_cached_update_expression_ast_is_shared_and_never_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+
+    local_moto_speedups.install()
+    ast = UpdateExpressionParser.make(SAVE_EXPRESSION)
+    shape = ast_shape(ast)
+    local_moto_speedups.uninstall()
+    assert shape == ast_shape(UpdateExpressionParser.make(SAVE_EXPRESSION))  # moto's own parse
+    local_moto_speedups.install()
+    recorded_responses(lambda client: run_update_corpus(client, []), monkeypatch)  # caches anew
+    cached = UpdateExpressionParser.make(SAVE_EXPRESSION)
+    assert UpdateExpressionParser.make(SAVE_EXPRESSION) is cached
+    assert ast_shape(cached) == shape  # the validator rewrote its own copies only
+    with pytest.raises(Exception, match="Syntax error"):
+        UpdateExpressionParser.make("SET a = ")
+    with pytest.raises(Exception, match="Syntax error"):  # not cached: raises again
+        UpdateExpressionParser.make("SET a = ")
+
+
+@pytest.mark.usefixtures("restore_speedups")
+def test_read_only_update_checks_run_once_per_expression_and_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.parsing import validators
+
+    runs: list[str] = []
+    for name in ("ActionCountValidator", "OverlappingPathsValidator", "UpdateHashRangeKeyValidator"):
+        cls = getattr(validators, name)
+
+        def counting(self: Any, node: Any, _name: str = name, _traverse: Any = cls.traverse) -> Any:
+            runs.append(_name)
+            return _traverse(self, node)
+
+        monkeypatch.setattr(cls, "traverse", counting, raising=False)
+
+    def saves(client: Any) -> None:
+        create_tables(client)
+        client.put_item(
+            TableName="t", Item={**execution_item(0), "Version": {"N": "0"}, "LeaseOwner": {"S": "me"}}
+        )
+        for expected, names in ((0, SAVE_NAMES), (1, SAVE_NAMES), (2, {**SAVE_NAMES, "#a1": "Elsewhere"})):
+            client.update_item(
+                TableName="t",
+                Key={"k": {"S": "exec-00000"}},
+                UpdateExpression=SAVE_EXPRESSION,
+                ConditionExpression=SAVE_CONDITION,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=save_values(expected, "me", "POLLING", "LAUNCHED"),
+            )
+
+    local_moto_speedups.uninstall()
+    recorded_responses(saves, monkeypatch)
+    assert len(runs) == 9  # moto: all three checks on every call
+    runs.clear()
+    local_moto_speedups.install()
+    recorded_responses(saves, monkeypatch)
+    # The first call runs all three; other names re-run the two checks that read the names.
+    assert runs == [
+        "ActionCountValidator",
+        "OverlappingPathsValidator",
+        "UpdateHashRangeKeyValidator",
+        "OverlappingPathsValidator",
+        "UpdateHashRangeKeyValidator",
+    ]
+
+
+def attribute_values() -> list[dict[str, Any]]:
+    """Every attribute of FULL_ITEM and of an execution item, plus odd corners."""
+    odd = [
+        {"S": "é" * 3},
+        {"N": "-0.000001"},
+        {"BOOL": True},
+        {"L": [{"NULL": True}, {"BS": [b""]}]},
+        {"M": {"é": {"S": ""}}},
+    ]
+    return [*FULL_ITEM.values(), *execution_item(3).values(), *odd]
+
+
+@pytest.mark.usefixtures("restore_speedups")
+def test_dynamo_type_construct_size_copy_and_convert_equal_motos() -> None:
+    import copy
+
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    def observe(value: dict[str, Any]) -> tuple[Any, ...]:
+        built = DynamoType(value)
+        rebuilt = DynamoType(built)
+        copied = copy.deepcopy(built)
+        assert copied is not built and copied == built
+        return (
+            built.to_json(),
+            rebuilt.to_json(),
+            built.size(),
+            copied.to_regular_json(),
+            built.to_regular_json(),
+            repr(copied),
+        )
+
+    local_moto_speedups.uninstall()
+    original = [observe(value) for value in attribute_values()]
+    local_moto_speedups.install()
+    assert [observe(value) for value in attribute_values()] == original
