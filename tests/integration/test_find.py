@@ -52,6 +52,24 @@ async def test_1_1_2_finder_returns_empty_list_when_nothing_polls(
     assert result == []
 
 
+async def test_finder_reads_in_pages_of_bounded_size_and_misses_nothing(
+    dynamodb: Any, tables: Tables, make_settings: Any
+) -> None:
+    # small pages keep each botocore parse short (the loop gets a turn between pages)
+    for i in range(10):
+        _put(dynamodb, tables.executions, f"exec-{i:02}", "POLLING", 100 - i)
+    limits: list[int] = []
+    async with AwsClients(make_settings()) as clients:
+        clients.dynamodb.meta.events.register(
+            "provide-client-params.dynamodb.Query", lambda params, **_: limits.append(params["Limit"])
+        )
+        result = await find_polling_executions(
+            clients.dynamodb, tables.executions, tables.index, page_items=3
+        )
+    assert [e["ExecutionId"] for e in result] == [f"exec-{i:02}" for i in reversed(range(10))]
+    assert limits == [3, 3, 3, 3]
+
+
 async def test_finder_follows_pagination_to_the_last_page(
     dynamodb: Any, tables: Tables, make_settings: Any
 ) -> None:
