@@ -30,6 +30,7 @@ import base64
 import copy
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 ENV_VAR = "POLLER_MOTO_SPEEDUPS"
@@ -477,8 +478,41 @@ def _fast_to_regular_json(self: Any) -> dict[str, Any]:
     return {self.type: value}
 
 
-def _patches() -> list[tuple[type, str, Any]]:
-    """(class, attribute, replacement) for every patch."""
+def _fast_parse_structure(self: Any, shape: Any, value: Any) -> Any:
+    """``BaseJSONParser._parse_structure`` for an AttributeValue, which has exactly one key.
+
+    moto parses each request's items member by member against the model: for every
+    AttributeValue node it looks up all ten members (S, N, B, ... L, M) to find the one present.
+    Here the present member is looked up directly and parsed by moto's own ``_parse_shape``, into
+    the same map type; anything else (another shape, no or several keys, a key that is not a
+    member, a renamed member) keeps moto's loop.
+    """
+    if shape.name == "AttributeValue" and type(value) is dict and len(value) == 1:
+        for key, raw in value.items():
+            member_shape = shape.members.get(key)
+            if member_shape is not None and member_shape.serialization.get("name", key) == key:
+                parsed = self.MAP_TYPE()
+                if raw is not None:
+                    parsed[key] = self._parse_shape(member_shape, raw)
+                return parsed
+    return _originals["BaseJSONParser._parse_structure"](self, shape, value)
+
+
+_moto_modules: list[tuple[str, ...]] = []
+
+
+def _cached_list_of_moto_modules() -> Iterator[str]:
+    """``moto.backends.list_of_moto_modules``, listed once: moto's lists its package directory
+    (a listdir and ~170 isdir calls) for every request the server routes."""
+    if not _moto_modules:
+        _moto_modules.append(tuple(_originals["moto.backends.list_of_moto_modules"]()))
+    return iter(_moto_modules[0])
+
+
+def _patches() -> list[tuple[Any, str, Any]]:
+    """(class or module, attribute, replacement) for every patch."""
+    from moto import backends
+    from moto.core.parse import BaseJSONParser
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
     from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
@@ -486,6 +520,8 @@ def _patches() -> list[tuple[type, str, Any]]:
     from moto.dynamodb.responses import DynamoResult
 
     return [
+        (backends, "list_of_moto_modules", _cached_list_of_moto_modules),
+        (BaseJSONParser, "_parse_structure", _fast_parse_structure),
         (DynamoResult, "execute_result", _fast_execute_result),
         (Item, "project", _fast_project),
         (UpdateExpressionParser, "make", classmethod(_cached_update_expression)),
@@ -534,3 +570,4 @@ def uninstall() -> None:
     _originals.clear()
     _update_asts.clear()
     _passed_checks.clear()
+    _moto_modules.clear()
