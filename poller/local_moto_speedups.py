@@ -30,6 +30,7 @@ import base64
 import copy
 import json
 import re
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -69,6 +70,7 @@ class _Moto:
     ActionCountValidator: Any = None
     OverlappingPathsValidator: Any = None
     UpdateHashRangeKeyValidator: Any = None
+    ActionNodes: tuple[type, ...] = ()
 
 
 _fast_serializers: dict[type, type] = {}
@@ -288,6 +290,21 @@ def _fast_validate(self: Any) -> Any:
     return n
 
 
+_resolving_parents: dict[type, bool] = {}  # node class -> is it an action (SET, REMOVE, ...)?
+
+
+def _fast_resolving_hook(self: Any, parent_node: Any, child_id: int) -> None:
+    """``ExpressionAttributeResolvingProcessor.pre_processing_of_child``, its ABC ``isinstance``
+    against the four action classes done once per class: resolve every child of an action but
+    its first (the path being set)."""
+    kind = type(parent_node)
+    is_action = _resolving_parents.get(kind)
+    if is_action is None:
+        is_action = _resolving_parents[kind] = issubclass(kind, _Moto.ActionNodes)
+    if is_action:
+        self.resolving = child_id != 0
+
+
 def _fast_traverse(self: Any, node: Any) -> Any:
     """``DepthFirstTraverser.traverse`` with its per-node look-ups done once per node type.
 
@@ -312,19 +329,19 @@ def _fast_traverse(self: Any, node: Any) -> Any:
     processors: dict[type, Any] = {}
 
     def processor_for(kind: type) -> Any:
-        if kind not in processors:
-            found: Any = False
-            if issubclass(kind, _Moto.Node):
-                found = None
-                for class_key, processor in mapping.items():
-                    if issubclass(kind, class_key):
-                        found = processor
-                        break
-            processors[kind] = found
-        return processors[kind]
+        found: Any = False
+        if issubclass(kind, _Moto.Node):
+            found = None
+            for class_key, processor in mapping.items():
+                if issubclass(kind, class_key):
+                    found = processor
+                    break
+        processors[kind] = found
+        return found
 
     def walk(node: Any, child_id: int) -> Any:
-        processor = processor_for(type(node))
+        kind = type(node)
+        processor = processors[kind] if kind in processors else processor_for(kind)
         if processor is False:  # not a Node: left as it is
             return node
         parent_node = node.parent
@@ -478,6 +495,38 @@ def _fast_to_regular_json(self: Any) -> dict[str, Any]:
     return {self.type: value}
 
 
+# Condition/filter expression string -> its tokens, as (nonterminal, text) pairs.
+_condition_tokens: dict[str, tuple[tuple[str, str], ...]] = {}
+
+
+def _cached_lex_condition_expression(self: Any) -> Any:
+    """``ConditionExpressionParser._lex_condition_expression``, tokenised once per string.
+
+    moto tokenises a ConditionExpression by trying six regular expressions at every position,
+    on every request. The tokens depend on the string only; each request gets fresh nodes, built
+    as moto builds them (a LITERAL whose value is its text, no children). A string that fails
+    to tokenise is not cached, so it raises moto's own error every time.
+    """
+    expression = self.condition_expression
+    tokens = _condition_tokens.get(expression) if isinstance(expression, str) else None
+    if tokens is None:
+        nodes = _originals["ConditionExpressionParser._lex_condition_expression"](self)
+        if isinstance(expression, str) and all(_is_plain_token(self, node) for node in nodes):
+            if len(_condition_tokens) >= _UPDATE_AST_CACHE_SIZE:
+                _condition_tokens.clear()
+            _condition_tokens[expression] = tuple((node.nonterminal, node.text) for node in nodes)
+        return nodes
+    literal = self.Kind.LITERAL
+    return deque(
+        self.Node(nonterminal=nonterminal, kind=literal, text=text, value=text, children=[])
+        for nonterminal, text in tokens
+    )
+
+
+def _is_plain_token(parser: Any, node: Any) -> bool:
+    return node.kind == parser.Kind.LITERAL and node.value == node.text and node.children == []
+
+
 def _fast_parse_structure(self: Any, shape: Any, value: Any) -> Any:
     """``BaseJSONParser._parse_structure`` for an AttributeValue, which has exactly one key.
 
@@ -513,21 +562,24 @@ def _patches() -> list[tuple[Any, str, Any]]:
     """(class or module, attribute, replacement) for every patch."""
     from moto import backends
     from moto.core.parse import BaseJSONParser
+    from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
     from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
-    from moto.dynamodb.parsing.validators import Validator
+    from moto.dynamodb.parsing.validators import ExpressionAttributeResolvingProcessor, Validator
     from moto.dynamodb.responses import DynamoResult
 
     return [
         (backends, "list_of_moto_modules", _cached_list_of_moto_modules),
         (BaseJSONParser, "_parse_structure", _fast_parse_structure),
         (DynamoResult, "execute_result", _fast_execute_result),
+        (ConditionExpressionParser, "_lex_condition_expression", _cached_lex_condition_expression),
         (Item, "project", _fast_project),
         (UpdateExpressionParser, "make", classmethod(_cached_update_expression)),
         (Validator, "__init__", _fast_validator_init),
         (Validator, "validate", _fast_validate),
         (DepthFirstTraverser, "traverse", _fast_traverse),
+        (ExpressionAttributeResolvingProcessor, "pre_processing_of_child", _fast_resolving_hook),
         (DynamoType, "__init__", _fast_dynamo_type_init),
         (DynamoType, "__deepcopy__", _fast_dynamo_type_deepcopy),
         (DynamoType, "size", _fast_size),
@@ -551,6 +603,12 @@ def install() -> None:
     _Moto.ActionCountValidator = validators.ActionCountValidator
     _Moto.OverlappingPathsValidator = validators.OverlappingPathsValidator
     _Moto.UpdateHashRangeKeyValidator = validators.UpdateHashRangeKeyValidator
+    _Moto.ActionNodes = (
+        validators.UpdateExpressionSetAction,
+        validators.UpdateExpressionRemoveAction,
+        validators.UpdateExpressionDeleteAction,
+        validators.UpdateExpressionAddAction,
+    )
     for owner, name, replacement in _patches():
         _originals[f"{owner.__name__}.{name}"] = getattr(owner, name)  # what a patch falls back to
         _originals[f"own {owner.__name__}.{name}"] = owner.__dict__.get(name)  # None: inherited
@@ -571,3 +629,4 @@ def uninstall() -> None:
     _update_asts.clear()
     _passed_checks.clear()
     _moto_modules.clear()
+    _condition_tokens.clear()
