@@ -800,3 +800,49 @@ def test_dynamo_type_construct_size_copy_and_convert_equal_motos() -> None:
     original = [observe(value) for value in attribute_values()]
     local_moto_speedups.install()
     assert [observe(value) for value in attribute_values()] == original
+
+
+@pytest.mark.usefixtures("restore_speedups")
+def test_request_parsing_equals_motos() -> None:
+    import base64
+    import json
+
+    from moto.core.parse import JSONParser
+    from moto.core.utils import get_service_model
+
+    operation = get_service_model("dynamodb").operation_model("PutItem")
+    item = {
+        **FULL_ITEM,
+        "k": {"S": "a"},
+        "two_keys": {"S": "x", "N": "1"},  # not a valid AttributeValue: moto keeps what it keeps
+        "unknown": {"X": "1"},
+        "null_member": {"S": None},
+        "empty": {},
+        "nested": {"L": [{"M": {"two": {"S": "x", "BOOL": True}, "z": {"Q": 1}}}]},
+    }
+    body = json.dumps(
+        {"TableName": "t", "Item": item, "ExpressionAttributeValues": {":v": {"B": "AAE="}}},
+        default=lambda blob: base64.b64encode(blob).decode(),
+    ).encode()
+
+    def parse() -> Any:
+        return JSONParser(operation, map_type=dict).parse({"body": body, "headers": {}, "method": "POST"})
+
+    local_moto_speedups.uninstall()
+    original = parse()
+    local_moto_speedups.install()
+    fast = parse()
+    assert fast == original
+    assert json.dumps(fast, default=repr) == json.dumps(original, default=repr)  # key order too
+
+
+@pytest.mark.usefixtures("restore_speedups")
+def test_moto_modules_are_listed_once() -> None:
+    from moto import backends
+
+    local_moto_speedups.uninstall()
+    original = list(backends.list_of_moto_modules())
+    local_moto_speedups.install()
+    assert list(backends.list_of_moto_modules()) == original
+    assert "dynamodb" in backends.list_of_moto_modules()
+    assert list(backends.list_of_moto_modules()) == original  # a fresh iterator every call
