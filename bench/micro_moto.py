@@ -1,20 +1,30 @@
 """Micro-benchmark: moto's cost per DynamoDB call on our item shape, with and without speed-ups.
 
 The local stand-in (demo, integration tests, benchmarks) is moto; ``poller.local_moto_speedups``
-patches its response serializer and ``Item.project``. This times, in-process (``mock_aws``, no
-HTTP), the calls the daemon makes on execution items of 2 waves x 5 servers: PutItem, GetItem,
-the conditional UpdateItem of a save, and the finder's projected Query over the StatusIndex
-(per returned item), once with moto as shipped and once with the speed-ups, and the ratio.
+patches it (see its docstring). This times, in-process (``mock_aws``, no HTTP), the calls the
+daemon makes on execution items of 2 waves x 5 servers: PutItem, GetItem, a small conditional
+UpdateItem, the daemon's own save (``ExecutionStore._save``: SET x6, REMOVE x3, version and
+lease condition), and the finder's projected Query over the StatusIndex (per returned item),
+once with moto as shipped and once with the speed-ups, and the ratio. The times include the
+boto3 client's own work (serialising, signing, parsing), which no patch of moto changes.
+
+``--http`` times the same calls through a moto server in a child process
+(``poller.local.running_moto_server``), the way the demo and the benchmarks use it.
 
     .venv/bin/python bench/micro_moto.py --items 200
+    .venv/bin/python bench/micro_moto.py --items 100 --http
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +38,35 @@ from poller import local_moto_speedups
 from poller.domain.model import execution_to_item
 from poller.dynamodb import serialize
 from poller.find import INDEX_ATTRIBUTES
-from poller.local import use_local_credentials
+from poller.local import running_moto_server, use_local_credentials
 from poller.tables import execution_table_definition
 
-TABLE = "executions"
-OPERATIONS = ("GetItem", "PutItem", "UpdateItem (conditional)", "Query projected, per item")
+OPERATIONS = (
+    "GetItem",
+    "PutItem",
+    "UpdateItem (conditional)",
+    "UpdateItem (daemon's save)",
+    "Query projected, per item",
+)
+# ExecutionStore._save's request for an execution with a lease, no end time and no reason.
+SAVE_EXPRESSION = (
+    "SET #v = :next, #waves = :waves, #pending = :pending, #le = :expiry, #a0 = :a0, #a1 = :a1"
+    " REMOVE #a2, #a3, #a4"
+)
+SAVE_CONDITION = "#v = :expected AND #lo = :owner"
+SAVE_NAMES = {
+    "#v": "Version",
+    "#waves": "Waves",
+    "#pending": "PendingWaves",
+    "#lo": "LeaseOwner",
+    "#le": "LeaseExpiry",
+    "#a0": "Status",
+    "#a1": "LastPolledTime",
+    "#a2": "EndTime",
+    "#a3": "TimeoutDetected",
+    "#a4": "StatusReason",
+}
+_tables = itertools.count()
 
 
 def per_call_ms(calls: list[Callable[[], Any]]) -> float:
@@ -42,24 +76,43 @@ def per_call_ms(calls: list[Callable[[], Any]]) -> float:
     return (time.perf_counter() - start) / len(calls) * 1e3
 
 
-def measure(items: int, servers: int) -> dict[str, float]:
-    """ms per call of each operation on a fresh moto, whichever methods are installed now."""
+@contextmanager
+def moto_server(speedups: bool) -> Iterator[str]:
+    """A moto server in a child process, with or without the speed-ups."""
+    previous = os.environ.get(local_moto_speedups.ENV_VAR)
+    os.environ[local_moto_speedups.ENV_VAR] = "1" if speedups else "0"
+    try:
+        with running_moto_server(in_process=False) as url:
+            yield url
+    finally:
+        if previous is None:
+            del os.environ[local_moto_speedups.ENV_VAR]
+        else:
+            os.environ[local_moto_speedups.ENV_VAR] = previous
+
+
+def measure(items: int, servers: int, endpoint_url: str | None = None) -> dict[str, float]:
+    """ms per call of each operation on a fresh table: in-process (whichever methods are
+    installed now) or, with ``endpoint_url``, through that moto server."""
     raw = [serialize(execution_to_item(execution(i, servers))) for i in range(items)]
+    for item in raw:
+        item["Version"], item["LeaseOwner"] = {"N": "0"}, {"S": "micro-moto"}
     keys = [{"ExecutionId": item["ExecutionId"]} for item in raw]
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(**execution_table_definition(TABLE))
+    table = f"executions-{next(_tables)}"  # a server outlives one measure()
+    with nullcontext() if endpoint_url else mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=endpoint_url)
+        client.create_table(**execution_table_definition(table))
         result = {}
         result["PutItem"] = per_call_ms(
-            [lambda item=item: client.put_item(TableName=TABLE, Item=item) for item in raw]
+            [partial(client.put_item, TableName=table, Item=item) for item in raw]
         )
         result["GetItem"] = per_call_ms(
-            [lambda key=key: client.get_item(TableName=TABLE, Key=key, ConsistentRead=True) for key in keys]
+            [partial(client.get_item, TableName=table, Key=key, ConsistentRead=True) for key in keys]
         )
 
         def save(key: dict[str, Any], item: dict[str, Any]) -> None:
             client.update_item(
-                TableName=TABLE,
+                TableName=table,
                 Key=key,
                 UpdateExpression="SET #v = :next, #waves = :waves, #p = :polled",
                 ConditionExpression="#v = :expected",
@@ -72,13 +125,32 @@ def measure(items: int, servers: int) -> dict[str, float]:
                 },
             )
 
-        result["UpdateItem (conditional)"] = per_call_ms(
-            [lambda key=key, item=item: save(key, item) for key, item in zip(keys, raw, strict=True)]
-        )
+        def daemon_save(key: dict[str, Any], item: dict[str, Any]) -> None:
+            client.update_item(
+                TableName=table,
+                Key=key,
+                UpdateExpression=SAVE_EXPRESSION,
+                ConditionExpression=SAVE_CONDITION,
+                ExpressionAttributeNames=SAVE_NAMES,
+                ExpressionAttributeValues={
+                    ":expected": {"N": "1"},
+                    ":next": {"N": "2"},
+                    ":waves": item["Waves"],
+                    ":pending": {"L": [{"N": "1"}]},
+                    ":owner": {"S": "micro-moto"},
+                    ":expiry": {"N": "1700000030.5"},
+                    ":a0": item["Status"],
+                    ":a1": {"N": "1700000000"},
+                },
+            )
+
+        pairs = list(zip(keys, raw, strict=True))
+        result["UpdateItem (conditional)"] = per_call_ms([partial(save, k, i) for k, i in pairs])
+        result["UpdateItem (daemon's save)"] = per_call_ms([partial(daemon_save, k, i) for k, i in pairs])
 
         names = {f"#a{i}": name for i, name in enumerate(INDEX_ATTRIBUTES)}
         params: dict[str, Any] = {
-            "TableName": TABLE,
+            "TableName": table,
             "IndexName": "StatusIndex",
             "KeyConditionExpression": "#status = :status",
             "ProjectionExpression": ", ".join(names),
@@ -103,8 +175,26 @@ def main() -> int:
     p.add_argument("--items", type=int, default=200, help="execution items to write and read (200)")
     p.add_argument("--servers", type=int, default=10, help="servers per execution, over 2 waves (10)")
     p.add_argument("--rounds", type=int, default=2, help="alternating rounds; the best of each is shown (2)")
+    p.add_argument("--http", action="store_true", help="through a moto server in a child process")
     args = p.parse_args()
     use_local_credentials()
+    best = measure_http(args) if args.http else measure_in_process(args)
+    before, after = best[False], best[True]
+    where = "moto server over HTTP (client time included)" if args.http else "moto in-process"
+    print(f"{where}, {args.items} items × {args.servers} servers over 2 waves")
+    print(f"ms per call, best of {args.rounds} rounds")
+    print(f"  {'':28} {'moto':>9} {'speed-ups':>10} {'ratio':>7}")
+    for name in OPERATIONS:
+        print(f"  {name:28} {before[name]:9.2f} {after[name]:10.2f} {before[name] / after[name]:6.1f}x")
+    return 0
+
+
+def keep_best(best: dict[bool, dict[str, float]], speedups: bool, result: dict[str, float]) -> None:
+    for name, ms in result.items():
+        best[speedups][name] = min(ms, best[speedups].get(name, ms))
+
+
+def measure_in_process(args: argparse.Namespace) -> dict[bool, dict[str, float]]:
     was_installed = local_moto_speedups.is_installed()
     best: dict[bool, dict[str, float]] = {False: {}, True: {}}
     try:
@@ -112,18 +202,20 @@ def main() -> int:
         for _ in range(args.rounds):
             for speedups in (False, True):
                 (local_moto_speedups.install if speedups else local_moto_speedups.uninstall)()
-                for name, ms in measure(args.items, args.servers).items():
-                    best[speedups][name] = min(ms, best[speedups].get(name, ms))
+                keep_best(best, speedups, measure(args.items, args.servers))
     finally:
         (local_moto_speedups.install if was_installed else local_moto_speedups.uninstall)()
+    return best
 
-    before, after = best[False], best[True]
-    print(f"moto in-process, {args.items} items × {args.servers} servers over 2 waves")
-    print(f"ms per call, best of {args.rounds} rounds")
-    print(f"  {'':28} {'moto':>9} {'speed-ups':>10} {'ratio':>7}")
-    for name in OPERATIONS:
-        print(f"  {name:28} {before[name]:9.2f} {after[name]:10.2f} {before[name] / after[name]:6.1f}x")
-    return 0
+
+def measure_http(args: argparse.Namespace) -> dict[bool, dict[str, float]]:
+    best: dict[bool, dict[str, float]] = {False: {}, True: {}}
+    for _ in range(args.rounds):
+        for speedups in (False, True):
+            with moto_server(speedups) as url:
+                measure(5, args.servers, url)  # warm-up: the server's imports and model loading
+                keep_best(best, speedups, measure(args.items, args.servers, url))
+    return best
 
 
 if __name__ == "__main__":
