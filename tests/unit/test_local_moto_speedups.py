@@ -661,7 +661,11 @@ def run_update_corpus(client: Any, errors: list[str]) -> None:
     with pytest.raises(ClientError):  # too large to store
         client.put_item(TableName="t", Item={"k": {"S": "big"}, "blob": {"S": "x" * 405_000}})
     client.put_item(TableName="t", Item={"k": {"S": "fits"}, "blob": {"S": "x" * 404_000}})
-    for key in ("a", "exec-00000", "exec-00001", "new", "fits", "big"):
+    # 1 + 4 + 4 + 404_991 bytes: exactly moto's limit, then one byte over it.
+    client.put_item(TableName="t", Item={"k": {"S": "edge"}, "blob": {"S": "x" * 404_991}})
+    with pytest.raises(ClientError):
+        client.put_item(TableName="t", Item={"k": {"S": "edge"}, "blob": {"S": "x" * 404_992}})
+    for key in ("a", "exec-00000", "exec-00001", "new", "fits", "big", "edge"):
         client.get_item(TableName="t", Key={"k": {"S": key}}, ConsistentRead=True)
     client.scan(TableName="t")
 
