@@ -297,13 +297,15 @@ def _fast_validate(self: Any) -> Any:
     ``ActionCountValidator`` and ``OverlappingPathsValidator`` run ``find_clauses`` over the
     subtree of each of the ~40 clause nodes they visit; their verdict, and that of
     ``UpdateHashRangeKeyValidator``, depends only on the AST and the inputs ``_check_key`` names,
-    so a pass is remembered per cached AST. The processors that resolve and rewrite always run.
+    so a pass is remembered per cached AST. The processors that resolve and rewrite always run,
+    and so does any check after the first of them.
     """
     passed = _passed_checks.get(id(getattr(self, "poller_source_ast", None)))
     n = self.node_to_validate
     for processor in self.processors:
         key = None if passed is None else _check_key(processor)
         if passed is None or key is None:
+            passed = None  # from the first other processor on the AST is rewritten: run all
             n = processor.traverse(n)
         elif key not in passed:
             n = processor.traverse(n)
