@@ -5,8 +5,9 @@ patches it (see its docstring). This times, in-process (``mock_aws``, no HTTP), 
 daemon makes on execution items of 2 waves x 5 servers: PutItem, GetItem, a small conditional
 UpdateItem, the daemon's own save (``ExecutionStore._save``: SET x6, REMOVE x3, version and
 lease condition), and the finder's projected Query over the StatusIndex (per returned item),
-once with moto as shipped and once with the speed-ups, and the ratio. The times include the
-boto3 client's own work (serialising, signing, parsing), which no patch of moto changes.
+once with moto as shipped and once with the speed-ups, and the ratio. The times per call include
+the boto3 client's own work (serialising, signing, parsing), which no patch of moto changes; a
+second table shows the part spent inside moto, i.e. what a moto server spends per request.
 
 ``--http`` times the same calls through a moto server in a child process
 (``poller.local.running_moto_server``), the way the demo and the benchmarks use it.
@@ -69,6 +70,36 @@ SAVE_NAMES = {
 _tables = itertools.count()
 
 
+INSIDE = "inside moto: "  # result key prefix: the part of a call spent in moto's own code
+
+
+class MotoClock:
+    """Seconds spent inside moto (``BotocoreStubber.process_request``), in-process only: what a
+    moto server spends per request, without the boto3 client's serialising and signing."""
+
+    seconds = 0.0
+
+
+@contextmanager
+def clock_moto() -> Iterator[None]:
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    original = BotocoreStubber.process_request
+
+    def timed(self: Any, request: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return original(self, request)
+        finally:
+            MotoClock.seconds += time.perf_counter() - start
+
+    BotocoreStubber.process_request = timed  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BotocoreStubber.process_request = original  # type: ignore[method-assign]
+
+
 def per_call_ms(calls: list[Callable[[], Any]]) -> float:
     start = time.perf_counter()
     for call in calls:
@@ -99,15 +130,20 @@ def measure(items: int, servers: int, endpoint_url: str | None = None) -> dict[s
         item["Version"], item["LeaseOwner"] = {"N": "0"}, {"S": "micro-moto"}
     keys = [{"ExecutionId": item["ExecutionId"]} for item in raw]
     table = f"executions-{next(_tables)}"  # a server outlives one measure()
-    with nullcontext() if endpoint_url else mock_aws():
+    with nullcontext() if endpoint_url else mock_aws(), nullcontext() if endpoint_url else clock_moto():
         client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=endpoint_url)
         client.create_table(**execution_table_definition(table))
         result = {}
-        result["PutItem"] = per_call_ms(
-            [partial(client.put_item, TableName=table, Item=item) for item in raw]
-        )
-        result["GetItem"] = per_call_ms(
-            [partial(client.get_item, TableName=table, Key=key, ConsistentRead=True) for key in keys]
+
+        def timed(name: str, calls: list[Callable[[], Any]]) -> None:
+            MotoClock.seconds = 0.0
+            result[name] = per_call_ms(calls)
+            result[INSIDE + name] = MotoClock.seconds / len(calls) * 1e3
+
+        timed("PutItem", [partial(client.put_item, TableName=table, Item=item) for item in raw])
+        timed(
+            "GetItem",
+            [partial(client.get_item, TableName=table, Key=key, ConsistentRead=True) for key in keys],
         )
 
         def save(key: dict[str, Any], item: dict[str, Any]) -> None:
@@ -145,8 +181,8 @@ def measure(items: int, servers: int, endpoint_url: str | None = None) -> dict[s
             )
 
         pairs = list(zip(keys, raw, strict=True))
-        result["UpdateItem (conditional)"] = per_call_ms([partial(save, k, i) for k, i in pairs])
-        result["UpdateItem (daemon's save)"] = per_call_ms([partial(daemon_save, k, i) for k, i in pairs])
+        timed("UpdateItem (conditional)", [partial(save, k, i) for k, i in pairs])
+        timed("UpdateItem (daemon's save)", [partial(daemon_save, k, i) for k, i in pairs])
 
         names = {f"#a{i}": name for i, name in enumerate(INDEX_ATTRIBUTES)}
         params: dict[str, Any] = {
@@ -158,6 +194,7 @@ def measure(items: int, servers: int, endpoint_url: str | None = None) -> dict[s
             "ExpressionAttributeValues": {":status": {"S": "POLLING"}},
         }
         found = 0
+        MotoClock.seconds = 0.0
         start = time.perf_counter()
         while True:
             page = client.query(**params)
@@ -167,6 +204,7 @@ def measure(items: int, servers: int, endpoint_url: str | None = None) -> dict[s
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         assert found == items, f"query found {found} of {items}"
         result["Query projected, per item"] = (time.perf_counter() - start) / items * 1e3
+        result[INSIDE + "Query projected, per item"] = MotoClock.seconds / items * 1e3
     return result
 
 
@@ -183,10 +221,18 @@ def main() -> int:
     where = "moto server over HTTP (client time included)" if args.http else "moto in-process"
     print(f"{where}, {args.items} items × {args.servers} servers over 2 waves")
     print(f"ms per call, best of {args.rounds} rounds")
+    print_table(before, after, "")
+    if not args.http:  # what a moto server spends per request, without the client's own work
+        print("of which inside moto (what a moto server spends per request)")
+        print_table(before, after, INSIDE)
+    return 0
+
+
+def print_table(before: dict[str, float], after: dict[str, float], prefix: str) -> None:
     print(f"  {'':28} {'moto':>9} {'speed-ups':>10} {'ratio':>7}")
     for name in OPERATIONS:
-        print(f"  {name:28} {before[name]:9.2f} {after[name]:10.2f} {before[name] / after[name]:6.1f}x")
-    return 0
+        was, now = before[prefix + name], after[prefix + name]
+        print(f"  {name:28} {was:9.2f} {now:10.2f} {was / now:6.1f}x")
 
 
 def keep_best(best: dict[bool, dict[str, float]], speedups: bool, result: dict[str, float]) -> None:
