@@ -19,16 +19,21 @@ exactly that (2 waves x 5 servers). The hot spots, found by profiling (cProfile 
    twice and converted it to JSON with a deepcopy per nesting level, and tokenised the
    ConditionExpression with six regexes per position. Now: one parse per expression string (the
    AST is only read, or copied by the validator; ``_clone_ast`` copies it), the read-only checks
-   remembered per AST and the inputs they read, one look-up per node class in the walks, and
-   direct DynamoType construction, sizing, copying and conversion.
+   remembered per AST and the inputs they read, one look-up per node class in the walks, the
+   condition's tokens cached per string, and direct DynamoType construction, sizing (still once
+   per SET, as moto checks the size limit; a new item once, not once per attribute), copying and
+   conversion.
 4. The request side: moto's JSON request parser looked up all ten AttributeValue members for every
    node of a request's items, and the server listed moto's package directory (~170 ``isdir``) to
    route every request.
 
-Measured by ``bench/micro_moto.py --items 100`` (in-process, ms per call incl. the boto3 client's
-own ~1.5 ms, moto / speed-ups; the machine is shared, so +-20%): GetItem 9.4 / 2.1, PutItem 3.5 /
-2.5, UpdateItem (conditional) 7.5 / 3.5, UpdateItem (daemon's save) 11.1 / 5.9, projected Query
-per item 6.1 / 0.4. Through the moto server (``--http``) the save goes from ~20 to ~12 ms.
+Measured by ``bench/micro_moto.py --items 100 --rounds 5`` (in-process, ms per call, moto /
+speed-ups; the machine is shared, so +-20%): GetItem 10.7 / 2.1, PutItem 3.9 / 2.6, UpdateItem
+(conditional) 8.7 / 4.1, UpdateItem (the daemon's save) 11.3 / 5.9, projected Query per item
+6.8 / 0.5. Those include the boto3 client's own ~1.5 ms per call; inside moto, i.e. what a moto
+server spends per request: GetItem 9.1 / 1.1, PutItem 2.5 / 1.4, UpdateItem (conditional) 6.9 /
+2.7, the daemon's save 9.4 / 4.4. Through a moto server (``--http``) the save went from ~21 to
+~11 ms per call, client and HTTP included.
 
 The patches change how fast moto answers, not what (byte for byte; the one exception, a map key
 "" that moto garbles, is noted in the code): the serializer still runs moto's own code for
