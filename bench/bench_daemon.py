@@ -191,7 +191,7 @@ def run_one(
                     break
         t1 = time.time()
         cpu1 = {c.name: c.cpu_seconds() for c in children}
-        after = h.scrape(metrics_url) if kind == "daemon" else {}
+        after = h.scrape(metrics_url, keep=out / "metrics-end.prom") if kind == "daemon" else {}
         poller.stop()
         wall = t1 - t0
         result.update(finished=finished, wall_seconds=wall, sim_minutes=wall * scale / 60)

@@ -349,10 +349,13 @@ def accuracy(items: Iterable[dict[str, Any]], final: dict[str, dict[str, Any]]) 
 
 
 # ---- prometheus ---------------------------------------------------------------------------------------
-def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def scrape(url: str, keep: Path | None = None) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Samples by (name, labels); ``keep`` also saves the exposition text, for a look afterwards."""
     from prometheus_client.parser import text_string_to_metric_families
 
     body = urllib.request.urlopen(url, timeout=10).read().decode()
+    if keep is not None:
+        keep.write_text(body)
     out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
     for family in text_string_to_metric_families(body):
         for s in family.samples:

@@ -14,11 +14,18 @@ from poller.dynamodb import deserialize, serialize
 
 _numbers = st.decimals(allow_nan=False, allow_infinity=False, places=3, min_value=-(10**12), max_value=10**12)
 _scalars = st.one_of(
-    st.text(max_size=8), _numbers, st.booleans(), st.none(), st.integers(-(10**6), 10**6), st.binary(max_size=4)
+    st.text(max_size=8),
+    _numbers,
+    st.booleans(),
+    st.none(),
+    st.integers(-(10**6), 10**6),
+    st.binary(max_size=4),
 )
 _values = st.recursive(
     st.one_of(_scalars, st.frozensets(st.text(min_size=1, max_size=4), min_size=1).map(set)),
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=5), inner, max_size=4)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
     max_leaves=30,
 )
 _items = st.dictionaries(st.text(min_size=1, max_size=6), _values, max_size=6)
