@@ -39,8 +39,10 @@ from poller import local_moto_speedups
 from poller.domain.model import execution_to_item
 from poller.dynamodb import serialize
 from poller.find import INDEX_ATTRIBUTES
+from poller.lease import Lease
 from poller.local import running_moto_server, use_local_credentials
 from poller.tables import execution_table_definition
+from poller.write import save_request
 
 OPERATIONS = (
     "GetItem",
@@ -49,24 +51,6 @@ OPERATIONS = (
     "UpdateItem (daemon's save)",
     "Query projected, per item",
 )
-# ExecutionStore._save's request for an execution with a lease, no end time and no reason.
-SAVE_EXPRESSION = (
-    "SET #v = :next, #waves = :waves, #pending = :pending, #le = :expiry, #a0 = :a0, #a1 = :a1"
-    " REMOVE #a2, #a3, #a4"
-)
-SAVE_CONDITION = "#v = :expected AND #lo = :owner"
-SAVE_NAMES = {
-    "#v": "Version",
-    "#waves": "Waves",
-    "#pending": "PendingWaves",
-    "#lo": "LeaseOwner",
-    "#le": "LeaseExpiry",
-    "#a0": "Status",
-    "#a1": "LastPolledTime",
-    "#a2": "EndTime",
-    "#a3": "TimeoutDetected",
-    "#a4": "StatusReason",
-}
 _tables = itertools.count()
 
 
@@ -125,7 +109,8 @@ def moto_server(speedups: bool) -> Iterator[str]:
 def measure(items: int, servers: int, endpoint_url: str | None = None) -> dict[str, float]:
     """ms per call of each operation on a fresh table: in-process (whichever methods are
     installed now) or, with ``endpoint_url``, through that moto server."""
-    raw = [serialize(execution_to_item(execution(i, servers))) for i in range(items)]
+    executions = [execution(i, servers) for i in range(items)]
+    raw = [serialize(execution_to_item(e)) for e in executions]
     for item in raw:
         item["Version"], item["LeaseOwner"] = {"N": "0"}, {"S": "micro-moto"}
     keys = [{"ExecutionId": item["ExecutionId"]} for item in raw]
@@ -161,28 +146,14 @@ def measure(items: int, servers: int, endpoint_url: str | None = None) -> dict[s
                 },
             )
 
-        def daemon_save(key: dict[str, Any], item: dict[str, Any]) -> None:
-            client.update_item(
-                TableName=table,
-                Key=key,
-                UpdateExpression=SAVE_EXPRESSION,
-                ConditionExpression=SAVE_CONDITION,
-                ExpressionAttributeNames=SAVE_NAMES,
-                ExpressionAttributeValues={
-                    ":expected": {"N": "1"},
-                    ":next": {"N": "2"},
-                    ":waves": item["Waves"],
-                    ":pending": {"L": [{"N": "1"}]},
-                    ":owner": {"S": "micro-moto"},
-                    ":expiry": {"N": "1700000030.5"},
-                    ":a0": item["Status"],
-                    ":a1": {"N": "1700000000"},
-                },
-            )
+        lease = Lease("micro-moto", 1_700_000_030.5)
+        saves = [
+            save_request(table, e.model_copy(update={"LastPolledTime": 5.0}), 1, lease) for e in executions
+        ]
 
         pairs = list(zip(keys, raw, strict=True))
         timed("UpdateItem (conditional)", [partial(save, k, i) for k, i in pairs])
-        timed("UpdateItem (daemon's save)", [partial(daemon_save, k, i) for k, i in pairs])
+        timed("UpdateItem (daemon's save)", [partial(client.update_item, **request) for request in saves])
 
         names = {f"#a{i}": name for i, name in enumerate(INDEX_ATTRIBUTES)}
         params: dict[str, Any] = {
