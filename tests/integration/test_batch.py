@@ -55,7 +55,7 @@ async def test_fifty_executions_in_two_regions_share_describe_jobs_calls(
             )
             steady_calls_before = len(sim.control.calls(operation="DescribeJobs"))
             steady_polls_before = _polls()
-            await asyncio.sleep(2.0)  # several more adaptive intervals of every execution
+            await asyncio.sleep(3.0)  # several more adaptive intervals of every execution
             elapsed = time.monotonic() - started
             polls = _polls() - polls_before
             steady_polls = _polls() - steady_polls_before
@@ -70,11 +70,11 @@ async def test_fifty_executions_in_two_regions_share_describe_jobs_calls(
         assert 0 < len(in_region) <= windows, f"{region}: {len(in_region)} calls for {windows} windows"
     assert max(c["jobIDs"] for c in calls) > 1  # one call carried many executions' jobs
     assert len(calls) < polls / 4, f"{len(calls)} calls for {polls} polls"  # one call, many polls
-    # In the last 2 s every execution was polled several more times, yet fewer calls than executions
+    # In the last 3 s every execution was polled several more times, yet fewer calls than executions
     # (counted over a fixed span: how long the wait above took must not decide the verdict).
     steady_calls = len(calls) - steady_calls_before
-    assert steady_polls >= 100, f"{steady_polls} polls in the last 2 s"
-    assert steady_calls < 50, f"{steady_calls} calls for {steady_polls} polls in the last 2 s"
+    assert steady_polls >= 100, f"{steady_polls} polls in the last 3 s"
+    assert steady_calls < 50, f"{steady_calls} calls for {steady_polls} polls in the last 3 s"
 
 
 def _polls() -> float:
