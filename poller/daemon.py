@@ -24,6 +24,7 @@ from poller.domain.model import Execution
 from poller.dynamodb import DynamoDBError
 from poller.events import EventPublisher
 from poller.find import IncompleteFind, find_polling_executions
+from poller.garbage import pace_collections
 from poller.health import Health, monitor_loop_lag
 from poller.http import build_app
 from poller.launch import Launcher
@@ -154,6 +155,7 @@ class Daemon:
         self.port = _bound_port(runner)
         log.info("daemon_started", host=self.settings.http_host, port=self.port)
         lag = asyncio.create_task(monitor_loop_lag(self.health, stop))
+        collections = asyncio.create_task(pace_collections(stop))
         await self._heartbeat()  # before the first claim: others must see us alive
         keep_alive = asyncio.create_task(self._keep_alive(stop))
         try:
@@ -166,6 +168,7 @@ class Daemon:
             await self.events.drain(self.settings.shutdown_grace_seconds)
             await self.batcher.aclose()
             await lag
+            await collections
             await runner.cleanup()
             log.info("daemon_stopped")
 

@@ -58,6 +58,12 @@ DETECTION_LAG = Histogram(
     "Time since the previous poll when a transition was written",
     buckets=(0.5, 1, 5, 10, 15, 30, 45, 60, 120),
 )
+GC_PAUSE = Histogram(
+    "poller_gc_pause_seconds",
+    "Garbage collections (the loop stops meanwhile), by generation: 1 every second, 2 every 10 min",
+    ["generation"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 LEASES_HELD = Gauge("poller_leases_held", "Execution leases this replica holds")
 LEASES_CLAIMED = Counter("poller_leases_claimed_total", "Execution leases claimed")
 LEASES_LOST = Counter("poller_leases_lost_total", "Leases found taken by another replica at write time")
