@@ -1,8 +1,9 @@
 """Micro-benchmark: the daemon's own CPU per poll, without any server, to size 10,000 executions.
 
 One poll of an execution = apply the DRS answer (``apply_poll``), build the conditional
-UpdateItem (``execution_to_item`` + AttributeValue serialisation) and let botocore build the
-request (``client._convert_to_request_dict``-equivalent via ``serialize_to_request``). The
+UpdateItem exactly as the daemon does (``poller.write.save_request``) and let botocore turn it
+into the HTTP request (its JSON serializer; the daemon's DynamoDB client skips botocore's
+parameter validation, ``poller/clients.py``). The
 finder's share is the per-item parse of its small projection. Multiplying by the poll rate at
 default intervals gives the daemon's CPU at 10,000 executions — the figure moto cannot show.
 
@@ -20,11 +21,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import botocore.session
-from botocore.validate import ParamValidator
+from botocore.serialize import create_serializer
 
 from poller.domain.apply import apply_poll
-from poller.domain.model import Execution, Server, Wave, execution_to_item
+from poller.domain.model import Execution, Server, Wave
 from poller.dynamodb import deserialize, serialize
+from poller.lease import Lease
+from poller.write import save_request
 
 
 def execution(i: int, servers: int) -> Execution:
@@ -66,22 +69,16 @@ def main() -> int:
     p.add_argument("--servers", type=int, default=10, help="servers per execution, over 2 waves (10)")
     args = p.parse_args()
     model = botocore.session.get_session().get_service_model("dynamodb")
-    update_shape = model.operation_model("UpdateItem").input_shape
-    validator = ParamValidator()
+    update = model.operation_model("UpdateItem")
+    botocore_json = create_serializer("json")
+    lease = Lease("micro-poll", 190.0)
     executions = [execution(i, args.servers) for i in range(args.executions)]
     answers = [answer(e) for e in executions]
 
     start = time.process_time()
     for e, jobs in zip(executions, answers, strict=True):
         outcome = apply_poll(e, jobs, now=100.0)
-        item = execution_to_item(outcome.execution)
-        params = {
-            "TableName": "t",
-            "Key": {"ExecutionId": {"S": e.ExecutionId}},
-            "UpdateExpression": "SET Waves = :w",
-            "ExpressionAttributeValues": serialize({":w": item["Waves"]}),
-        }
-        validator.validate(params, update_shape)
+        botocore_json.serialize_to_request(save_request("t", outcome.execution, 0, lease), update)
     per_poll = (time.process_time() - start) / args.executions
 
     small = [
@@ -95,8 +92,8 @@ def main() -> int:
     polls_per_s = 10_000 / 30.0  # 10,000 executions at the 30 s IN_PROGRESS interval
     finder_per_s = 10_000 / 10.0  # a pass every 10 s
     print(f"{args.executions:,} executions × {args.servers} servers, one poll each (CPU, no I/O)")
-    print(f"  apply + item + request validation : {per_poll * 1e3:.2f} ms per poll")
-    print(f"  finder projection item parse      : {per_found * 1e6:.1f} µs per item")
+    print(f"  apply + save request + botocore JSON: {per_poll * 1e3:.2f} ms per poll")
+    print(f"  finder projection item parse        : {per_found * 1e6:.1f} µs per item")
     core = per_poll * polls_per_s + per_found * finder_per_s
     print(f"  at 10,000 executions (30 s interval, finder every 10 s): {core:.2f} core")
     print("  (excludes botocore/aiohttp HTTP and JSON parsing of answers: measure with bench_daemon)")
