@@ -66,14 +66,15 @@ def plot(results: list[tuple[dict[str, Any], dict[str, Any]]], path: Path) -> No
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(results), figsize=(4.5 * len(results), 4.2), squeeze=False, sharey=True)
+    width = max(7.0, 4.5 * len(results))  # one size alone still fits its title and six labels
+    fig, axes = plt.subplots(1, len(results), figsize=(width, 4.2), squeeze=False, sharey=True)
     for ax, (d, r) in zip(axes[0], results, strict=True):
         scale = d["time_scale"]
         data, labels, colors = [], [], []
         for phase in h.PHASES:
             for run, color in ((d, "tab:blue"), (r, "tab:orange")):
                 data.append([v * scale for v in run["detection"][phase]] or [math.nan])
-                labels.append(f"{phase}\n{'daemon' if run is d else 'ref'}")
+                labels.append(f"{phase.replace('_', ' ')}\n{'daemon' if run is d else 'ref'}")
                 colors.append(color)
         box = ax.boxplot(data, whis=(1, 99), showfliers=False, patch_artist=True)
         for patch, color in zip(box["boxes"], colors, strict=True):
