@@ -18,26 +18,14 @@ import gc
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.micro_poll import answer, execution
 from poller.domain.apply import apply_poll
+from poller.garbage import PauseClock
 
 POLLS_PER_YOUNG_COLLECTION = 200  # ~1 s of polls at 10,000 executions (45 s PENDING interval)
-
-
-class Pauses:
-    def __init__(self) -> None:
-        self.seconds: list[tuple[int, float]] = []
-        self._started = 0.0
-
-    def __call__(self, phase: str, info: dict[str, Any]) -> None:
-        if phase == "start":
-            self._started = time.perf_counter()
-        else:
-            self.seconds.append((info["generation"], time.perf_counter() - self._started))
 
 
 def full_collection_seconds(executions: int) -> float:
@@ -50,13 +38,14 @@ def full_collection_seconds(executions: int) -> float:
     return elapsed
 
 
-def paced_churn(executions: int, rounds: int) -> tuple[Pauses, float]:
+def paced_churn(executions: int, rounds: int) -> tuple[list[tuple[int, float]], float]:
     population = [execution(i, 10) for i in range(executions)]
     answers = [answer(e) for e in population]
     gc.collect()
-    pauses = Pauses()
+    pauses: list[tuple[int, float]] = []
+    clock = PauseClock(lambda generation, seconds: pauses.append((generation, seconds)))
     gc.disable()
-    gc.callbacks.append(pauses)
+    gc.callbacks.append(clock)
     start = time.perf_counter()
     try:
         for r in range(rounds):
@@ -66,7 +55,7 @@ def paced_churn(executions: int, rounds: int) -> tuple[Pauses, float]:
                     gc.collect(1)
     finally:
         elapsed = time.perf_counter() - start
-        gc.callbacks.remove(pauses)
+        gc.callbacks.remove(clock)
         gc.enable()
     return pauses, elapsed
 
@@ -81,7 +70,7 @@ def main() -> int:
         f"  one full collection (automatic or paced)     : {full_collection_seconds(args.executions) * 1e3:7.1f} ms"
     )
     pauses, elapsed = paced_churn(args.executions, args.rounds)
-    times = sorted(s for _, s in pauses.seconds)
+    times = sorted(s for _, s in pauses)
     p99 = times[int(0.99 * (len(times) - 1))]
     print(
         f"  paced young collections over {args.rounds} polls each: {len(times)},"

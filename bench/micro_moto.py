@@ -3,7 +3,7 @@
 The local stand-in (demo, integration tests, benchmarks) is moto; ``poller.local_moto_speedups``
 patches it (see its docstring). This times, in-process (``mock_aws``, no HTTP), the calls the
 daemon makes on execution items of 2 waves x 5 servers: PutItem, GetItem, a small conditional
-UpdateItem, the daemon's own save (``ExecutionStore._save``: SET x6, REMOVE x3, version and
+UpdateItem, the daemon's own save (``poller.write.save_request``: SET x6, REMOVE x3, version and
 lease condition), and the finder's projected Query over the StatusIndex (per returned item),
 once with moto as shipped and once with the speed-ups, and the ratio. The times per call include
 the boto3 client's own work (serialising, signing, parsing), which no patch of moto changes; a

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from collections.abc import Callable
 from typing import Any
 
 from poller import metrics
@@ -27,24 +28,29 @@ YOUNG_EVERY_SECONDS = 0.25
 FULL_EVERY_SECONDS = 600.0
 
 
-class _PauseClock:
-    """A gc callback that times each collection into the pause histogram."""
+def _observe_pause(generation: int, seconds: float) -> None:
+    metrics.GC_PAUSE.labels(str(generation)).observe(seconds)
 
-    def __init__(self) -> None:
+
+class PauseClock:
+    """A gc callback that times each collection and hands (generation, seconds) to ``observe``."""
+
+    def __init__(self, observe: Callable[[int, float], None] = _observe_pause) -> None:
+        self._observe = observe
         self._started = 0.0
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self._started = time.perf_counter()
         else:
-            metrics.GC_PAUSE.labels(str(info["generation"])).observe(time.perf_counter() - self._started)
+            self._observe(info["generation"], time.perf_counter() - self._started)
 
 
 async def pace_collections(
     stop: asyncio.Event, young_every: float = YOUNG_EVERY_SECONDS, full_every: float = FULL_EVERY_SECONDS
 ) -> None:
     """Run until ``stop``; automatic collection is off meanwhile and restored afterwards."""
-    clock = _PauseClock()
+    clock = PauseClock()
     was_enabled = gc.isenabled()
     gc.disable()
     gc.callbacks.append(clock)

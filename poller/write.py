@@ -89,16 +89,13 @@ class ExecutionStore:
         request is built inside the write bound, so a backlog holds models, not requests.
         """
         async with self._writes:
-            return await self._save(execution, expected_version, lease)
-
-    async def _save(self, execution: Execution, expected_version: int, lease: Lease | None) -> Execution:
-        request = save_request(self.table, execution, expected_version, lease)
-        try:
-            await timed_dynamodb_call("UpdateItem", self.table, self._db.update_item, **request)
-        except ConditionFailed as err:
-            raise WriteConflict(
-                f"execution {execution.ExecutionId} is no longer at version {expected_version}"
-            ) from err
+            request = save_request(self.table, execution, expected_version, lease)
+            try:
+                await timed_dynamodb_call("UpdateItem", self.table, self._db.update_item, **request)
+            except ConditionFailed as err:
+                raise WriteConflict(
+                    f"execution {execution.ExecutionId} is no longer at version {expected_version}"
+                ) from err
         return execution.model_copy(update={"Version": expected_version + 1})
 
 

@@ -520,7 +520,7 @@ SAVE_NAMES = {
     "#a2": "EndTime",
     "#a3": "TimeoutDetected",
 }
-# ExecutionStore._save's shape: the same strings every call, only the values change.
+# ExecutionStore.save's shape (poller.write.save_request): the same strings every call, only the values change.
 SAVE_EXPRESSION = "SET #v = :next, #waves = :waves, #pending = :pending, #le = :expiry, #a0 = :a0, #a1 = :a1 REMOVE #a2, #a3"
 SAVE_CONDITION = "#v = :expected AND #lo = :owner"
 
