@@ -11,9 +11,11 @@ from types import TracebackType
 from typing import Any
 
 import aioboto3
+import aiobotocore.session
 from botocore.config import Config
 
 from poller.config import Settings
+from poller.parse import VerbatimParserFactory
 
 
 def client_config(max_pool: int = 50, max_attempts: int = 4, read_timeout: float = 20.0) -> Config:
@@ -25,12 +27,19 @@ def client_config(max_pool: int = 50, max_attempts: int = 4, read_timeout: float
     )
 
 
+def verbatim_session() -> aioboto3.Session:
+    """A session whose rest-json (DRS) answers skip botocore's identity walk (poller.parse)."""
+    core = aiobotocore.session.get_session()
+    core.register_component("response_parser_factory", VerbatimParserFactory())
+    return aioboto3.Session(botocore_session=core)
+
+
 class AwsClients:
     """Opens every client the daemon needs once, and closes them together."""
 
     def __init__(self, settings: Settings, session: aioboto3.Session | None = None) -> None:
         self._settings = settings
-        self._session = session or aioboto3.Session()
+        self._session = session or verbatim_session()
         self._stack = AsyncExitStack()
         self.dynamodb: Any = None
         self.events: Any = None

@@ -1,0 +1,86 @@
+"""Micro-benchmark: CPU to parse one DescribeJobs answer, botocore's walk vs the verbatim parse.
+
+The daemon's batched DescribeJobs answer carries hundreds of jobs; parsing it runs on the event
+loop, so its time is a loop stall. This builds an answer shaped as drssim (and DRS) sends it,
+checks both parsers return the same objects, and prints the time per answer of each.
+
+    .venv/bin/python bench/micro_parse.py --jobs 300 --servers 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+from botocore.parsers import RestJSONParser
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from poller.parse import is_verbatim, loads_verbatim
+
+
+def job(i: int, servers: int) -> dict[str, Any]:
+    job_id = f"drsjob-{i:017d}"
+    return {
+        "jobID": job_id,
+        "arn": f"arn:aws:drs:us-east-1:123456789012:job/{job_id}",
+        "type": "LAUNCH",
+        "initiatedBy": "START_DRILL",
+        "creationDateTime": "2026-11-29T05:00:00.000000Z",
+        "status": "STARTED",
+        "participatingServers": [
+            {
+                "sourceServerID": f"s-{i * servers + k:017d}",
+                "launchStatus": "LAUNCHED",
+                "recoveryInstanceID": f"i-{i * servers + k:017x}",
+            }
+            for k in range(servers)
+        ],
+        "tags": {"ExecutionId": f"exec-{i}"},
+    }
+
+
+def seconds_per_parse(parse: Any, repeat: int) -> float:
+    start = time.process_time()
+    for _ in range(repeat):
+        parse()
+    return (time.process_time() - start) / repeat
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--jobs", type=int, default=300, help="jobs in the answer (300: one batch at 10,000 executions)"
+    )
+    p.add_argument("--servers", type=int, default=5, help="participating servers per job (5)")
+    p.add_argument("--repeat", type=int, default=20, help="parses timed per parser (20)")
+    args = p.parse_args()
+    shape = (
+        botocore.session.get_session().get_service_model("drs").operation_model("DescribeJobs").output_shape
+    )
+    body = json.dumps({"items": [job(i, args.servers) for i in range(args.jobs)]}).encode()
+    response = {"status_code": 200, "headers": {"x-amzn-requestid": "micro"}, "body": body}
+    botocore_parser = RestJSONParser()
+
+    expected = botocore_parser.parse(response, shape)
+    got = {**loads_verbatim(body), "ResponseMetadata": expected["ResponseMetadata"]}
+    if got != expected or not is_verbatim(shape):
+        print("verbatim parse differs from botocore's: not timing it", file=sys.stderr)
+        return 1
+    walk = seconds_per_parse(lambda: botocore_parser.parse(response, shape), args.repeat)
+    verbatim = seconds_per_parse(lambda: loads_verbatim(body), args.repeat)
+    print(f"DescribeJobs answer: {args.jobs} jobs x {args.servers} servers, {len(body) / 1024:.0f} KiB")
+    print(f"{'parser':>10} | {'ms per answer':>13}")
+    print(f"{'botocore':>10} | {walk * 1000:13.2f}")
+    print(f"{'verbatim':>10} | {verbatim * 1000:13.2f}")
+    print(f"verbatim is {walk / verbatim:.1f}x faster (same objects)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
