@@ -114,12 +114,11 @@ def run_one(
                     "poller",
                     "run",
                 ]
-            poller = h.Child(
-                "daemon",
-                argv,
-                out,
-                h.child_env(poller_env(wl, moto_url, drs_url, port, scale, finder_period)),
-            )
+            env = h.child_env(poller_env(wl, moto_url, drs_url, port, scale, finder_period))
+            if profile == "stalls":  # bench/stallwatch/sitecustomize.py samples the long loop turns
+                env["PYTHONPATH"] = f"{h.ROOT / 'bench' / 'stallwatch'}:{env['PYTHONPATH']}"
+                env["STALLWATCH_OUT"] = str(out / "stalls.json")
+            poller = h.Child("daemon", argv, out, env)
         else:
             argv = [
                 sys.executable,
@@ -249,6 +248,8 @@ def run_one(
             if "LaunchedTime" in s and (s["SourceServerId"], "LAUNCHED") in truth
         ]
         result["launched_time_p99"] = h.percentile(launched, 99)
+        if (out / "stalls.json").exists():  # --profile stalls; written at the daemon's exit
+            result["stalls"] = json.loads((out / "stalls.json").read_text())
     finally:
         for c in reversed(children):
             c.stop()
@@ -311,6 +312,17 @@ def print_result(r: dict[str, Any]) -> None:
         f"\n### {r['kind']}: {r['executions']:,} executions × {r['servers']} servers, time scale {r['time_scale']:g}"
     )
     print(h.table(("metric", "value"), summary_rows(r)))
+    if "stalls" in r:
+        st = r["stalls"]
+        print(
+            f"\nloop turns > {st['threshold_ms']:g} ms: {st['stalled_turns']} "
+            f"(p50/p99/max ms {st['stall_ms_p50_p99_max']}); sampled ms by innermost poller/ frame:"
+        )
+        print(
+            h.table(
+                ("frame", "ms"), [(f, h.fmt(n * st["sample_every_ms"], 0)) for f, n in st["by_poller_frame"]]
+            )
+        )
 
 
 def run_sized(kind: str, executions: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -338,7 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--time-scale", type=float, default=30.0, help="simulated s per wall s (30: drill ≈ 45 s)")
     p.add_argument("--quick", action="store_true", help="100 executions at time scale 60 (< 60 s)")
     p.add_argument(
-        "--profile", choices=("cprofile", "py-spy"), help="profile the daemon (output in the run dir)"
+        "--profile",
+        choices=("cprofile", "py-spy", "stalls"),
+        help="profile the daemon (output in the run dir); stalls: stacks of loop turns > 40 ms",
     )
     p.add_argument(
         "--finder-period", type=float, help="wall seconds between finder passes (default 10 s / time scale)"
