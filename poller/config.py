@@ -51,7 +51,9 @@ class Settings(BaseSettings):
     )
     finder_period_seconds: float = Field(10.0, gt=0, description="How often the StatusIndex is queried")
     batch_window_seconds: float = Field(
-        1.0, ge=0, description="How long DescribeJobs requests are gathered per region"
+        1.0,
+        ge=0,
+        description="How long DescribeJobs requests are gathered per region (trackers ask this much early)",
     )
     aws_max_attempts: int = Field(
         4, ge=1, le=10, description="botocore attempts per AWS call (standard mode)"

@@ -57,6 +57,7 @@ class Daemon:
             timeout_seconds=settings.timeout_seconds,
             max_backoff_seconds=settings.retry_backoff_max_seconds,
             idle_write_seconds=settings.idle_write_seconds,
+            batch_lead_seconds=settings.batch_window_seconds,
         )
         self.leases = LeaseKeeper(
             clients.dynamodb,

@@ -38,6 +38,7 @@ class TrackerConfig:
     timeout_seconds: float
     idle_write_seconds: float = 300.0  # a poll without transitions is written at most this often
     max_backoff_seconds: float = 60.0
+    batch_lead_seconds: float = 0.0  # ask this early: the batch window, so answers keep the interval
 
 
 class ExecutionTracker:
@@ -122,7 +123,9 @@ class ExecutionTracker:
             return max(0.0, self._retry_at - now)
         if is_timed_out(execution, now, self._config.timeout_seconds):
             return 0.0
-        return seconds_until_next_poll(execution, now, self._config.intervals)
+        return seconds_until_next_poll(
+            execution, now, self._config.intervals, self._config.batch_lead_seconds
+        )
 
     async def _sleep(self, seconds: float) -> None:
         self.sleeping = True

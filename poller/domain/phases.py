@@ -73,12 +73,19 @@ def poll_interval(execution: Execution, intervals: PollingIntervals = DEFAULT_IN
 
 
 def seconds_until_next_poll(
-    execution: Execution, now: float, intervals: PollingIntervals = DEFAULT_INTERVALS
+    execution: Execution, now: float, intervals: PollingIntervals = DEFAULT_INTERVALS, lead: float = 0.0
 ) -> float:
-    """Zero when a poll is due; an execution never polled is due at once."""
+    """Zero when a poll is due; an execution never polled is due at once.
+
+    ``LastPolledTime`` is when DRS's answer arrived, and a question waits up to the batch
+    window before it is sent. Asking ``lead`` (the window) early keeps answers one interval
+    apart instead of up to interval + window: without it a change could wait a whole window
+    longer than its phase's interval to be seen. The lead is capped at half the interval.
+    """
     if execution.LastPolledTime is None:
         return 0.0
-    due = execution.LastPolledTime + poll_interval(execution, intervals)
+    interval = poll_interval(execution, intervals)
+    due = execution.LastPolledTime + interval - min(lead, interval / 2)
     return max(0.0, due - now)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from poller.domain.apply import apply_poll, jobs_to_request
 from poller.domain.completion import execution_outcome
@@ -335,6 +337,26 @@ def test_polling_intervals_are_configurable() -> None:
 
 def test_never_polled_execution_is_due_at_once() -> None:
     assert seconds_until_next_poll(one_wave([S.PENDING]), NOW) == 0.0
+
+
+def test_a_batch_lead_asks_one_window_early_so_answers_stay_one_interval_apart() -> None:
+    polled = one_wave([S.IN_PROGRESS], last_polled=NOW)
+    assert seconds_until_next_poll(polled, NOW, lead=1.0) == pytest.approx(29.0)
+    assert seconds_until_next_poll(polled, NOW + 29.0, lead=1.0) == 0.0
+    assert seconds_until_next_poll(polled, NOW + 29.0) == pytest.approx(1.0)
+
+
+@given(window=st.floats(0.0, 5.0), waited=st.floats(0.0, 1.0), interval=st.floats(0.1, 60.0))
+def test_with_the_lead_the_next_answer_never_lands_later_than_one_interval_after_the_last(
+    window: float, waited: float, interval: float
+) -> None:
+    """Asked at the due time, a question waits up to the window (``waited`` of it) for its batch."""
+    intervals = PollingIntervals(in_progress=interval)
+    polled = one_wave([S.IN_PROGRESS], last_polled=NOW)
+    asked_after = seconds_until_next_poll(polled, NOW, intervals, lead=window)
+    assert asked_after >= interval / 2 - 1e-6  # a tiny interval is not turned into a busy loop
+    if window <= interval / 2:  # every default: a 1 s window, intervals of 15 s and more
+        assert asked_after + waited * window <= interval + 1e-6
 
 
 def test_recovery_phase_is_post_launch_while_actions_run() -> None:
