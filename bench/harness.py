@@ -304,6 +304,59 @@ def daemon_detections(log_path: Path) -> dict[tuple[str, str], float]:
     return seen
 
 
+# The daemon's phase is its most urgent unfinished server's (poller.domain.phases); drills finish
+# at LAUNCHED. Statuses as the daemon's items spell them, most urgent first.
+_URGENCY = ("STARTED", "IN_PROGRESS", "LAUNCHING", "PENDING")
+_STATUS_INTERVAL = {"STARTED": "started", "IN_PROGRESS": "in_progress", "LAUNCHING": "launching"}
+
+
+def daemon_views(log_path: Path) -> dict[str, tuple[str, list[tuple[float, str]]]]:
+    """Server → (its execution, [(wall time, status the daemon wrote)...]) from ``transition`` lines."""
+    views: dict[str, tuple[str, list[tuple[float, str]]]] = {}
+    with log_path.open("rb") as fh:
+        for raw in fh:
+            if b'"transition"' not in raw or b'"scope": "server"' not in raw:
+                continue
+            line = json.loads(raw)
+            if line.get("attribute") != "Status":
+                continue
+            when = datetime.fromisoformat(line["timestamp"].replace("Z", "+00:00")).timestamp()
+            views.setdefault(line["subject"], (line["execution_id"], []))[1].append((when, line["new"]))
+    return views
+
+
+def interval_at_change(
+    views: dict[str, tuple[str, list[tuple[float, str]]]], truth: dict[tuple[str, str], float]
+) -> dict[tuple[str, str], float]:
+    """(server, phase) → the poll interval (default, simulated s) the daemon was using for that
+    server's execution when drssim made the change: the phase it believed the execution was in.
+
+    A drill's job is STARTED for only 30–60 s, less than the 45 s PENDING interval, so a change
+    to IN_PROGRESS is often made while the daemon still (rightly, as last seen) polls at the
+    PENDING pace; "that phase's interval" of the target is this one.
+    """
+    by_execution: dict[str, list[str]] = {}
+    for sid, (execution_id, _) in views.items():
+        by_execution.setdefault(execution_id, []).append(sid)
+
+    def seen_at(sid: str, t: float) -> str:
+        status = "PENDING"
+        for when, new in views[sid][1]:
+            if when > t:
+                break
+            status = new
+        return status
+
+    intervals: dict[tuple[str, str], float] = {}
+    for (sid, phase), changed in truth.items():
+        if sid not in views:
+            continue
+        seen = {seen_at(other, changed) for other in by_execution[views[sid][0]]}
+        urgent = next((status for status in _URGENCY if status in seen), "PENDING")
+        intervals[(sid, phase)] = DEFAULT_INTERVALS[_STATUS_INTERVAL.get(urgent, "pending")]
+    return intervals
+
+
 def jsonl_detections(path: Path) -> dict[tuple[str, str], float]:
     seen: dict[tuple[str, str], float] = {}
     if path.exists():

@@ -1,0 +1,29 @@
+"""The bench's detection target uses the interval the daemon was polling at when DRS changed."""
+
+from __future__ import annotations
+
+from bench.harness import interval_at_change
+
+# one execution, two servers (one job per region); times are wall seconds
+VIEWS = {
+    "s-a": ("exec-1", [(0.0, "PENDING"), (100.0, "STARTED"), (130.0, "IN_PROGRESS"), (400.0, "LAUNCHED")]),
+    "s-b": ("exec-1", [(0.0, "PENDING"), (160.0, "IN_PROGRESS")]),
+}
+
+
+def test_a_change_made_before_the_daemon_saw_started_is_judged_at_the_pending_interval() -> None:
+    assert interval_at_change(VIEWS, {("s-b", "IN_PROGRESS"): 90.0}) == {("s-b", "IN_PROGRESS"): 45.0}
+
+
+def test_the_most_urgent_server_sets_the_execution_interval() -> None:
+    # at 120 s the daemon had seen s-a STARTED: the whole execution polls at the STARTED pace
+    assert interval_at_change(VIEWS, {("s-b", "IN_PROGRESS"): 120.0}) == {("s-b", "IN_PROGRESS"): 15.0}
+
+
+def test_launched_servers_no_longer_set_the_pace() -> None:
+    # at 500 s s-a is LAUNCHED (a drill's server is done) and s-b IN_PROGRESS: 30 s
+    assert interval_at_change(VIEWS, {("s-b", "LAUNCHED"): 500.0}) == {("s-b", "LAUNCHED"): 30.0}
+
+
+def test_servers_the_daemon_never_wrote_are_left_out() -> None:
+    assert interval_at_change(VIEWS, {("s-unknown", "LAUNCHED"): 10.0}) == {}
