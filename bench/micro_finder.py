@@ -4,7 +4,12 @@ Realistic items (10 servers in 2 waves, every attribute a launched server has), 
 times botocore's parsing of a 1,000-item Query page, which the finder pays before either.
 Best of ``--repeat`` runs, so a noisy machine inflates both sides less.
 
-    .venv/bin/python bench/micro_finder.py --items 10000
+With ``--moto-items N``, one finder pass (``poller.find.query_request``, all pages) over N
+POLLING items in an in-process moto with the local speed-ups, split into the seconds spent
+inside moto and the seconds the finder's own side takes (botocore's parse and the
+deserialisation): the pass on real DynamoDB costs the finder's side plus round trips.
+
+    .venv/bin/python bench/micro_finder.py --items 10000 --moto-items 10000
 """
 
 from __future__ import annotations
@@ -65,6 +70,48 @@ def item(i: int, servers: int = 10) -> dict[str, Any]:
     }
 
 
+def moto_pass(n: int) -> None:
+    """One finder pass over ``n`` items in an in-process moto: inside moto vs the finder's side."""
+    import boto3
+    from moto import mock_aws
+
+    from bench.micro_moto import MotoClock, clock_moto
+    from poller import local_moto_speedups
+    from poller.find import PAGE_ITEMS, query_request
+    from poller.tables import execution_table_definition
+
+    local_moto_speedups.install()
+    with mock_aws(), clock_moto():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(**execution_table_definition("executions"))
+        for i in range(n):
+            if i % 2000 == 0:
+                print(f"  seeding moto: {i:,} of {n:,} items", file=sys.stderr)
+            client.put_item(TableName="executions", Item=serialize(item(i)))
+        params = query_request("executions", "StatusIndex", "POLLING")
+        MotoClock.seconds = 0.0
+        start = time.perf_counter()
+        pages = found = 0
+        deserializing = 0.0
+        while True:
+            page = client.query(**params)
+            t = time.perf_counter()
+            found += len([deserialize(x) for x in page["Items"]])
+            deserializing += time.perf_counter() - t
+            pages += 1
+            if "LastEvaluatedKey" not in page:
+                break
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        wall = time.perf_counter() - start
+    assert found == n, f"the pass found {found} of {n}"
+    inside = MotoClock.seconds
+    print(f"finder pass over {n:,} items in moto ({pages} pages of ≤{PAGE_ITEMS}): {wall:.2f} s")
+    print(f"  inside moto                      : {inside:.2f} s ({inside / pages * 1e3:.0f} ms per page)")
+    print(
+        f"  finder's side (parse+deserialize): {wall - inside:.2f} s (of which deserialize {deserializing:.2f} s)"
+    )
+
+
 def best(fn: Any, repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -76,8 +123,9 @@ def best(fn: Any, repeat: int) -> float:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--items", type=int, default=10000)
-    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--items", type=int, default=10000, help="items deserialized (10000)")
+    p.add_argument("--repeat", type=int, default=5, help="runs; the best is shown (5)")
+    p.add_argument("--moto-items", type=int, default=0, help="also time a finder pass over moto (0: no)")
     args = p.parse_args()
     items = [serialize(item(i)) for i in range(args.items)]
     assert [deserialize(x) for x in items[:50]] == [boto3_deserialize(x) for x in items[:50]]
@@ -91,6 +139,8 @@ def main() -> int:
     parser = create_parser("json")
     parse = best(lambda: parser.parse({"body": body, "headers": {}, "status_code": 200}, shape), args.repeat)
     n = args.items
+    if args.moto_items:
+        moto_pass(args.moto_items)
     print(f"{n:,} items of {len(json.dumps(items[0])):,} bytes (best of {args.repeat})")
     print(f"boto3 TypeDeserializer : {old:.3f} s  ({old / n * 1e6:.0f} µs/item)")
     print(f"poller.dynamodb        : {new:.3f} s  ({new / n * 1e6:.0f} µs/item)  {old / new:.1f}× faster")

@@ -49,18 +49,7 @@ async def find_polling_executions(
     so one throttled page of a long pass does not throw the whole pass away.
     """
     found: list[dict[str, Any]] = []
-    params: dict[str, Any] = {
-        "TableName": table,
-        "IndexName": index,
-        "KeyConditionExpression": "#status = :status",
-        "ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(INDEX_ATTRIBUTES))),
-        "ExpressionAttributeNames": {
-            "#status": "Status",
-            **{f"#a{i}": name for i, name in enumerate(INDEX_ATTRIBUTES)},
-        },
-        "ExpressionAttributeValues": {":status": {"S": status}},
-        "Limit": page_items,
-    }
+    params = query_request(table, index, status, page_items)
     while True:
         page = await _page(dynamodb, table, params, found, page_attempts, page_backoff_seconds)
         items = page.get("Items", [])
@@ -72,6 +61,22 @@ async def find_polling_executions(
         if not last:
             return found
         params["ExclusiveStartKey"] = last
+
+
+def query_request(table: str, index: str, status: str, page_items: int = PAGE_ITEMS) -> dict[str, Any]:
+    """The first page's Query, as sent: pure, so the finder benchmark times exactly this request."""
+    return {
+        "TableName": table,
+        "IndexName": index,
+        "KeyConditionExpression": "#status = :status",
+        "ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(INDEX_ATTRIBUTES))),
+        "ExpressionAttributeNames": {
+            "#status": "Status",
+            **{f"#a{i}": name for i, name in enumerate(INDEX_ATTRIBUTES)},
+        },
+        "ExpressionAttributeValues": {":status": {"S": status}},
+        "Limit": page_items,
+    }
 
 
 async def _page(
