@@ -31,6 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness as h
+from bench import stall_report
 
 DRILL_SIM_SECONDS = 1300.0  # PENDING 810 + STARTED ~60 + IN_PROGRESS 378 + jitter
 
@@ -117,7 +118,7 @@ def run_one(
             env = h.child_env(poller_env(wl, moto_url, drs_url, port, scale, finder_period))
             if profile == "stalls":  # bench/stallwatch/sitecustomize.py samples the long loop turns
                 env["PYTHONPATH"] = f"{h.ROOT / 'bench' / 'stallwatch'}:{env['PYTHONPATH']}"
-                env["STALLWATCH_OUT"] = str(out / "stalls.json")
+                env["STALLWATCH_OUT"] = str(out / "stalls.jsonl")
             poller = h.Child("daemon", argv, out, env)
         else:
             argv = [
@@ -258,8 +259,11 @@ def run_one(
             if "LaunchedTime" in s and (s["SourceServerId"], "LAUNCHED") in truth
         ]
         result["launched_time_p99"] = h.percentile(launched, 99)
-        if (out / "stalls.json").exists():  # --profile stalls; written at the daemon's exit
-            result["stalls"] = json.loads((out / "stalls.json").read_text())
+        if (out / "stalls.jsonl").exists():  # --profile stalls: start-up and drill apart
+            result["stalls_startup"] = stall_report.summarize(
+                stall_report.read(out / "stalls.jsonl", until=t0)
+            )
+            result["stalls"] = stall_report.summarize(stall_report.read(out / "stalls.jsonl", t0, t1))
     finally:
         for c in reversed(children):
             c.stop()
@@ -331,16 +335,8 @@ def print_result(r: dict[str, Any]) -> None:
     )
     print(h.table(("metric", "value"), summary_rows(r)))
     if "stalls" in r:
-        st = r["stalls"]
-        print(
-            f"\nloop turns > {st['threshold_ms']:g} ms: {st['stalled_turns']} "
-            f"(p50/p99/max ms {st['stall_ms_p50_p99_max']}); sampled ms by innermost poller/ frame:"
-        )
-        print(
-            h.table(
-                ("frame", "ms"), [(f, h.fmt(n * st["sample_every_ms"], 0)) for f, n in st["by_poller_frame"]]
-            )
-        )
+        stall_report.print_summary(r["stalls_startup"], "start-up (first poll of every execution)")
+        stall_report.print_summary(r["stalls"], "drill")
 
 
 def run_sized(kind: str, executions: int, args: argparse.Namespace) -> dict[str, Any]:

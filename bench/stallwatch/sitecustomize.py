@@ -5,15 +5,13 @@ Python imports this file at start-up (as ``sitecustomize``) with ``STALLWATCH_OU
 profiler says where CPU goes on average; the loop-lag target is about the *long* turns, which
 an average hides. So every loop turn is stamped when the selector returns, and a watcher thread
 looks every ``STALLWATCH_EVERY_MS`` (5): when the current turn has run longer than
-``STALLWATCH_MS`` (40), it samples the loop thread's stack. Each sample stands for ~5 ms of
-stall; the folded stacks and a per-function summary are rewritten every 10 s and at exit.
+``STALLWATCH_MS`` (40), it samples the loop thread's stack into ``STALLWATCH_OUT`` (JSON
+lines; each sample stands for ~5 ms of stall). ``bench/stall_report.py`` summarises them.
 Nothing of this is imported by the daemon outside the bench.
 """
 
 from __future__ import annotations
 
-import atexit
-import collections
 import json
 import os
 import selectors
@@ -55,23 +53,18 @@ def _module_of(path: str) -> str:
 
 
 class StallWatch:
+    """Appends one JSON line per sample: wall time, loop turn, how long it had run, the stack."""
+
     def __init__(self, out: str, threshold: float, every: float) -> None:
-        self.out = out
+        self.out = open(out, "a", buffering=1)  # kept open for the process's life
         self.threshold = threshold
         self.every = every
         self.loop_thread = threading.get_ident()
-        self.stacks: collections.Counter[str] = collections.Counter()
-        self.stalls: dict[int, float] = {}  # turn number → longest elapsed seen
-        self.lock = threading.Lock()
 
     def run(self) -> None:
-        last_write = time.monotonic()
         while True:
             time.sleep(self.every)
             self.sample()
-            if time.monotonic() - last_write > 10:
-                self.write()
-                last_write = time.monotonic()
 
     def sample(self) -> None:
         turn, began = _turn
@@ -81,43 +74,8 @@ class StallWatch:
         frame = sys._current_frames().get(self.loop_thread)
         if frame is None or (frame.f_code.co_name == "select" and "selectors" in frame.f_code.co_filename):
             return  # waiting for I/O is not a stall
-        with self.lock:
-            self.stacks[";".join(_frames(frame))] += 1
-            self.stalls[turn] = max(self.stalls.get(turn, 0.0), elapsed)
-
-    def write(self) -> None:
-        with self.lock:
-            stacks = dict(self.stacks)
-            stalls = sorted(self.stalls.values())
-        summary = {
-            "threshold_ms": self.threshold * 1000,
-            "sample_every_ms": self.every * 1000,
-            "stalled_turns": len(stalls),
-            "stall_ms_p50_p99_max": [
-                round(stalls[int(q * (len(stalls) - 1))] * 1000, 1) for q in (0.5, 0.99, 1.0)
-            ]
-            if stalls
-            else [],
-            "by_poller_frame": _top(stacks, _innermost_poller),
-            "by_leaf": _top(stacks, lambda s: s.rsplit(";", 1)[-1]),
-        }
-        with open(self.out + ".tmp", "w") as f:
-            json.dump(summary, f, indent=1)
-        os.replace(self.out + ".tmp", self.out)
-        with open(self.out.removesuffix(".json") + ".folded", "w") as f:
-            f.writelines(f"{stack} {count}\n" for stack, count in stacks.items())
-
-
-def _innermost_poller(stack: str) -> str:
-    ours = [f for f in stack.split(";") if f.startswith("poller/")]
-    return ours[-1] if ours else "(outside poller/): " + stack.rsplit(";", 1)[-1]
-
-
-def _top(stacks: dict[str, int], key: Any, n: int = 15) -> list[tuple[str, int]]:
-    totals: collections.Counter[str] = collections.Counter()
-    for stack, count in stacks.items():
-        totals[key(stack)] += count
-    return totals.most_common(n)
+        record = {"t": time.time(), "turn": turn, "ms": round(elapsed * 1000, 1), "stack": _frames(frame)}
+        self.out.write(json.dumps(record) + "\n")
 
 
 def _start(out: str) -> None:
@@ -131,7 +89,6 @@ def _start(out: str) -> None:
         every=float(os.environ.get("STALLWATCH_EVERY_MS", "5")) / 1000,
     )
     threading.Thread(target=watch.run, name="stallwatch", daemon=True).start()
-    atexit.register(watch.write)
 
 
 if os.environ.get("STALLWATCH_OUT"):
