@@ -3,10 +3,11 @@
 botocore walks every value of a rest-json answer through its output shape, in Python, to
 convert types and rename members. For DRS's DescribeJobs that walk is the identity: every
 member is a string, integer, boolean, list, map or structure under its own name (no
-timestamps, blobs, floats, documents, headers or renames). At 10,000 executions one answer
-carries ~300 jobs × 10 servers and the walk held the event loop for 30–40 ms per call, the
-largest single stall left. So for an output shape proven verbatim (checked from the service
-model, once per shape) we keep ``json.loads``' result, dropping JSON nulls from objects as
+timestamps, blobs, floats, documents, headers or renames). At 10,000 executions one batched
+answer carries ~300 jobs, and the walk held the event loop for 9 ms on an idle core
+(``bench/micro_parse.py``; 30–40 ms on the loaded bench machine) where ``json.loads`` takes a
+quarter of that. So for an output shape proven verbatim (checked from the service model on
+every answer, ~10 µs) we keep ``json.loads``' result, dropping JSON nulls from objects as
 botocore does; any other shape, and every error answer, goes through botocore unchanged.
 
 Unlike botocore, members the model does not know are kept (and an unknown union member keeps
@@ -71,7 +72,7 @@ class VerbatimRestJSONParser(AioRestJSONParser):
     """aiobotocore's rest-json parser, with the verbatim shortcut for successful answers."""
 
     def _do_parse(self, response: dict[str, Any], shape: Shape | None) -> Any:
-        # judged on every answer: ~40 µs for DescribeJobs, nothing to keep or invalidate
+        # judged on every answer (~10 µs for DescribeJobs): nothing to keep or invalidate
         if not is_verbatim(shape):
             return super()._do_parse(response, shape)
         parsed = loads_verbatim(response["body"])
