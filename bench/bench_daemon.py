@@ -180,6 +180,7 @@ def run_one(
             time.sleep(0.5)
             for c in children:
                 c.rss_mb()
+                c.sample_cpu()
             if kind == "daemon":
                 m = h.scrape(metrics_url)
                 if h.metric_sum(m, "poller_executions_tracked") == 0:
@@ -199,6 +200,8 @@ def run_one(
             if name in cpu0:
                 result[f"cpu_{name}"] = cpu1[name] - cpu0[name]
         result["peak_rss_mb"] = poller.peak_rss_mb
+        for c in children:
+            result[f"cpu_busiest30_{c.name}"] = c.busiest_window(30.0)
         result["moto_rss_mb"] = moto.peak_rss_mb
 
         if kind == "daemon":
@@ -309,6 +312,11 @@ def summary_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
         (
             "moto CPU s / drssim CPU s",
             f"{h.fmt(r.get('cpu_moto', math.nan))} / {h.fmt(r.get('cpu_drssim', math.nan))}",
+        ),
+        (
+            f"busiest 30 s, cores: {r['kind']} / moto",
+            f"{h.fmt(r.get('cpu_busiest30_' + r['kind'], math.nan), 2)}"
+            f" / {h.fmt(r.get('cpu_busiest30_moto', math.nan), 2)}",
         ),
         ("peak RSS MB (target <500)", h.fmt(r["peak_rss_mb"], 0)),
         (

@@ -85,6 +85,7 @@ class Child:
         )
         self.pid = self.proc.pid
         self.peak_rss_mb = 0.0
+        self.cpu_trace: list[tuple[float, float]] = []  # (monotonic s, CPU s) from sample_cpu()
 
     def cpu_seconds(self) -> float:
         try:
@@ -92,6 +93,23 @@ class Child:
         except OSError:
             return math.nan
         return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+    def sample_cpu(self) -> None:
+        self.cpu_trace.append((time.monotonic(), self.cpu_seconds()))
+
+    def busiest_window(self, seconds: float = 30.0) -> float:
+        """The highest mean CPU (cores) over ``seconds`` of the samples: a saturated moto shows
+        ~1 core there even when its mean over the run is lower (the load comes in bursts)."""
+        best = math.nan
+        start = 0
+        for t_end, cpu_end in self.cpu_trace:
+            while self.cpu_trace[start][0] < t_end - seconds:
+                start += 1
+            t_start, cpu_start = self.cpu_trace[max(0, start - 1)]
+            if t_end - t_start >= seconds and not math.isnan(cpu_end - cpu_start):
+                rate = (cpu_end - cpu_start) / (t_end - t_start)
+                best = rate if math.isnan(best) else max(best, rate)
+        return best
 
     def rss_mb(self) -> float:
         """Peak RSS so far (VmHWM), remembered so it survives the process's exit."""
