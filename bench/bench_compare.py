@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=h.OUT, help="output directory (default bench/out)")
     p.add_argument("--plot", type=Path, help="PNG path (default <out>/detection-latency.png)")
     args = p.parse_args(argv)
+    h.stop_children_on_sigterm()
     results = []
     for n in (int(s) for s in args.sizes.split(",")):
         d = run_sized("daemon", n, args)

@@ -384,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--out", type=Path, default=h.OUT, help="output directory (default bench/out)")
     args = p.parse_args(argv)
+    h.stop_children_on_sigterm()
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.quick:
         sizes, args.time_scale = [args.executions or 100], 60.0

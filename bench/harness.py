@@ -65,6 +65,11 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def stop_children_on_sigterm() -> None:
+    """A killed bench (SIGTERM) unwinds like Ctrl-C, so every ``finally`` stops its children."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 # ---- child processes -----------------------------------------------------------------------------
 class Child:
     """A child process with its CPU seconds and peak RSS read from /proc (Linux)."""
