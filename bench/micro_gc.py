@@ -4,11 +4,9 @@ Each poll replaces an execution's models and the new ones live a whole interval,
 CPython's oldest generation; an automatic full collection then walks the whole heap with the
 event loop stopped (when one comes depends on the daemon's allocations: the daemon's
 ``poller_gc_pause_seconds`` shows them). This builds N in-memory executions (no I/O), times one
-full collection, then polls every execution ``--rounds`` times under each young-generation
-policy, in the same run: the daemon's (``poller.garbage``: CPython's automatic young
-collections, no automatic full one) and the previous timed one (automatic collection off, the
-young generations collected every 80 polls, i.e. every 0.25 s at 10,000 executions), and
-prints the pauses of each.
+full collection, then polls every execution ``--rounds`` times with collection paced as the
+daemon paces it (``poller.garbage``: the young generations every 200 polls, about every second
+at 10,000 executions) and prints those pauses.
 
     .venv/bin/python bench/micro_gc.py --executions 10000 --rounds 3
 """
@@ -25,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.micro_poll import answer, execution
 from poller.domain.apply import apply_poll
-from poller.garbage import OUT_OF_REACH, YOUNG_THRESHOLDS, PauseClock
+from poller.garbage import PauseClock
 
-POLLS_PER_TIMED_COLLECTION = 80  # 0.25 s of polls at 10,000 executions (~330 polls/s)
+POLLS_PER_YOUNG_COLLECTION = 200  # ~1 s of polls at 10,000 executions (45 s PENDING interval)
 
 
 def full_collection_seconds(executions: int) -> float:
@@ -40,32 +38,26 @@ def full_collection_seconds(executions: int) -> float:
     return elapsed
 
 
-def churn(executions: int, rounds: int, timed: bool) -> tuple[list[float], float]:
-    """Pauses (s) and elapsed time of ``rounds`` polls of every execution under one policy."""
+def paced_churn(executions: int, rounds: int) -> tuple[list[tuple[int, float]], float]:
     population = [execution(i, 10) for i in range(executions)]
     answers = [answer(e) for e in population]
     gc.collect()
-    pauses: list[float] = []
-    clock = PauseClock(lambda generation, seconds: pauses.append(seconds))
-    thresholds = gc.get_threshold()
-    if timed:
-        gc.disable()
-    else:
-        gc.set_threshold(*YOUNG_THRESHOLDS, OUT_OF_REACH)
+    pauses: list[tuple[int, float]] = []
+    clock = PauseClock(lambda generation, seconds: pauses.append((generation, seconds)))
+    gc.disable()
     gc.callbacks.append(clock)
     start = time.perf_counter()
     try:
         for r in range(rounds):
             for i in range(executions):
                 population[i] = apply_poll(population[i], answers[i], 100.0 + r).execution
-                if timed and i % POLLS_PER_TIMED_COLLECTION == 0:
+                if i % POLLS_PER_YOUNG_COLLECTION == 0:
                     gc.collect(1)
     finally:
         elapsed = time.perf_counter() - start
         gc.callbacks.remove(clock)
-        gc.set_threshold(*thresholds)
         gc.enable()
-    return sorted(pauses), elapsed
+    return pauses, elapsed
 
 
 def main() -> int:
@@ -77,16 +69,13 @@ def main() -> int:
     print(
         f"  one full collection (automatic or paced)     : {full_collection_seconds(args.executions) * 1e3:7.1f} ms"
     )
-    for name, timed in (("automatic young (daemon)", False), ("timed, every 80 polls", True)):
-        pauses, elapsed = churn(args.executions, args.rounds, timed)
-        if not pauses:  # replaced models die by refcount: no net allocation, nothing to collect
-            print(f"  {name:<25}: no collection was due")
-            continue
-        p99 = pauses[int(0.99 * (len(pauses) - 1))]
-        print(
-            f"  {name:<25}: {len(pauses):6,} collections, p99 {p99 * 1e3:5.2f} ms,"
-            f" max {pauses[-1] * 1e3:6.2f} ms, {sum(pauses) / elapsed:5.1%} of the time"
-        )
+    pauses, elapsed = paced_churn(args.executions, args.rounds)
+    times = sorted(s for _, s in pauses)
+    p99 = times[int(0.99 * (len(times) - 1))]
+    print(
+        f"  paced young collections over {args.rounds} polls each: {len(times)},"
+        f" p99 {p99 * 1e3:.1f} ms, max {times[-1] * 1e3:.1f} ms, {sum(times) / elapsed:.1%} of the time"
+    )
     return 0
 
 

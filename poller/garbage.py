@@ -1,4 +1,4 @@
-"""Garbage collection: the young generations as CPython does it, the whole heap on a clock.
+"""Garbage collection paced by the clock instead of by allocation counts.
 
 Why: every poll replaces its execution's models (about a hundred objects) and the new ones live
 for a whole interval, so they reach CPython's oldest generation. At 10,000 executions that
@@ -7,15 +7,11 @@ collection, and each full collection walks every object of the process with the 
 0.3 s for 10,000 bare executions (``bench/micro_gc.py``), seconds in the daemon. That was the
 daemon's worst event-loop lag.
 
-So the automatic trigger of full collections is switched off (its threshold set out of reach)
-and the whole heap is collected every ``full_every`` seconds instead, so cyclic garbage still
-goes and one long pause comes per period. The young generations keep CPython's own trigger
-(every 700 net allocations, the middle one every 10 of those): each collection then examines
-at most a few thousand objects, well under a millisecond. Collecting them on a timer instead
-(every 0.25 s, the previous design) examined everything allocated meanwhile in one go: 5 ms on
-average at 10,000 executions, but tens of milliseconds in bursts of transitions, the largest
-source of loop turns over 50 ms left (``bench/stall_report.py``). Pauses are observed in
-``poller_gc_pause_seconds``.
+Paced: the young generations are collected every ``young_every`` seconds (they hold only what
+was allocated since and is still alive: at 10,000 executions a collection every second took
+10-50 ms, so it runs four times a second) and the whole heap every ``full_every`` seconds, so
+cyclic garbage still goes and one long pause comes per period instead of one every few seconds.
+Pauses are observed in ``poller_gc_pause_seconds``.
 """
 
 from __future__ import annotations
@@ -28,9 +24,8 @@ from typing import Any
 
 from poller import metrics
 
+YOUNG_EVERY_SECONDS = 0.25
 FULL_EVERY_SECONDS = 600.0
-YOUNG_THRESHOLDS = (700, 10)  # CPython's defaults for generations 0 and 1
-OUT_OF_REACH = 2**31 - 1  # generation 2's threshold: never reached, so never automatic
 
 
 def _observe_pause(generation: int, seconds: float) -> None:
@@ -51,22 +46,27 @@ class PauseClock:
             self._observe(info["generation"], time.perf_counter() - self._started)
 
 
-async def pace_collections(stop: asyncio.Event, full_every: float = FULL_EVERY_SECONDS) -> None:
-    """Run until ``stop``; the collector's thresholds and switch are restored afterwards."""
+async def pace_collections(
+    stop: asyncio.Event, young_every: float = YOUNG_EVERY_SECONDS, full_every: float = FULL_EVERY_SECONDS
+) -> None:
+    """Run until ``stop``; automatic collection is off meanwhile and restored afterwards."""
     clock = PauseClock()
     was_enabled = gc.isenabled()
-    was_thresholds = gc.get_threshold()
-    gc.set_threshold(*YOUNG_THRESHOLDS, OUT_OF_REACH)
-    gc.enable()
+    gc.disable()
     gc.callbacks.append(clock)
+    last_full = time.monotonic()
     try:
         while not stop.is_set():
             try:
-                await asyncio.wait_for(stop.wait(), timeout=full_every)
+                await asyncio.wait_for(stop.wait(), timeout=young_every)
             except TimeoutError:
+                pass
+            if time.monotonic() - last_full >= full_every:
                 gc.collect()
+                last_full = time.monotonic()
+            else:
+                gc.collect(1)
     finally:
         gc.callbacks.remove(clock)
-        gc.set_threshold(*was_thresholds)
-        if not was_enabled:
-            gc.disable()
+        if was_enabled:
+            gc.enable()
