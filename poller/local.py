@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from poller import local_moto_speedups
+from poller.local_server import KeepAliveWSGIServer
 
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local-moto",
@@ -45,9 +46,10 @@ def free_port(host: str = "127.0.0.1") -> int:
 class SerializedApp:
     """WSGI wrapper that lets one request at a time into moto.
 
-    DynamoDB applies writes to an item one at a time, so a conditional write is atomic; moto's
-    threaded server does not lock, and two racing conditional writes can both win (seen in tests:
-    2 of 20 trials of 4 racers). Replicas, leases and cancels race by design, so the local stand-in
+    DynamoDB applies writes to an item one at a time, so a conditional write is atomic; moto does
+    not lock, and under werkzeug's threaded server two racing conditional writes could both win
+    (seen in tests: 2 of 20 trials of 4 racers). The keep-alive server runs one request at a time
+    too; the lock keeps the guarantee whatever serves the app. Replicas, leases and cancels race by design, so the local stand-in
     must serialise like the real service. moto is CPU-bound under the GIL, so little is lost.
     """
 
@@ -60,19 +62,15 @@ class SerializedApp:
             return list(self._app(environ, start_response))
 
 
-def make_moto_server(host: str, port: int) -> Any:
-    """moto's WSGI server, serialised; with ``poller.local_moto_speedups`` unless POLLER_MOTO_SPEEDUPS=0."""
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
-    from werkzeug.serving import make_server
+def make_moto_server(host: str, port: int) -> KeepAliveWSGIServer:
+    """moto's WSGI app, serialised, behind a keep-alive server (``poller.local_server``); with
+    ``poller.local_moto_speedups`` unless POLLER_MOTO_SPEEDUPS=0."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     if os.environ.get(local_moto_speedups.ENV_VAR) != "0":
         local_moto_speedups.install()
     app = SerializedApp(DomainDispatcherApplication(create_backend_app))
-    return make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    return KeepAliveWSGIServer(app, host, port)
 
 
 @contextmanager
