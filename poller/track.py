@@ -173,10 +173,10 @@ class ExecutionTracker:
 
     async def _fetch(self, execution: Execution) -> dict[str, dict[str, object]]:
         wanted = jobs_to_request(execution)
-        answers = await asyncio.gather(*(self._batcher.describe(r, ids) for r, ids in wanted.items()))
+        answers = await asyncio.gather(*(self._batcher.ask(r, ids) for r, ids in wanted.items()))
         jobs: dict[str, dict[str, object]] = {}
-        for answer in answers:
-            jobs.update(answer)
+        for ids, answer in zip(wanted.values(), answers, strict=True):
+            jobs.update((job_id, answer[job_id]) for job_id in ids if job_id in answer)
         return jobs
 
     def _failed(self, execution: Execution, reason: str, err: Exception) -> Execution:

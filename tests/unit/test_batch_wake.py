@@ -86,3 +86,34 @@ async def test_cancelled_waiter_does_not_stop_the_others() -> None:
     assert all(len(r) == 1 for r in results)
     assert doomed.cancelled()
     await batcher.aclose()
+
+
+async def test_asking_creates_no_task_per_question_only_one_flush_per_region_and_window() -> None:
+    loop = asyncio.get_running_loop()
+    created: list[Any] = []
+    default_factory = loop.get_task_factory()
+
+    def counting_factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+        created.append(coro)
+        if default_factory is not None:
+            return default_factory(loop, coro, **kwargs)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    batcher = JobStatusBatcher(lambda region: _Drs(), window=0.01)
+    loop.set_task_factory(counting_factory)
+    try:
+        asked = [
+            batcher.ask(region, [f"drsjob-{i}"]) for i in range(100) for region in ("us-east-1", "us-west-2")
+        ]
+        answers = await asyncio.gather(*asked)
+    finally:
+        loop.set_task_factory(default_factory)
+    assert len(created) == 2  # one flush per region, whatever the number of questions
+    assert all(len(answer) == 100 for answer in answers)  # each hears the whole batch of its region
+
+
+async def test_an_empty_question_is_answered_at_once_without_a_call() -> None:
+    drs = _Drs()
+    batcher = JobStatusBatcher(lambda region: drs, window=0.01)
+    assert await batcher.ask("us-east-1", []) == {}
+    assert drs.calls == 0

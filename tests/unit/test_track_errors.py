@@ -40,7 +40,7 @@ class Store:
 
 
 class Drs:
-    async def describe(self, region: str, job_ids: list[str]) -> dict[str, Any]:
+    async def ask(self, region: str, job_ids: list[str]) -> dict[str, Any]:
         return {job_ids[0]: drs_job(1, "STARTED", [participant(1, "IN_PROGRESS")])}
 
 

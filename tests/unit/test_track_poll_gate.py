@@ -33,7 +33,7 @@ class Pipeline:
         self.saved: dict[str, Execution] = {}
         self.events: list[str] = []
 
-    async def describe(self, region: str, job_ids: list[str]) -> dict[str, Any]:
+    async def ask(self, region: str, job_ids: list[str]) -> dict[str, Any]:
         self.answers_in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.answers_in_flight)
         self.events.append("fetch")
