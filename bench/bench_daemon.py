@@ -219,7 +219,8 @@ def run_one(
             result["jobs_per_call"] = jobs / result["drs_calls"] if result["drs_calls"] else math.nan
             result["write_conflicts"] = delta("poller_write_conflicts_total")
             result["poll_failures"] = delta("poller_poll_failures_total")
-            seen = h.daemon_detections(poller.log_path)
+            views = h.daemon_views(poller.log_path)  # the daemon's log, read once
+            seen = h.daemon_detections(views)
         else:
             stats = json.loads(stats_path.read_text())
             if stats["errors"] > stats["polls"]:  # a broken reference must not pass for a slow one
@@ -240,7 +241,7 @@ def run_one(
         lat, skipped = h.detection_latencies(truth, seen)
         result["detection"] = {p: sorted(v) for p, v in lat.items()}
         if kind == "daemon":  # detection beyond the interval the daemon was polling at (sim s)
-            interval = h.interval_at_change(h.daemon_views(poller.log_path), truth)
+            interval = h.interval_at_change(views, truth)
             result["excess"] = {
                 phase: sorted(
                     (seen[key] - changed) * scale - interval[key]

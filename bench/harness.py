@@ -34,6 +34,8 @@ import boto3
 from botocore.config import Config
 
 from drssim.client import SimControl
+from poller.domain.phases import DEFAULT_INTERVALS as POLLER_INTERVALS
+from poller.domain.phases import PHASE_PRIORITY
 from poller.dynamodb import deserialize, serialize
 from poller.lease import is_replica_record
 from poller.local import LOCAL_CREDENTIALS, free_port
@@ -303,9 +305,10 @@ def truth_changes(drs_url: str) -> tuple[dict[tuple[str, str], float], dict[str,
     return changes, final
 
 
-def daemon_detections(log_path: Path) -> dict[tuple[str, str], float]:
-    """(server, status) → wall time of the daemon's ``transition`` log line (written after the write)."""
-    seen: dict[tuple[str, str], float] = {}
+def daemon_views(log_path: Path) -> dict[str, tuple[str, list[tuple[float, str]]]]:
+    """Server → (its execution, [(wall time, status the daemon wrote), ...]) in log order, from the
+    daemon's ``transition`` lines (each logged after its conditional UpdateItem)."""
+    views: dict[str, tuple[str, list[tuple[float, str]]]] = {}
     with log_path.open("rb") as fh:
         for raw in fh:
             if b'"transition"' not in raw:
@@ -323,36 +326,26 @@ def daemon_detections(log_path: Path) -> dict[tuple[str, str], float]:
             ):
                 continue
             when = datetime.fromisoformat(line["timestamp"].replace("Z", "+00:00")).timestamp()
-            seen.setdefault((subject, line["new"]), when)
-    return seen
-
-
-# The daemon's phase is its most urgent unfinished server's (poller.domain.phases); drills finish
-# at LAUNCHED. Statuses as the daemon's items spell them, most urgent first.
-_URGENCY = ("STARTED", "IN_PROGRESS", "LAUNCHING", "PENDING")
-_STATUS_INTERVAL = {"STARTED": "started", "IN_PROGRESS": "in_progress", "LAUNCHING": "launching"}
-
-
-def daemon_views(log_path: Path) -> dict[str, tuple[str, list[tuple[float, str]]]]:
-    """Server → (its execution, [(wall time, status the daemon wrote)...]) from ``transition`` lines."""
-    views: dict[str, tuple[str, list[tuple[float, str]]]] = {}
-    with log_path.open("rb") as fh:
-        for raw in fh:
-            if b'"transition"' not in raw or b'"scope": "server"' not in raw:
-                continue
-            line = json.loads(raw)
-            if line.get("attribute") != "Status":
-                continue
-            when = datetime.fromisoformat(line["timestamp"].replace("Z", "+00:00")).timestamp()
-            views.setdefault(line["subject"], (line["execution_id"], []))[1].append((when, line["new"]))
+            views.setdefault(subject, (str(line.get("execution_id", "")), []))[1].append((when, line["new"]))
     return views
+
+
+def daemon_detections(views: dict[str, tuple[str, list[tuple[float, str]]]]) -> dict[tuple[str, str], float]:
+    """(server, status) → when the daemon first wrote it (:func:`daemon_views`)."""
+    seen: dict[tuple[str, str], float] = {}
+    for sid, (_, changes) in views.items():
+        for when, status in changes:
+            seen.setdefault((sid, status), when)
+    return seen
 
 
 def interval_at_change(
     views: dict[str, tuple[str, list[tuple[float, str]]]], truth: dict[tuple[str, str], float]
 ) -> dict[tuple[str, str], float]:
     """(server, phase) → the poll interval (default, simulated s) the daemon was using for that
-    server's execution when drssim made the change: the phase it believed the execution was in.
+    server's execution when drssim made the change: the phase it believed the execution was in,
+    by the daemon's own rule (``PHASE_PRIORITY``: its most urgent unfinished server's status; a
+    drill's LAUNCHED server is finished).
 
     A drill's job is STARTED for only 30–60 s, less than the 45 s PENDING interval, so a change
     to IN_PROGRESS is often made while the daemon still (rightly, as last seen) polls at the
@@ -375,8 +368,8 @@ def interval_at_change(
         if sid not in views:
             continue
         seen = {seen_at(other, changed) for other in by_execution[views[sid][0]]}
-        urgent = next((status for status in _URGENCY if status in seen), "PENDING")
-        intervals[(sid, phase)] = DEFAULT_INTERVALS[_STATUS_INTERVAL.get(urgent, "pending")]
+        urgent = next((status for status in PHASE_PRIORITY if status in seen), "PENDING")
+        intervals[(sid, phase)] = POLLER_INTERVALS.for_phase(urgent)
     return intervals
 
 
