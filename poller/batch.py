@@ -64,8 +64,7 @@ class JobStatusBatcher:
     async def describe(self, region: str, job_ids: Iterable[str]) -> dict[str, Job]:
         """Job ID → DRS job item; IDs DRS does not know are absent (as DRS answers)."""
         wanted = set(job_ids)
-        jobs = await self.ask(region, wanted)
-        return {job_id: jobs[job_id] for job_id in wanted if job_id in jobs}
+        return asked_jobs(await self.ask(region, wanted), wanted)
 
     def ask(self, region: str, job_ids: Iterable[str]) -> asyncio.Future[dict[str, Job]]:
         """The future of the region's next answer (every job of the batch, not only these).
@@ -104,6 +103,11 @@ class JobStatusBatcher:
             await _wake(batch.waiters, lambda answer: answer.set_exception(failure))
         else:
             await _wake(batch.waiters, lambda answer: answer.set_result(jobs))
+
+
+def asked_jobs(answer: dict[str, Job], job_ids: Iterable[str]) -> dict[str, Job]:
+    """The jobs of a region's answer that one caller asked for; IDs DRS does not know are absent."""
+    return {job_id: answer[job_id] for job_id in job_ids if job_id in answer}
 
 
 async def _wake(

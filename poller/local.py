@@ -49,8 +49,9 @@ class SerializedApp:
     DynamoDB applies writes to an item one at a time, so a conditional write is atomic; moto does
     not lock, and under werkzeug's threaded server two racing conditional writes could both win
     (seen in tests: 2 of 20 trials of 4 racers). The keep-alive server runs one request at a time
-    too; the lock keeps the guarantee whatever serves the app. Replicas, leases and cancels race by design, so the local stand-in
-    must serialise like the real service. moto is CPU-bound under the GIL, so little is lost.
+    too; the lock keeps the guarantee whatever serves the app. Replicas, leases and cancels race
+    by design, so the local stand-in must serialise like the real service. moto is CPU-bound
+    under the GIL, so little is lost.
     """
 
     def __init__(self, app: Any) -> None:

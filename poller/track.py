@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import structlog
 
 from poller import metrics
-from poller.batch import DrsError, JobStatusBatcher
+from poller.batch import DrsError, JobStatusBatcher, asked_jobs
 from poller.domain.apply import JobsById, PollOutcome, apply_poll, jobs_to_request
 from poller.domain.model import Execution, MalformedItemError
 from poller.domain.phases import PollingIntervals, detect_execution_phase, seconds_until_next_poll
@@ -176,7 +176,7 @@ class ExecutionTracker:
         answers = await asyncio.gather(*(self._batcher.ask(r, ids) for r, ids in wanted.items()))
         jobs: dict[str, dict[str, object]] = {}
         for ids, answer in zip(wanted.values(), answers, strict=True):
-            jobs.update((job_id, answer[job_id]) for job_id in ids if job_id in answer)
+            jobs.update(asked_jobs(answer, ids))
         return jobs
 
     def _failed(self, execution: Execution, reason: str, err: Exception) -> Execution:
