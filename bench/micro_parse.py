@@ -21,7 +21,8 @@ from botocore.parsers import RestJSONParser
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from poller.parse import is_verbatim, loads_verbatim
+from poller.parse import loads_verbatim
+from poller.verbatim import is_verbatim
 
 
 def job(i: int, servers: int) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from botocore.config import Config
 
 from poller.config import Settings
 from poller.parse import VerbatimParserFactory
+from poller.serialize import use_verbatim_serializer
 
 
 def client_config(max_pool: int = 50, max_attempts: int = 4, read_timeout: float = 20.0) -> Config:
@@ -62,6 +63,7 @@ class AwsClients:
                 "dynamodb", region_name=s.aws_region, endpoint_url=s.dynamodb_endpoint_url, config=unvalidated
             )
         )
+        use_verbatim_serializer(self.dynamodb)  # each write's body in one json.dumps (poller.serialize)
         if s.event_bus_name:
             self.events = await self._stack.enter_async_context(
                 self._session.client(

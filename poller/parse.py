@@ -23,37 +23,7 @@ from typing import Any
 from aiobotocore.parsers import AioResponseParserFactory, AioRestJSONParser
 from botocore.model import Shape
 
-# Types whose JSON value botocore's rest-json parser returns unchanged (int(5) is 5, a bool
-# stays a bool); float and double are not (5 becomes 5.0), timestamps and blobs are decoded.
-_VERBATIM_SCALARS = frozenset({"string", "integer", "long", "boolean"})
-
-
-def is_verbatim(shape: Shape | None) -> bool:
-    """True when botocore's walk of a body of this shape would only drop nulls."""
-    if shape is None:
-        return False
-    if any(key in shape.serialization for key in ("payload", "eventstream")):
-        return False
-    return _verbatim(shape, in_body=False, seen=set())
-
-
-def _verbatim(shape: Shape, in_body: bool, seen: set[str]) -> bool:
-    if in_body and shape.serialization:  # a rename, a header, a status code...
-        return False
-    if shape.type_name in _VERBATIM_SCALARS:
-        return True
-    if shape.name in seen:  # recursive shapes were already judged on the way down
-        return True
-    seen = seen | {shape.name}
-    if shape.type_name == "list":
-        return _verbatim(shape.member, True, seen)
-    if shape.type_name == "map":
-        return _verbatim(shape.key, True, seen) and _verbatim(shape.value, True, seen)
-    if shape.type_name == "structure":
-        if shape.is_document_type:
-            return False
-        return all(_verbatim(member, True, seen) for member in shape.members.values())
-    return False
+from poller.verbatim import is_verbatim
 
 
 def _without_nulls(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from botocore.parsers import RestJSONParser
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from poller.parse import VerbatimParserFactory, VerbatimRestJSONParser, is_verbatim, loads_verbatim
+from poller.parse import VerbatimParserFactory, VerbatimRestJSONParser, loads_verbatim
+from poller.verbatim import is_verbatim
 
 DRS = botocore.session.get_session().get_service_model("drs")
 DESCRIBE_JOBS = DRS.operation_model("DescribeJobs").output_shape

@@ -1,0 +1,76 @@
+"""Serialize: a DynamoDB request body in one C-speed ``json.dumps``.
+
+Every transition is one UpdateItem carrying the execution's changed waves as AttributeValue
+maps. botocore's JSON serializer walks each of those values through the input shape, in
+Python, to copy it unchanged: for DynamoDB's inputs the only values it converts are blobs
+(``B``, ``BS``: base64). So when the request holds no blob, ``json.dumps`` of the parameters
+is byte for byte botocore's body (same keys, same order, same separators), several times
+faster. The shape is judged from botocore's model (``poller.verbatim``) once per operation;
+a body that holds a blob key, or a value JSON cannot hold (bytes, Decimal, datetime), goes
+through botocore's walk unchanged.
+
+Unlike botocore without parameter validation, a parameter the model does not know is sent as
+given rather than raising ``KeyError``: DynamoDB then rejects it with a ValidationException.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.model import OperationModel
+from botocore.serialize import JSONSerializer
+
+from poller.verbatim import blob_members
+
+
+class VerbatimJSONSerializer(JSONSerializer):
+    """botocore's JSON serializer, with the verbatim shortcut for bodies that hold no blob."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._blobs: dict[str, frozenset[str] | None] = {}  # per operation, from the model
+
+    def serialize_to_request(self, parameters: dict[str, Any], operation_model: OperationModel) -> Any:
+        body = self._verbatim_body(parameters, operation_model)
+        if body is None:
+            return super().serialize_to_request(parameters, operation_model)
+        serialized = super().serialize_to_request({}, operation_model)  # method, target, headers
+        serialized["body"] = body
+        return serialized
+
+    def _verbatim_body(self, parameters: dict[str, Any], operation_model: OperationModel) -> bytes | None:
+        name = operation_model.name
+        if name not in self._blobs:
+            verbatim = operation_model.endpoint is None  # a host prefix may read the parameters
+            self._blobs[name] = blob_members(operation_model.input_shape) if verbatim else None
+        return verbatim_body(parameters, self._blobs[name])
+
+
+def verbatim_body(parameters: dict[str, Any], blobs: frozenset[str] | None) -> bytes | None:
+    """botocore's body for ``parameters``, or None when only botocore's walk can make it."""
+    if blobs is None or not parameters:
+        return None
+    try:
+        text = json.dumps(parameters)
+    except (TypeError, ValueError):  # bytes, Decimal, datetime, a circular value...
+        return None
+    # A blob is always a member named in ``blobs``, so its key appears as '"B": '. The same
+    # characters inside a string are escaped ('\\"B\\": '), and a map key that happens to be
+    # called "B" only costs the slow path.
+    if any(f'"{member}": ' in text for member in blobs):
+        return None
+    return text.encode("utf-8")
+
+
+def use_verbatim_serializer(client: Any) -> bool:
+    """Give a JSON-protocol client (DynamoDB) the verbatim serializer; True if it took.
+
+    botocore offers no hook for its serializer, so this replaces the client's own, and only
+    when it is exactly botocore's unvalidated JSONSerializer (a validating client keeps its
+    validation; any other protocol or a newer botocore keeps what it has).
+    """
+    if type(getattr(client, "_serializer", None)) is not JSONSerializer:
+        return False
+    client._serializer = VerbatimJSONSerializer()
+    return True

@@ -1,0 +1,154 @@
+"""The verbatim DynamoDB request body is byte for byte what botocore's serializer sends."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import aioboto3
+import botocore.session
+import pytest
+from botocore.config import Config
+from botocore.model import Shape, ShapeResolver
+from botocore.serialize import JSONSerializer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from poller.serialize import VerbatimJSONSerializer, use_verbatim_serializer, verbatim_body
+from poller.verbatim import blob_members
+
+DYNAMODB = botocore.session.get_session().get_service_model("dynamodb")
+UPDATE_ITEM = DYNAMODB.operation_model("UpdateItem")
+
+# Strings that look like the blob keys from inside a value: they must not fool the check.
+TRICKY = st.sampled_from(['"B": ', 'x"BS": y', '\\"B\\": ', "B", "BS", "\u00e9\u2603", ""])
+TEXT = st.one_of(st.text(max_size=8), TRICKY)
+
+
+def attribute_values(with_blobs: bool) -> st.SearchStrategy[dict[str, Any]]:
+    scalars = [
+        st.builds(lambda s: {"S": s}, TEXT),
+        st.builds(lambda n: {"N": str(n)}, st.integers(-(10**12), 10**12)),
+        st.builds(lambda b: {"BOOL": b}, st.booleans()),
+        st.just({"NULL": True}),
+        st.builds(lambda ss: {"SS": ss}, st.lists(TEXT, min_size=1, max_size=3, unique=True)),
+    ]
+    if with_blobs:
+        scalars.append(st.builds(lambda b: {"B": b}, st.binary(max_size=6)))
+        scalars.append(
+            st.builds(lambda bs: {"BS": bs}, st.lists(st.binary(max_size=4), min_size=1, max_size=2))
+        )
+    return st.recursive(
+        st.one_of(*scalars),
+        lambda inner: st.one_of(
+            st.builds(lambda items: {"L": items}, st.lists(inner, max_size=3)),
+            st.builds(lambda m: {"M": m}, st.dictionaries(TEXT, inner, max_size=3)),
+        ),
+        max_leaves=12,
+    )
+
+
+def update_items(with_blobs: bool) -> st.SearchStrategy[dict[str, Any]]:
+    values = attribute_values(with_blobs)
+    return st.fixed_dictionaries(
+        {
+            "TableName": st.just("executions"),
+            "Key": st.builds(lambda s: {"ExecutionId": {"S": s}}, TEXT),
+            "UpdateExpression": st.just("SET #a = :a"),
+            "ExpressionAttributeNames": st.dictionaries(TEXT, TEXT, max_size=2),
+            "ExpressionAttributeValues": st.dictionaries(TEXT, values, max_size=3),
+        },
+        optional={"ConditionExpression": TEXT, "ReturnValues": st.sampled_from(["NONE", "ALL_NEW"])},
+    )
+
+
+def botocore_request(parameters: dict[str, Any]) -> Any:
+    return JSONSerializer().serialize_to_request(parameters, UPDATE_ITEM)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(parameters=update_items(with_blobs=True))
+def test_any_update_item_is_serialized_exactly_as_botocore_does(parameters: dict[str, Any]) -> None:
+    verbatim = VerbatimJSONSerializer().serialize_to_request(parameters, UPDATE_ITEM)
+    assert verbatim == botocore_request(parameters)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(parameters=update_items(with_blobs=False))
+def test_a_request_without_blobs_takes_the_verbatim_path(parameters: dict[str, Any]) -> None:
+    body = verbatim_body(parameters, blob_members(UPDATE_ITEM.input_shape))
+    if any(f'"{key}": ' in json.dumps(parameters) for key in ("B", "BS")):
+        assert body is None  # a look-alike map key: the slow path, never a wrong body
+    else:
+        assert body == botocore_request(parameters)["body"]
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ({"B": b"\x00\x01"}, "bytes are base64-encoded by botocore"),
+        ({"B": "text"}, "botocore base64-encodes a str given as a blob too"),
+        ({"BS": ["YQ=="]}, "a blob set"),
+        ({"N": Decimal("1")}, "JSON cannot hold a Decimal"),
+    ],
+)
+def test_values_only_botocore_can_serialize_take_its_path(value: dict[str, Any], why: str) -> None:
+    parameters = {
+        "TableName": "t",
+        "Key": {"ExecutionId": {"S": "e"}},
+        "ExpressionAttributeValues": {":v": value},
+    }
+    assert verbatim_body(parameters, blob_members(UPDATE_ITEM.input_shape)) is None, why
+    if not isinstance(value.get("N"), Decimal):
+        expected = botocore_request(parameters)
+        assert VerbatimJSONSerializer().serialize_to_request(parameters, UPDATE_ITEM) == expected
+
+
+def test_dynamodbs_item_operations_carry_blobs_only_under_b_and_bs() -> None:
+    for operation in ("UpdateItem", "PutItem", "GetItem", "Query", "DeleteItem", "BatchWriteItem"):
+        assert blob_members(DYNAMODB.operation_model(operation).input_shape) == {"B", "BS"}, operation
+
+
+def test_an_operation_with_timestamps_is_left_to_botocore() -> None:
+    assert blob_members(DYNAMODB.operation_model("ListBackups").input_shape) is None
+
+
+def shape(definitions: dict[str, Any]) -> Shape:
+    return ShapeResolver(definitions).get_shape_by_name("In")
+
+
+def test_a_blob_under_a_map_key_cannot_be_seen_in_the_body_so_the_shape_is_not_verbatim() -> None:
+    definitions = {
+        "In": {"type": "structure", "members": {"Blobs": {"shape": "Map"}}},
+        "Map": {"type": "map", "key": {"shape": "Str"}, "value": {"shape": "Blob"}},
+        "Str": {"type": "string"},
+        "Blob": {"type": "blob"},
+    }
+    assert blob_members(shape(definitions)) is None
+
+
+def test_a_renamed_or_float_member_is_not_verbatim() -> None:
+    for member in ({"shape": "Str", "locationName": "other"}, {"shape": "Dbl"}):
+        definitions = {
+            "In": {"type": "structure", "members": {"Field": member}},
+            "Str": {"type": "string"},
+            "Dbl": {"type": "double"},
+        }
+        assert blob_members(shape(definitions)) is None
+
+
+def test_an_empty_request_is_left_to_botocore() -> None:
+    assert verbatim_body({}, frozenset()) is None
+
+
+async def test_only_an_unvalidated_json_client_gets_the_verbatim_serializer() -> None:
+    session = aioboto3.Session(aws_access_key_id="k", aws_secret_access_key="s", region_name="us-east-1")
+    unvalidated = Config(parameter_validation=False)
+    async with session.client("dynamodb", endpoint_url="http://127.0.0.1:9", config=unvalidated) as fast:
+        assert use_verbatim_serializer(fast)
+        assert isinstance(fast._serializer, VerbatimJSONSerializer)
+    async with session.client("dynamodb", endpoint_url="http://127.0.0.1:9") as validating:
+        assert not use_verbatim_serializer(validating)
+    async with session.client("drs", endpoint_url="http://127.0.0.1:9", config=unvalidated) as rest:
+        assert not use_verbatim_serializer(rest)
