@@ -307,26 +307,25 @@ def truth_changes(drs_url: str) -> tuple[dict[tuple[str, str], float], dict[str,
 
 def daemon_views(log_path: Path) -> dict[str, tuple[str, list[tuple[float, str]]]]:
     """Server → (its execution, [(wall time, status the daemon wrote), ...]) in log order, from the
-    daemon's ``transition`` lines (each logged after its conditional UpdateItem)."""
+    daemon's ``transitions`` lines (one per written poll, logged after its conditional UpdateItem)."""
     views: dict[str, tuple[str, list[tuple[float, str]]]] = {}
     with log_path.open("rb") as fh:
         for raw in fh:
-            if b'"transition"' not in raw:
+            if b'"transitions"' not in raw:
                 continue
             try:
                 line = json.loads(raw)
             except ValueError:
                 continue
-            # server transitions have scope="server"; their subjects are source server ids "s-..."
-            subject = str(line.get("subject", ""))
-            if (
-                line.get("event") != "transition"
-                or line.get("attribute") != "Status"
-                or not subject.startswith("s-")
-            ):
+            if line.get("event") != "transitions":
                 continue
             when = datetime.fromisoformat(line["timestamp"].replace("Z", "+00:00")).timestamp()
-            views.setdefault(subject, (str(line.get("execution_id", "")), []))[1].append((when, line["new"]))
+            execution_id = str(line.get("execution_id", ""))
+            for change in line.get("changes", []):
+                # server changes have scope="server"; their subjects are source server ids "s-..."
+                subject = str(change.get("subject", ""))
+                if change.get("attribute") == "Status" and subject.startswith("s-"):
+                    views.setdefault(subject, (execution_id, []))[1].append((when, change["new"]))
     return views
 
 

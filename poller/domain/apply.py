@@ -38,6 +38,16 @@ class Transition:
     old: str | None
     new: str
 
+    def log_fields(self) -> dict[str, str | None]:
+        """The transition as one entry of a ``transitions`` log line."""
+        return {
+            "scope": self.level,
+            "subject": self.subject,
+            "attribute": self.attribute,
+            "old": self.old,
+            "new": self.new,
+        }
+
 
 @dataclass(frozen=True)
 class PollOutcome:

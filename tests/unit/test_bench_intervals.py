@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from bench.harness import interval_at_change
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.harness import daemon_views, interval_at_change
 
 # one execution, two servers (one job per region); times are wall seconds
 VIEWS = {
@@ -27,3 +31,30 @@ def test_launched_servers_no_longer_set_the_pace() -> None:
 
 def test_servers_the_daemon_never_wrote_are_left_out() -> None:
     assert interval_at_change(VIEWS, {("s-unknown", "LAUNCHED"): 10.0}) == {}
+
+
+def test_the_bench_reads_server_status_changes_from_the_daemons_transitions_lines(tmp_path: Path) -> None:
+    changes = [
+        {"scope": "server", "subject": "s-a", "attribute": "Status", "old": "PENDING", "new": "IN_PROGRESS"},
+        {
+            "scope": "server",
+            "subject": "s-a",
+            "attribute": "PostLaunchActionsStatus",
+            "old": None,
+            "new": "X",
+        },
+        {"scope": "wave", "subject": "wave-1", "attribute": "Status", "old": "LAUNCHING", "new": "LAUNCHED"},
+    ]
+    lines = [
+        {
+            "event": "transitions",
+            "execution_id": "exec-1",
+            "timestamp": "2026-01-01T00:00:10Z",
+            "changes": changes,
+        },
+        {"event": "poll_failed", "execution_id": "exec-1", "timestamp": "2026-01-01T00:00:11Z"},
+    ]
+    log = tmp_path / "daemon.log"
+    log.write_text("\n".join(json.dumps(line) for line in lines) + "\nnot json\n")
+    ten = datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC).timestamp()
+    assert daemon_views(log) == {"s-a": ("exec-1", [(ten, "IN_PROGRESS")])}
