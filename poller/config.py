@@ -74,6 +74,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Bound on polls between asking DRS and their write landing (back-pressure from a slow store)",
     )
+    turn_budget_seconds: float = Field(
+        0.02,
+        ge=0,
+        description="Poll work one event-loop turn may do before the rest waits a turn (0: no cap)",
+    )
     ready_max_age_seconds: float = Field(
         60.0, gt=0, description="/readyz fails if the last good finder query is older"
     )

@@ -31,6 +31,7 @@ from poller.launch import Launcher
 from poller.lease import LEASE_OWNER, LeaseKeeper, held_by_other, new_replica_id
 from poller.schedule import Scheduler, ScheduleReport
 from poller.track import ExecutionTracker, TrackerConfig
+from poller.turns import TurnBudget
 from poller.write import ExecutionStore
 
 log = structlog.get_logger("poller.daemon")
@@ -67,6 +68,7 @@ class Daemon:
         )
         self.start_gate = asyncio.Semaphore(settings.max_concurrent_writes)
         self.poll_gate = asyncio.Semaphore(settings.max_polls_in_flight)
+        self.turns = TurnBudget(settings.turn_budget_seconds)
         self.scheduler = Scheduler(self._make_tracker)
         self.app = build_app(self.health)
         self.tick_hooks: list[TickHook] = []
@@ -104,6 +106,7 @@ class Daemon:
             self.leases,
             self.start_gate,
             self.poll_gate,
+            self.turns,
         )
 
     def _terminal(self, execution: Execution) -> None:

@@ -37,6 +37,10 @@ FINDER_DURATION = Histogram(
     "poller_finder_duration_seconds", "Duration of one pass over the StatusIndex", buckets=_LATENCY_BUCKETS
 )
 FINDER_RUNS = Counter("poller_finder_runs_total", "Finder passes", ["outcome"])
+TURN_DEFERRALS = Counter(
+    "poller_turn_deferrals_total",
+    "Poll steps moved to a later event-loop turn because the turn had spent its budget (busy loop)",
+)
 LOOP_LAG = Histogram(
     "poller_event_loop_lag_seconds",
     "How late the event loop wakes a 0.25 s timer",

@@ -25,6 +25,7 @@ from poller.domain.statuses import TERMINAL_EXECUTION, ExecutionStatus
 from poller.domain.timeout import is_timed_out, resolve_timeout
 from poller.dynamodb import DynamoDBError
 from poller.lease import LEASE_OWNER, LeaseKeeper
+from poller.turns import TurnBudget
 from poller.write import ExecutionNotFound, ExecutionStore, WriteConflict
 
 log = structlog.get_logger("poller.track")
@@ -55,6 +56,7 @@ class ExecutionTracker:
         leases: LeaseKeeper | None = None,
         start_gate: asyncio.Semaphore | None = None,
         poll_gate: asyncio.Semaphore | None = None,
+        turns: TurnBudget | None = None,
     ) -> None:
         self.execution_id = execution_id
         self._store = store
@@ -65,6 +67,7 @@ class ExecutionTracker:
         self._leases = leases
         self._start_gate = start_gate
         self._poll_gate = poll_gate
+        self._turns = turns or TurnBudget(0.0)
         self._failures = 0
         self._retry_at: float | None = None
         self._last_write = 0.0
@@ -156,6 +159,7 @@ class ExecutionTracker:
             jobs = await self._fetch(execution)
         except DrsError as err:
             return self._failed(execution, "drs_throttled" if err.throttled else "drs_error", err)
+        await self._turns.checkpoint()  # one answer wakes hundreds of polls: slice their work
         now = self._clock()
         outcome = resolve_timeout(execution, jobs, now) if timed_out else apply_poll(execution, jobs, now)
         phase = detect_execution_phase(execution.Waves, execution.ExecutionType)
@@ -217,6 +221,7 @@ class ExecutionTracker:
                 outcome = resolve_timeout(fresh, jobs, now) if timed_out else apply_poll(fresh, jobs, now)
                 continue
             self._last_write = self._clock()
+            await self._turns.checkpoint()  # write answers land together too
             self._count_transitions(outcome, current.LastPolledTime)
             return saved
         log.error("write_conflicts_exhausted", attempts=MAX_WRITE_ATTEMPTS)

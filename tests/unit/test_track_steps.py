@@ -1,4 +1,4 @@
-"""A written poll is one ``transitions`` log line carrying every change it wrote."""
+"""A written poll is one ``transitions`` log line; a burst of polls goes through the turn budget."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from poller.batch import JobStatusBatcher
 from poller.domain.model import Execution
 from poller.domain.phases import PollingIntervals
 from poller.domain.statuses import ServerStatus
+from poller.metrics import TURN_DEFERRALS
 from poller.track import ExecutionTracker, TrackerConfig
+from poller.turns import TurnBudget
 from poller.write import ExecutionStore
 from tests.unit.builders import START, drs_job, execution, participant, server, server_id, wave
 
@@ -40,14 +42,19 @@ class Drs:
         return self.answer
 
 
-def tracker(store: Store, drs: Drs) -> ExecutionTracker:
+def tracker(store: Store, drs: Drs, turns: TurnBudget | None = None) -> ExecutionTracker:
     return ExecutionTracker(
         "exec-1",
         cast(ExecutionStore, store),
         cast(JobStatusBatcher, drs),
         TrackerConfig(intervals=PollingIntervals(), timeout_seconds=1800, idle_write_seconds=300),
         lambda: START + 60,
+        turns=turns,
     )
+
+
+def deferrals() -> float:
+    return TURN_DEFERRALS._value.get()
 
 
 async def test_a_poll_that_changes_three_servers_logs_one_line_with_all_of_them() -> None:
@@ -86,3 +93,20 @@ async def test_a_poll_without_changes_logs_no_transitions() -> None:
         await asyncio.wait_for(watched._poll_once(store.item), timeout=5)
     assert not [e for e in logs if e["event"] == "transitions"]
     assert store.saves == 0
+
+
+async def test_a_burst_of_polls_is_sliced_by_the_turn_budget_and_every_poll_is_written() -> None:
+    work = [0.0]
+    budget = TurnBudget(0.010, clock=lambda: work[0])
+    stores = [Store(execution([wave([server(1, ServerStatus.PENDING)])], start=START)) for _ in range(6)]
+    drs = Drs({drs_job(1, "STARTED")["jobID"]: drs_job(1, "STARTED", [participant(1, "IN_PROGRESS")])})
+    trackers = [tracker(store, drs, budget) for store in stores]
+    before = deferrals()
+
+    async def poll(t: ExecutionTracker, store: Store) -> None:
+        await t._poll_once(store.item)
+        work[0] += 0.004  # each poll's work, as the budget's clock sees it
+
+    await asyncio.wait_for(asyncio.gather(*(poll(t, s) for t, s in zip(trackers, stores, strict=True))), 5)
+    assert [s.saves for s in stores] == [1] * 6
+    assert deferrals() > before
