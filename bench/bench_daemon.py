@@ -77,6 +77,7 @@ def run_one(
     profile: str | None = None,
     finder_period: float | None = None,
     max_drill_seconds: float = 600.0,
+    settings: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """One run of ``kind`` ("daemon" or "reference") on a fresh moto + drssim; always cleans up."""
     out = out_root / f"{kind}-{executions}"
@@ -89,6 +90,7 @@ def run_one(
         "servers": servers,
         "time_scale": scale,
         "finder_period": finder_period or 10.0 / scale,
+        "settings": settings or {},
     }
     try:
         moto, moto_url = h.start_moto(out)
@@ -116,6 +118,7 @@ def run_one(
                     "run",
                 ]
             env = h.child_env(poller_env(wl, moto_url, drs_url, port, scale, finder_period))
+            env.update({f"POLLER_{name}": value for name, value in (settings or {}).items()})
             if profile == "stalls":  # bench/stallwatch/sitecustomize.py samples the long loop turns
                 env["PYTHONPATH"] = f"{h.ROOT / 'bench' / 'stallwatch'}:{env['PYTHONPATH']}"
                 env["STALLWATCH_OUT"] = str(out / "stalls.jsonl")
@@ -341,6 +344,7 @@ def summary_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
 def print_result(r: dict[str, Any]) -> None:
     print(
         f"\n### {r['kind']}: {r['executions']:,} executions × {r['servers']} servers, time scale {r['time_scale']:g}"
+        + "".join(f", {name}={value}" for name, value in r.get("settings", {}).items())
     )
     print(h.table(("metric", "value"), summary_rows(r)))
     if "stalls" in r:
@@ -360,7 +364,16 @@ def run_sized(kind: str, executions: int, args: argparse.Namespace) -> dict[str,
         args.profile if daemon else None,
         args.finder_period if daemon else None,
         args.max_drill_seconds,
+        dict(getattr(args, "setting", None) or []) if daemon else None,
     )
+
+
+def setting(text: str) -> tuple[str, str]:
+    """NAME=VALUE of --setting; NAME without the POLLER_ prefix, upper case."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE (e.g. TURN_BUDGET_SECONDS=0), got {text!r}")
+    return name.strip().upper().removeprefix("POLLER_"), value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -382,6 +395,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--max-drill-seconds", type=float, default=600.0, help="stop a drill after this many wall s (600)"
+    )
+    p.add_argument(
+        "--setting",
+        action="append",
+        type=setting,
+        metavar="NAME=VALUE",
+        help="a daemon setting for this run, e.g. TURN_BUDGET_SECONDS=0 (POLLER_ is added); repeatable",
     )
     p.add_argument("--out", type=Path, default=h.OUT, help="output directory (default bench/out)")
     args = p.parse_args(argv)
