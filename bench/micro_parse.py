@@ -1,8 +1,10 @@
-"""Micro-benchmark: CPU to parse one DescribeJobs answer, botocore's walk vs the verbatim parse.
+"""Micro-benchmark: CPU to parse one DescribeJobs answer and one finder page, botocore's walk vs
+the verbatim parse.
 
-The daemon's batched DescribeJobs answer carries hundreds of jobs; parsing it runs on the event
-loop, so its time is a loop stall. This builds an answer shaped as drssim (and DRS) sends it,
-checks both parsers return the same objects, and prints the time per answer of each.
+The daemon's batched DescribeJobs answer carries hundreds of jobs, and a finder page (a
+DynamoDB Query answer) 500 items; parsing either runs on the event loop, so its time is a loop
+stall. This builds answers shaped as drssim (and DRS) and DynamoDB send them, checks both
+parsers return the same objects, and prints the time per answer of each.
 
     .venv/bin/python bench/micro_parse.py --jobs 300 --servers 5
 """
@@ -17,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import botocore.session
-from botocore.parsers import RestJSONParser
+from botocore.parsers import JSONParser, RestJSONParser
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from poller.parse import loads_verbatim
+from poller.find import PAGE_ITEMS
+from poller.parse import VerbatimJSONParser, loads_verbatim
 from poller.verbatim import is_verbatim
 
 
@@ -44,6 +47,22 @@ def job(i: int, servers: int) -> dict[str, Any]:
         ],
         "tags": {"ExecutionId": f"exec-{i}"},
     }
+
+
+def finder_page() -> bytes:
+    """A StatusIndex Query page as DynamoDB sends it: the finder's projection of PAGE_ITEMS items."""
+    items = [
+        {
+            "ExecutionId": {"S": f"exec-{i:06d}-94070e6a"},
+            "Status": {"S": "POLLING"},
+            "StartTime": {"N": "1764403200.123"},
+            "LeaseOwner": {"S": "ip-10-0-0-1-1234-abcd"},
+            "LeaseExpiry": {"N": "1764403290.5"},
+            "PendingWaves": {"N": "0"},
+        }
+        for i in range(PAGE_ITEMS)
+    ]
+    return json.dumps({"Items": items, "Count": len(items), "ScannedCount": len(items)}).encode()
 
 
 def seconds_per_parse(parse: Any, repeat: int) -> float:
@@ -77,6 +96,20 @@ def main() -> int:
     verbatim = seconds_per_parse(lambda: loads_verbatim(body), args.repeat)
     print(f"DescribeJobs answer: {args.jobs} jobs x {args.servers} servers, {len(body) / 1024:.0f} KiB")
     print(f"{'parser':>10} | {'ms per answer':>13}")
+    print(f"{'botocore':>10} | {walk * 1000:13.2f}")
+    print(f"{'verbatim':>10} | {verbatim * 1000:13.2f}")
+    print(f"verbatim is {walk / verbatim:.1f}x faster (same objects)")
+
+    page = finder_page()
+    query = botocore.session.get_session().get_service_model("dynamodb").operation_model("Query").output_shape
+    walker, fast = JSONParser(), VerbatimJSONParser()
+    if fast._handle_json_body(page, query) != walker._handle_json_body(page, query):
+        print("verbatim finder page differs from botocore's: not timing it", file=sys.stderr)
+        return 1
+    walk = seconds_per_parse(lambda: walker._handle_json_body(page, query), args.repeat)
+    verbatim = seconds_per_parse(lambda: fast._handle_json_body(page, query), args.repeat)
+    print(f"\nFinder page (DynamoDB Query): {PAGE_ITEMS} items, {len(page) / 1024:.0f} KiB")
+    print(f"{'parser':>10} | {'ms per page':>13}")
     print(f"{'botocore':>10} | {walk * 1000:13.2f}")
     print(f"{'verbatim':>10} | {verbatim * 1000:13.2f}")
     print(f"verbatim is {walk / verbatim:.1f}x faster (same objects)")

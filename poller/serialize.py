@@ -6,7 +6,7 @@ Python, to copy it unchanged: for DynamoDB's inputs the only values it converts 
 (``B``, ``BS``: base64). So when the request holds no blob, ``json.dumps`` of the parameters
 is byte for byte botocore's body (same keys, same order, same separators), several times
 faster. The shape is judged from botocore's model (``poller.verbatim``) once per operation;
-a body that holds a blob key, or a value JSON cannot hold (bytes, Decimal, datetime), goes
+a body that holds a blob's key, or a value JSON cannot hold (bytes, Decimal, datetime), goes
 through botocore's walk unchanged.
 
 Unlike botocore without parameter validation, a parameter the model does not know is sent as
@@ -21,7 +21,7 @@ from typing import Any
 from botocore.model import OperationModel
 from botocore.serialize import JSONSerializer
 
-from poller.verbatim import blob_members
+from poller.verbatim import NEVER, BodyCheck, body_check
 
 
 class VerbatimJSONSerializer(JSONSerializer):
@@ -29,7 +29,7 @@ class VerbatimJSONSerializer(JSONSerializer):
 
     def __init__(self) -> None:
         super().__init__()
-        self._blobs: dict[str, frozenset[str] | None] = {}  # per operation, from the model
+        self._checks: dict[str, BodyCheck] = {}  # per operation, from the model
 
     def serialize_to_request(self, parameters: dict[str, Any], operation_model: OperationModel) -> Any:
         body = self._verbatim_body(parameters, operation_model)
@@ -41,26 +41,22 @@ class VerbatimJSONSerializer(JSONSerializer):
 
     def _verbatim_body(self, parameters: dict[str, Any], operation_model: OperationModel) -> bytes | None:
         name = operation_model.name
-        if name not in self._blobs:
-            verbatim = operation_model.endpoint is None  # a host prefix may read the parameters
-            self._blobs[name] = blob_members(operation_model.input_shape) if verbatim else None
-        return verbatim_body(parameters, self._blobs[name])
+        if name not in self._checks:
+            # a host prefix may read the parameters: leave such operations to botocore
+            shape = operation_model.input_shape
+            self._checks[name] = NEVER if operation_model.endpoint else body_check(shape)
+        return verbatim_body(parameters, self._checks[name])
 
 
-def verbatim_body(parameters: dict[str, Any], blobs: frozenset[str] | None) -> bytes | None:
+def verbatim_body(parameters: dict[str, Any], check: BodyCheck) -> bytes | None:
     """botocore's body for ``parameters``, or None when only botocore's walk can make it."""
-    if blobs is None or not parameters:
+    if not check.possible or not parameters:
         return None
     try:
-        text = json.dumps(parameters)
+        body = json.dumps(parameters).encode("utf-8")
     except (TypeError, ValueError):  # bytes, Decimal, datetime, a circular value...
         return None
-    # A blob is always a member named in ``blobs``, so its key appears as '"B": '. The same
-    # characters inside a string are escaped ('\\"B\\": '), and a map key that happens to be
-    # called "B" only costs the slow path.
-    if any(f'"{member}": ' in text for member in blobs):
-        return None
-    return text.encode("utf-8")
+    return body if check.allows(body) else None
 
 
 def use_verbatim_serializer(client: Any) -> bool:

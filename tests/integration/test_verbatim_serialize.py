@@ -1,4 +1,4 @@
-"""Over moto's real wire protocol, the daemon's DynamoDB client writes what stock aioboto3 writes."""
+"""Over moto's real wire protocol, the daemon's DynamoDB client writes and reads as stock boto3 does."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tests.conftest import Tables
 pytestmark = pytest.mark.asyncio
 
 
-async def test_the_daemons_dynamodb_writes_land_as_sent_blobs_included(
+async def test_the_daemons_dynamodb_writes_land_and_read_back_as_sent_blobs_included(
     make_settings: Callable[..., Settings], tables: Tables, dynamodb: Any
 ) -> None:
     values = {
@@ -38,9 +38,16 @@ async def test_the_daemons_dynamodb_writes_land_as_sent_blobs_included(
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=used,
             )
+        read_back = {}
+        for key in ("plain", "blobs"):
+            answer = await clients.dynamodb.get_item(
+                TableName=tables.executions, Key={"ExecutionId": {"S": key}}
+            )
+            read_back[key] = answer["Item"]
     plain = dynamodb.get_item(TableName=tables.executions, Key={"ExecutionId": {"S": "plain"}})["Item"]
     assert plain["Text"] == values[":s"]
     assert plain["Nested"] == values[":m"]
     blobs = dynamodb.get_item(TableName=tables.executions, Key={"ExecutionId": {"S": "blobs"}})["Item"]
     assert blobs["Blob"] == values[":b"]
     assert sorted(blobs["Blobs"]["BS"]) == sorted(values[":bs"]["BS"])
+    assert read_back == {"plain": plain, "blobs": blobs}  # the verbatim parse, blobs decoded

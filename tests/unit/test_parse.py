@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
 import botocore.session
 import pytest
 from botocore.model import Shape, ShapeResolver
-from botocore.parsers import RestJSONParser
+from botocore.parsers import JSONParser, RestJSONParser
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from poller.parse import VerbatimParserFactory, VerbatimRestJSONParser, loads_verbatim
-from poller.verbatim import is_verbatim
+from poller.parse import VerbatimJSONParser, VerbatimParserFactory, VerbatimRestJSONParser, loads_verbatim
+from poller.verbatim import body_check, is_verbatim
 
 DRS = botocore.session.get_session().get_service_model("drs")
 DESCRIBE_JOBS = DRS.operation_model("DescribeJobs").output_shape
@@ -122,9 +123,78 @@ def test_error_answers_still_go_through_botocore() -> None:
 
 
 def test_other_protocols_get_aiobotocores_parser() -> None:
-    assert not isinstance(VerbatimParserFactory().create_parser("json"), VerbatimRestJSONParser)
+    assert not isinstance(
+        VerbatimParserFactory().create_parser("query"), (VerbatimRestJSONParser, VerbatimJSONParser)
+    )
 
 
 def test_a_body_that_is_not_an_object_parses_to_nothing() -> None:
     assert loads_verbatim(b"") == {}
     assert loads_verbatim(b"[1, 2]") == {}
+
+
+DYNAMODB = botocore.session.get_session().get_service_model("dynamodb")
+QUERY_OUTPUT = DYNAMODB.operation_model("Query").output_shape
+GET_ITEM_OUTPUT = DYNAMODB.operation_model("GetItem").output_shape
+TRICKY_TEXT = st.one_of(st.text(max_size=8), st.sampled_from(['"B": ', 'x"BS":y', "null", "CapacityUnits"]))
+
+
+def attribute_json(with_blobs: bool) -> st.SearchStrategy[dict[str, Any]]:
+    """AttributeValues as DynamoDB sends them (blobs base64, numbers as strings)."""
+    scalars = [
+        st.builds(lambda s: {"S": s}, TRICKY_TEXT),
+        st.builds(lambda n: {"N": str(n)}, st.integers(-(10**9), 10**9)),
+        st.builds(lambda b: {"BOOL": b}, st.booleans()),
+        st.just({"NULL": True}),
+        st.builds(lambda ss: {"SS": ss}, st.lists(TRICKY_TEXT, min_size=1, max_size=3, unique=True)),
+    ]
+    if with_blobs:
+        scalars.append(st.builds(lambda b: {"B": base64.b64encode(b).decode()}, st.binary(max_size=6)))
+    return st.recursive(
+        st.one_of(*scalars),
+        lambda inner: st.one_of(
+            st.builds(lambda items: {"L": items}, st.lists(inner, max_size=3)),
+            st.builds(lambda m: {"M": m}, st.dictionaries(TRICKY_TEXT, inner, max_size=3)),
+        ),
+        max_leaves=10,
+    )
+
+
+def query_answers(with_blobs: bool, with_capacity: bool) -> st.SearchStrategy[dict[str, Any]]:
+    item = st.dictionaries(TRICKY_TEXT, attribute_json(with_blobs), min_size=1, max_size=4)
+    optional: dict[str, st.SearchStrategy[Any]] = {"LastEvaluatedKey": item}
+    if with_capacity:
+        optional["ConsumedCapacity"] = st.builds(
+            lambda units: {"TableName": "t", "CapacityUnits": units}, st.integers(0, 100) | st.floats(0, 100)
+        )
+    return st.fixed_dictionaries(
+        {"Items": st.lists(item, max_size=4), "Count": st.integers(0, 5), "ScannedCount": st.integers(0, 5)},
+        optional=optional,
+    )
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(answer=query_answers(with_blobs=True, with_capacity=True))
+def test_dynamodb_answers_parse_exactly_as_botocore_parses_them(answer: dict[str, Any]) -> None:
+    body = json.dumps(answer).encode()
+    assert VerbatimJSONParser()._handle_json_body(body, QUERY_OUTPUT) == JSONParser()._handle_json_body(
+        body, QUERY_OUTPUT
+    )
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(answer=query_answers(with_blobs=False, with_capacity=False))
+def test_a_dynamodb_answer_without_blobs_or_capacity_takes_the_verbatim_path(answer: dict[str, Any]) -> None:
+    body = json.dumps(answer).encode()
+    looks_converted = any(f'"{key}":' in body.decode() for key in ("B", "BS", "CapacityUnits"))
+    assert body_check(QUERY_OUTPUT).allows(body) is not looks_converted
+
+
+def test_an_item_with_a_blob_is_base64_decoded_by_botocores_path() -> None:
+    body = json.dumps({"Item": {"ExecutionId": {"S": "e"}, "Raw": {"B": "AP8="}}}).encode()
+    parsed = VerbatimJSONParser()._handle_json_body(body, GET_ITEM_OUTPUT)
+    assert parsed["Item"]["Raw"]["B"] == b"\x00\xff"
+
+
+def test_the_factory_gives_dynamodb_clients_the_verbatim_json_parser() -> None:
+    assert isinstance(VerbatimParserFactory().create_parser("json"), VerbatimJSONParser)

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from poller.serialize import VerbatimJSONSerializer, use_verbatim_serializer, verbatim_body
-from poller.verbatim import blob_members
+from poller.verbatim import body_check, converted_members
 
 DYNAMODB = botocore.session.get_session().get_service_model("dynamodb")
 UPDATE_ITEM = DYNAMODB.operation_model("UpdateItem")
@@ -77,7 +77,7 @@ def test_any_update_item_is_serialized_exactly_as_botocore_does(parameters: dict
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(parameters=update_items(with_blobs=False))
 def test_a_request_without_blobs_takes_the_verbatim_path(parameters: dict[str, Any]) -> None:
-    body = verbatim_body(parameters, blob_members(UPDATE_ITEM.input_shape))
+    body = verbatim_body(parameters, body_check(UPDATE_ITEM.input_shape))
     if any(f'"{key}": ' in json.dumps(parameters) for key in ("B", "BS")):
         assert body is None  # a look-alike map key: the slow path, never a wrong body
     else:
@@ -99,7 +99,7 @@ def test_values_only_botocore_can_serialize_take_its_path(value: dict[str, Any],
         "Key": {"ExecutionId": {"S": "e"}},
         "ExpressionAttributeValues": {":v": value},
     }
-    assert verbatim_body(parameters, blob_members(UPDATE_ITEM.input_shape)) is None, why
+    assert verbatim_body(parameters, body_check(UPDATE_ITEM.input_shape)) is None, why
     if not isinstance(value.get("N"), Decimal):
         expected = botocore_request(parameters)
         assert VerbatimJSONSerializer().serialize_to_request(parameters, UPDATE_ITEM) == expected
@@ -107,11 +107,15 @@ def test_values_only_botocore_can_serialize_take_its_path(value: dict[str, Any],
 
 def test_dynamodbs_item_operations_carry_blobs_only_under_b_and_bs() -> None:
     for operation in ("UpdateItem", "PutItem", "GetItem", "Query", "DeleteItem", "BatchWriteItem"):
-        assert blob_members(DYNAMODB.operation_model(operation).input_shape) == {"B", "BS"}, operation
+        assert converted_members(DYNAMODB.operation_model(operation).input_shape) == {"B", "BS"}, operation
 
 
-def test_an_operation_with_timestamps_is_left_to_botocore() -> None:
-    assert blob_members(DYNAMODB.operation_model("ListBackups").input_shape) is None
+def test_timestamps_are_converted_members_and_a_body_holding_one_takes_botocores_path() -> None:
+    list_backups = DYNAMODB.operation_model("ListBackups")
+    assert converted_members(list_backups.input_shape) == {"TimeRangeLowerBound", "TimeRangeUpperBound"}
+    check = body_check(list_backups.input_shape)
+    assert check.allows(b'{"TableName": "t"}')
+    assert not check.allows(b'{"TableName": "t", "TimeRangeLowerBound" : 5}')
 
 
 def shape(definitions: dict[str, Any]) -> Shape:
@@ -125,21 +129,24 @@ def test_a_blob_under_a_map_key_cannot_be_seen_in_the_body_so_the_shape_is_not_v
         "Str": {"type": "string"},
         "Blob": {"type": "blob"},
     }
-    assert blob_members(shape(definitions)) is None
+    assert converted_members(shape(definitions)) is None
 
 
-def test_a_renamed_or_float_member_is_not_verbatim() -> None:
-    for member in ({"shape": "Str", "locationName": "other"}, {"shape": "Dbl"}):
-        definitions = {
-            "In": {"type": "structure", "members": {"Field": member}},
-            "Str": {"type": "string"},
-            "Dbl": {"type": "double"},
-        }
-        assert blob_members(shape(definitions)) is None
+def test_a_renamed_member_is_not_verbatim_and_a_double_is_a_converted_member() -> None:
+    definitions = {
+        "In": {"type": "structure", "members": {"Renamed": {"shape": "Str", "locationName": "other"}}},
+        "Str": {"type": "string"},
+    }
+    assert converted_members(shape(definitions)) is None
+    definitions = {
+        "In": {"type": "structure", "members": {"Ratio": {"shape": "Dbl"}}},
+        "Dbl": {"type": "double"},
+    }
+    assert converted_members(shape(definitions)) == {"Ratio"}
 
 
 def test_an_empty_request_is_left_to_botocore() -> None:
-    assert verbatim_body({}, frozenset()) is None
+    assert verbatim_body({}, body_check(UPDATE_ITEM.input_shape)) is None
 
 
 async def test_only_an_unvalidated_json_client_gets_the_verbatim_serializer() -> None:
