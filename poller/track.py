@@ -80,6 +80,7 @@ class ExecutionTracker:
         try:
             async with self._start_gate or contextlib.nullcontext():  # 10,000 trackers starting
                 execution = await self._load()  # at once queue here, not in the HTTP pool (timeouts)
+                await self._turns.checkpoint()  # and their items land together
                 if execution is not None and not await self._claim(execution):
                     return
             await self._track(execution)

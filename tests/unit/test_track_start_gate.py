@@ -10,8 +10,12 @@ import asyncio
 import time
 from typing import Any, cast
 
+import pytest
+
 from poller.domain.phases import PollingIntervals
+from poller.metrics import TURN_DEFERRALS
 from poller.track import ExecutionTracker, TrackerConfig
+from poller.turns import TurnBudget
 from poller.write import ExecutionNotFound, ExecutionStore
 
 
@@ -54,3 +58,27 @@ async def test_trackers_starting_together_read_at_most_gate_size_items_at_once()
 async def test_without_a_gate_every_tracker_reads_at_once() -> None:
     store = await _start(20, None)
     assert store.most_in_flight == 20
+
+
+async def test_items_that_land_together_at_start_are_sliced_by_the_turn_budget() -> None:
+    work = [0.0]
+
+    class CostlyStore(SlowStore):
+        async def get(self, execution_id: str) -> Any:
+            await asyncio.sleep(0.01)  # the items land together
+            work[0] += 0.004  # reading and validating one, as the budget's clock sees it
+            raise ExecutionNotFound(execution_id)
+
+    store = CostlyStore()
+    budget = TurnBudget(0.010, clock=lambda: work[0])
+    config = TrackerConfig(intervals=PollingIntervals(), timeout_seconds=1800)
+    trackers = [
+        ExecutionTracker(
+            f"exec-{i}", cast(ExecutionStore, store), cast(Any, None), config, time.time, turns=budget
+        )
+        for i in range(10)
+    ]
+    before = TURN_DEFERRALS._value.get()
+    await asyncio.wait_for(asyncio.gather(*(t.run() for t in trackers)), timeout=5)
+    assert work[0] == pytest.approx(0.04)
+    assert TURN_DEFERRALS._value.get() > before
