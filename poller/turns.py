@@ -8,8 +8,8 @@ the lag probe) fired that late.
 
 So each heavy step first passes ``checkpoint()``. The first step of a slice starts its clock;
 later ones go on while the slice has spent less than ``seconds``; the rest wait in line. When
-the loop comes round again (a callback queued at the slice's start runs), the line is woken
-in order and the first of it opens the next slice. The same work gets done, in slices, and
+the loop comes round again (a callback queued at the slice's start runs), the head of the
+line is woken in order and the first of it opens the next slice. The same work gets done, in slices, and
 in order: a step that waits is never overtaken by newcomers, so none is starved.
 """
 
@@ -20,6 +20,11 @@ import time
 from collections.abc import Callable
 
 from poller import metrics
+
+# Waiters woken per turn. A slice admits what fits its budget and the others go back in line, so
+# waking all of a 1,000-poll line every turn would cost 1,000 wake-ups per turn for the few
+# dozen that fit.
+WAKE_PER_TURN = 64
 
 
 class TurnBudget:
@@ -68,12 +73,15 @@ class TurnBudget:
             asyncio.get_running_loop().call_soon(self._boundary)
 
     def _boundary(self) -> None:
-        """The loop came round (timers and sockets were served): close the slice, wake the line."""
+        """The loop came round (timers and sockets were served): close the slice and wake the
+        head of the line; the rest stays in line for the next turn."""
         self._boundary_queued = False
         self._slice_started = None
         line = self._ahead + self._line
-        self._ahead, self._line = [], []
-        for turn in line:
+        self._ahead, self._line = [], line[WAKE_PER_TURN:]
+        for turn in line[:WAKE_PER_TURN]:
             if not turn.done():
                 turn.set_result(None)
                 self._woken.add(turn)
+        if self._line:
+            self._queue_boundary()

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from poller.metrics import TURN_DEFERRALS
 from poller.turns import TurnBudget
 
 
@@ -127,3 +128,15 @@ async def test_a_step_cancelled_while_waiting_does_not_hold_up_the_others() -> N
         task.cancel()
     await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=5)
     assert done == [n for n in range(12) if n not in (5, 6, 7)]
+
+
+async def test_a_long_line_is_woken_a_turns_worth_at_a_time_not_all_of_it_every_turn() -> None:
+    clock = WorkClock()
+    budget = TurnBudget(0.010, clock)
+    done: list[int] = []
+    before = TURN_DEFERRALS._value.get()
+    await burst(budget, clock, steps=1000, cost=0.001, done=done)
+    assert done == list(range(1000))
+    # ~100 turns of 10 steps: each waiter waits once, plus per turn the wake-ups that did not
+    # fit (at most WAKE_PER_TURN); waking all of the line every turn would be ~50,000
+    assert TURN_DEFERRALS._value.get() - before < 10_000
