@@ -104,6 +104,14 @@ class Child:
     def sample_cpu(self) -> None:
         self.cpu_trace.append((time.monotonic(), self.cpu_seconds()))
 
+    def run_queue_seconds(self) -> float:
+        """Seconds the main thread (the daemon's event loop) was runnable but waiting for a core:
+        time the machine, not the process, added to its loop turns (/proc/<pid>/schedstat)."""
+        try:
+            return int(Path(f"/proc/{self.pid}/schedstat").read_text().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            return math.nan
+
     def busiest_window(self, seconds: float = 30.0) -> float:
         """The highest mean CPU (cores) over ``seconds`` of the samples: a saturated moto shows
         ~1 core there even when its mean over the run is lower (the load comes in bursts)."""
@@ -461,6 +469,26 @@ def hist_quantile(
         if count >= q * total:
             return le
     return math.inf
+
+
+def hist_share_at_most(
+    before: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+    after: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+    name: str,
+    bound: float,
+) -> float:
+    """Share (0..1) of the observations between two scrapes that fell in buckets ≤ ``bound``
+    (a bucket bound): e.g. the loop-lag probes that were at most 50 ms late."""
+    within = total = 0.0
+    for (n, lab), v in after.items():
+        if n == f"{name}_bucket":
+            le = float(dict(lab)["le"])
+            count = v - before.get((n, lab), 0.0)
+            if le == bound:
+                within += count
+            if math.isinf(le):
+                total += count
+    return within / total if total > 0 else math.nan
 
 
 def percentile(values: Sequence[float], q: float) -> float:

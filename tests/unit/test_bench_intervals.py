@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.harness import daemon_views, interval_at_change
+from bench.harness import daemon_views, hist_share_at_most, interval_at_change
 
 # one execution, two servers (one job per region); times are wall seconds
 VIEWS = {
@@ -58,3 +59,14 @@ def test_the_bench_reads_server_status_changes_from_the_daemons_transitions_line
     log.write_text("\n".join(json.dumps(line) for line in lines) + "\nnot json\n")
     ten = datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC).timestamp()
     assert daemon_views(log) == {"s-a": ("exec-1", [(ten, "IN_PROGRESS")])}
+
+
+def test_the_bench_counts_the_share_of_lag_probes_at_most_a_bucket_bound_between_scrapes() -> None:
+    def scrape(counts: dict[str, float]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        return {("poller_event_loop_lag_seconds_bucket", (("le", le),)): v for le, v in counts.items()}
+
+    before = scrape({"0.025": 10, "0.05": 10, "0.1": 10, "+Inf": 10})
+    after = scrape({"0.025": 60, "0.05": 100, "0.1": 105, "+Inf": 110})
+    # 100 probes between the scrapes, 90 of them at most 50 ms late
+    assert hist_share_at_most(before, after, "poller_event_loop_lag_seconds", 0.05) == 0.9
+    assert math.isnan(hist_share_at_most(before, before, "poller_event_loop_lag_seconds", 0.05))
