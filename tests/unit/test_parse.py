@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from poller.parse import VerbatimJSONParser, VerbatimParserFactory, VerbatimRestJSONParser, loads_verbatim
 from poller.verbatim import body_check, is_verbatim
+from tests.unit.dynamodb_values import attribute_values
 
 DRS = botocore.session.get_session().get_service_model("drs")
 DESCRIBE_JOBS = DRS.operation_model("DescribeJobs").output_shape
@@ -139,29 +140,11 @@ GET_ITEM_OUTPUT = DYNAMODB.operation_model("GetItem").output_shape
 TRICKY_TEXT = st.one_of(st.text(max_size=8), st.sampled_from(['"B": ', 'x"BS":y', "null", "CapacityUnits"]))
 
 
-def attribute_json(with_blobs: bool) -> st.SearchStrategy[dict[str, Any]]:
-    """AttributeValues as DynamoDB sends them (blobs base64, numbers as strings)."""
-    scalars = [
-        st.builds(lambda s: {"S": s}, TRICKY_TEXT),
-        st.builds(lambda n: {"N": str(n)}, st.integers(-(10**9), 10**9)),
-        st.builds(lambda b: {"BOOL": b}, st.booleans()),
-        st.just({"NULL": True}),
-        st.builds(lambda ss: {"SS": ss}, st.lists(TRICKY_TEXT, min_size=1, max_size=3, unique=True)),
-    ]
-    if with_blobs:
-        scalars.append(st.builds(lambda b: {"B": base64.b64encode(b).decode()}, st.binary(max_size=6)))
-    return st.recursive(
-        st.one_of(*scalars),
-        lambda inner: st.one_of(
-            st.builds(lambda items: {"L": items}, st.lists(inner, max_size=3)),
-            st.builds(lambda m: {"M": m}, st.dictionaries(TRICKY_TEXT, inner, max_size=3)),
-        ),
-        max_leaves=10,
-    )
-
-
 def query_answers(with_blobs: bool, with_capacity: bool) -> st.SearchStrategy[dict[str, Any]]:
-    item = st.dictionaries(TRICKY_TEXT, attribute_json(with_blobs), min_size=1, max_size=4)
+    base64_text = (lambda b: base64.b64encode(b).decode()) if with_blobs else None  # as DynamoDB sends
+    item = st.dictionaries(
+        TRICKY_TEXT, attribute_values(TRICKY_TEXT, blob=base64_text), min_size=1, max_size=4
+    )
     optional: dict[str, st.SearchStrategy[Any]] = {"LastEvaluatedKey": item}
     if with_capacity:
         optional["ConsumedCapacity"] = st.builds(

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from poller.serialize import VerbatimJSONSerializer, use_verbatim_serializer, verbatim_body
 from poller.verbatim import body_check, converted_members
+from tests.unit.dynamodb_values import attribute_values
 
 DYNAMODB = botocore.session.get_session().get_service_model("dynamodb")
 UPDATE_ITEM = DYNAMODB.operation_model("UpdateItem")
@@ -26,31 +27,8 @@ TRICKY = st.sampled_from(['"B": ', 'x"BS": y', '\\"B\\": ', "B", "BS", "\u00e9\u
 TEXT = st.one_of(st.text(max_size=8), TRICKY)
 
 
-def attribute_values(with_blobs: bool) -> st.SearchStrategy[dict[str, Any]]:
-    scalars = [
-        st.builds(lambda s: {"S": s}, TEXT),
-        st.builds(lambda n: {"N": str(n)}, st.integers(-(10**12), 10**12)),
-        st.builds(lambda b: {"BOOL": b}, st.booleans()),
-        st.just({"NULL": True}),
-        st.builds(lambda ss: {"SS": ss}, st.lists(TEXT, min_size=1, max_size=3, unique=True)),
-    ]
-    if with_blobs:
-        scalars.append(st.builds(lambda b: {"B": b}, st.binary(max_size=6)))
-        scalars.append(
-            st.builds(lambda bs: {"BS": bs}, st.lists(st.binary(max_size=4), min_size=1, max_size=2))
-        )
-    return st.recursive(
-        st.one_of(*scalars),
-        lambda inner: st.one_of(
-            st.builds(lambda items: {"L": items}, st.lists(inner, max_size=3)),
-            st.builds(lambda m: {"M": m}, st.dictionaries(TEXT, inner, max_size=3)),
-        ),
-        max_leaves=12,
-    )
-
-
 def update_items(with_blobs: bool) -> st.SearchStrategy[dict[str, Any]]:
-    values = attribute_values(with_blobs)
+    values = attribute_values(TEXT, blob=(lambda b: b) if with_blobs else None)
     return st.fixed_dictionaries(
         {
             "TableName": st.just("executions"),
