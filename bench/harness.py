@@ -447,21 +447,25 @@ def metric_sum(m: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: st
     )
 
 
-def hist_quantile(
-    before: dict[tuple[str, tuple[tuple[str, str], ...]], float],
-    after: dict[tuple[str, tuple[tuple[str, str], ...]], float],
-    name: str,
-    q: float,
-) -> float:
-    """Upper bucket bound holding quantile ``q`` of the observations between two scrapes."""
+Scrape = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def hist_buckets(before: Scrape, after: Scrape, name: str) -> list[tuple[float, float]]:
+    """(upper bound, cumulative count) of histogram ``name``'s observations between two scrapes,
+    summed over its labels, in bound order (the last is +Inf: the total)."""
     buckets: dict[float, float] = {}
     for (n, lab), v in after.items():
         if n == f"{name}_bucket":
             le = float(dict(lab)["le"])
             buckets[le] = buckets.get(le, 0.0) + v - before.get((n, lab), 0.0)
-    if not buckets:
+    return sorted(buckets.items())
+
+
+def hist_quantile(before: Scrape, after: Scrape, name: str, q: float) -> float:
+    """Upper bucket bound holding quantile ``q`` of the observations between two scrapes."""
+    ordered = hist_buckets(before, after, name)
+    if not ordered:
         return math.nan
-    ordered = sorted(buckets.items())
     total = ordered[-1][1]
     if total <= 0:
         return math.nan
@@ -471,23 +475,12 @@ def hist_quantile(
     return math.inf
 
 
-def hist_share_at_most(
-    before: dict[tuple[str, tuple[tuple[str, str], ...]], float],
-    after: dict[tuple[str, tuple[tuple[str, str], ...]], float],
-    name: str,
-    bound: float,
-) -> float:
+def hist_share_at_most(before: Scrape, after: Scrape, name: str, bound: float) -> float:
     """Share (0..1) of the observations between two scrapes that fell in buckets ≤ ``bound``
     (a bucket bound): e.g. the loop-lag probes that were at most 50 ms late."""
-    within = total = 0.0
-    for (n, lab), v in after.items():
-        if n == f"{name}_bucket":
-            le = float(dict(lab)["le"])
-            count = v - before.get((n, lab), 0.0)
-            if le == bound:
-                within += count
-            if math.isinf(le):
-                total += count
+    ordered = hist_buckets(before, after, name)
+    total = ordered[-1][1] if ordered else 0.0
+    within = dict(ordered).get(bound, 0.0)
     return within / total if total > 0 else math.nan
 
 
