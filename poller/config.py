@@ -79,6 +79,15 @@ class Settings(BaseSettings):
         ge=0,
         description="Poll work one event-loop turn may do before the rest waits a turn (0: no cap)",
     )
+    gc_young_seconds: float = Field(
+        0.025,
+        gt=0,
+        le=10,
+        description="Young garbage collections this often (a pause grows with the period)",
+    )
+    gc_full_seconds: float = Field(
+        600.0, gt=0, description="Full garbage collections this often (each walks the whole heap)"
+    )
     ready_max_age_seconds: float = Field(
         60.0, gt=0, description="/readyz fails if the last good finder query is older"
     )
