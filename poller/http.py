@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from aiohttp import web
@@ -13,7 +14,9 @@ HEALTH_KEY = web.AppKey("health", Health)
 
 
 async def _metrics(_: web.Request) -> web.Response:
-    body = generate_latest()
+    # Rendering every series takes ~8 ms at 10,000 executions: in a thread, the loop keeps
+    # turning (the GIL passes back every 5 ms) instead of stopping for the whole scrape.
+    body = await asyncio.to_thread(generate_latest)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
