@@ -51,7 +51,10 @@ class Daemon:
         self.clients = clients
         self.clock = clock
         self.health = Health(ready_max_age_seconds=settings.ready_max_age_seconds)
-        self.store = ExecutionStore(clients.dynamodb, settings.table_name, settings.max_concurrent_writes)
+        self.turns = TurnBudget(settings.turn_budget_seconds)
+        self.store = ExecutionStore(
+            clients.dynamodb, settings.table_name, settings.max_concurrent_writes, self.turns
+        )
         self.batcher = JobStatusBatcher(clients.drs, window=settings.batch_window_seconds)
         self.tracker_config = TrackerConfig(
             intervals=settings.intervals(),
@@ -68,7 +71,6 @@ class Daemon:
         )
         self.start_gate = asyncio.Semaphore(settings.max_concurrent_writes)
         self.poll_gate = asyncio.Semaphore(settings.max_polls_in_flight)
-        self.turns = TurnBudget(settings.turn_budget_seconds)
         self.scheduler = Scheduler(self._make_tracker)
         self.app = build_app(self.health)
         self.tick_hooks: list[TickHook] = []
@@ -159,7 +161,9 @@ class Daemon:
         self.port = _bound_port(runner)
         log.info("daemon_started", host=self.settings.http_host, port=self.port)
         lag = asyncio.create_task(monitor_loop_lag(self.health, stop))
-        collections = asyncio.create_task(pace_collections(stop))
+        collections = asyncio.create_task(
+            pace_collections(stop, self.settings.gc_young_seconds, self.settings.gc_full_seconds)
+        )
         await self._heartbeat()  # before the first claim: others must see us alive
         keep_alive = asyncio.create_task(self._keep_alive(stop))
         try:
