@@ -31,7 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness as h
-from bench import stall_report
+from bench import stall_report, turn_report
 
 DRILL_SIM_SECONDS = 1300.0  # PENDING 810 + STARTED ~60 + IN_PROGRESS 378 + jitter
 # The daemon's /metrics is read as often as config/prometheus.yml scrapes it: a scrape costs the
@@ -126,6 +126,9 @@ def run_one(
             if profile == "stalls":  # bench/stallwatch/sitecustomize.py samples the long loop turns
                 env["PYTHONPATH"] = f"{h.ROOT / 'bench' / 'stallwatch'}:{env['PYTHONPATH']}"
                 env["STALLWATCH_OUT"] = str(out / "stalls.jsonl")
+            if profile == "turns":  # bench/turnwatch/sitecustomize.py: turns over 20 ms, and their GCs
+                env["PYTHONPATH"] = f"{h.ROOT / 'bench' / 'turnwatch'}:{env['PYTHONPATH']}"
+                env["TURNWATCH_OUT"] = str(out / "turns.jsonl")
             poller = h.Child("daemon", argv, out, env)
         else:
             argv = [
@@ -286,6 +289,8 @@ def run_one(
                 stall_report.read(out / "stalls.jsonl", until=t0)
             )
             result["stalls"] = stall_report.summarize(stall_report.read(out / "stalls.jsonl", t0, t1))
+        if (out / "turns.jsonl").exists():  # --profile turns: the drill's long turns
+            result["turns"] = turn_report.summarize(stall_report.read(out / "turns.jsonl", t0, t1))
     finally:
         for c in reversed(children):
             c.stop()
@@ -373,6 +378,8 @@ def print_result(r: dict[str, Any]) -> None:
     if "stalls" in r:
         stall_report.print_summary(r["stalls_startup"], "start-up (first poll of every execution)")
         stall_report.print_summary(r["stalls"], "drill")
+    if "turns" in r:
+        turn_report.print_summary(r["turns"], "drill")
 
 
 def run_sized(kind: str, executions: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -410,8 +417,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="100 executions at time scale 60 (< 60 s)")
     p.add_argument(
         "--profile",
-        choices=("cprofile", "py-spy", "stalls"),
-        help="profile the daemon (output in the run dir); stalls: stacks of loop turns > 40 ms",
+        choices=("cprofile", "py-spy", "stalls", "turns"),
+        help="profile the daemon (output in the run dir); stalls: stacks of loop turns > 40 ms; "
+        "turns: loop turns > 20 ms with their garbage collections and slow callbacks",
     )
     p.add_argument(
         "--finder-period", type=float, help="wall seconds between finder passes (default 10 s / time scale)"
