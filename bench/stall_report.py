@@ -14,6 +14,7 @@ import argparse
 import collections
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,17 +72,27 @@ def print_summary(summary: dict[str, Any], title: str) -> None:
         print(h.table((name, "stalled ms"), [(f, h.fmt(ms, 0)) for f, ms in summary[key]]))
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("path", type=Path, help="stalls.jsonl of a run directory")
-    p.add_argument("--since", type=float, help="only samples at or after this wall time (epoch s)")
-    p.add_argument("--until", type=float, help="only samples at or before this wall time (epoch s)")
+def report_main(
+    doc: str,
+    profile: str,
+    summarize: Callable[[list[dict[str, Any]]], dict[str, Any]],
+    print_summary: Callable[[dict[str, Any], str], None],
+) -> int:
+    """The command line of a report over a watch's JSON lines (this one, ``turn_report.py``)."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("path", type=Path, help=f"{profile}.jsonl of a run directory")
+    p.add_argument("--since", type=float, help="only records at or after this wall time (epoch s)")
+    p.add_argument("--until", type=float, help="only records at or before this wall time (epoch s)")
     args = p.parse_args()
     if not args.path.exists():
-        print(f"{args.path} does not exist: run bench_daemon.py with --profile stalls", file=sys.stderr)
+        print(f"{args.path} does not exist: run bench_daemon.py with --profile {profile}", file=sys.stderr)
         return 2
     print_summary(summarize(read(args.path, args.since, args.until)), str(args.path))
     return 0
+
+
+def main() -> int:
+    return report_main(__doc__, "stalls", summarize, print_summary)
 
 
 if __name__ == "__main__":

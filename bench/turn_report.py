@@ -10,7 +10,6 @@ the bound without it, and the time of callbacks over 2 ms by what they were.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness as h
-from bench.stall_report import read
+from bench.stall_report import report_main
 
 BOUNDS_MS = (25.0, 35.0, 50.0)
 
@@ -68,17 +67,8 @@ def print_summary(summary: dict[str, Any], title: str) -> None:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("path", type=Path, help="turns.jsonl of a run directory")
-    p.add_argument("--since", type=float, help="only turns at or after this wall time (epoch s)")
-    p.add_argument("--until", type=float, help="only turns at or before this wall time (epoch s)")
-    args = p.parse_args()
-    if not args.path.exists():
-        print(f"{args.path} does not exist: run bench_daemon.py --profile turns first", file=sys.stderr)
-        return 2
-    print_summary(summarize(read(args.path, args.since, args.until)), str(args.path))
-    return 0
+    return report_main(__doc__, "turns", summarize, print_summary)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())
