@@ -228,6 +228,9 @@ def run_one(
             result["dynamodb_calls"] = delta("poller_dynamodb_calls_total")
             result["polls"] = delta("poller_polls_total")
             result["loop_lag_p99"] = h.hist_quantile(before, after, "poller_event_loop_lag_seconds", 0.99)
+            result["loop_lag_p99_estimate"] = h.hist_quantile_estimate(
+                before, after, "poller_event_loop_lag_seconds", 0.99
+            )
             result["loop_lag_within_50ms"] = h.hist_share_at_most(
                 before, after, "poller_event_loop_lag_seconds", 0.05
             )
@@ -332,8 +335,9 @@ def summary_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
     rows += [
         ("LAUNCHED via LaunchedTime p99 sim s", h.fmt(r["launched_time_p99"] * scale)),
         (
-            "event-loop lag p99 ms (target <50) / probes ≤ 50 ms",
-            f"{h.fmt(r['loop_lag_p99'] * 1000, 0)} / {h.fmt(r.get('loop_lag_within_50ms', math.nan) * 100)} %",
+            "event-loop lag p99 ms (target <50): bucket (estimate) / probes ≤ 50 ms",
+            f"≤{h.fmt(r['loop_lag_p99'] * 1000, 0)} (≈{h.fmt(r.get('loop_lag_p99_estimate', math.nan) * 1000, 0)})"
+            f" / {h.fmt(r.get('loop_lag_within_50ms', math.nan) * 100)} %",
         ),
         (f"{r['kind']} CPU s (cores)", f"{h.fmt(cpu)} ({h.fmt(cpu / r['wall_seconds'], 2)})"),
         (

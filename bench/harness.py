@@ -475,6 +475,24 @@ def hist_quantile(before: Scrape, after: Scrape, name: str, q: float) -> float:
     return math.inf
 
 
+def hist_quantile_estimate(before: Scrape, after: Scrape, name: str, q: float) -> float:
+    """Quantile ``q`` interpolated linearly inside its bucket, as Prometheus's
+    ``histogram_quantile`` does: an estimate, between the bucket's bounds."""
+    ordered = hist_buckets(before, after, name)
+    total = ordered[-1][1] if ordered else 0.0
+    if total <= 0:
+        return math.nan
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for le, count in ordered:
+        if count >= rank:
+            if math.isinf(le):
+                return lower
+            return lower + (le - lower) * (rank - below) / (count - below)
+        lower, below = le, count
+    return math.inf
+
+
 def hist_share_at_most(before: Scrape, after: Scrape, name: str, bound: float) -> float:
     """Share (0..1) of the observations between two scrapes that fell in buckets ≤ ``bound``
     (a bucket bound): e.g. the loop-lag probes that were at most 50 ms late."""

@@ -7,7 +7,7 @@ import math
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.harness import daemon_views, hist_share_at_most, interval_at_change
+from bench.harness import daemon_views, hist_quantile_estimate, hist_share_at_most, interval_at_change
 
 # one execution, two servers (one job per region); times are wall seconds
 VIEWS = {
@@ -70,3 +70,17 @@ def test_the_bench_counts_the_share_of_lag_probes_at_most_a_bucket_bound_between
     # 100 probes between the scrapes, 90 of them at most 50 ms late
     assert hist_share_at_most(before, after, "poller_event_loop_lag_seconds", 0.05) == 0.9
     assert math.isnan(hist_share_at_most(before, before, "poller_event_loop_lag_seconds", 0.05))
+
+
+def test_the_bench_estimates_a_quantile_inside_its_bucket_as_prometheus_does() -> None:
+    def scrape(counts: dict[str, float]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        return {("poller_event_loop_lag_seconds_bucket", (("le", le),)): v for le, v in counts.items()}
+
+    none = scrape({"0.025": 0, "0.05": 0, "0.1": 0, "+Inf": 0})
+    after = scrape({"0.025": 90, "0.05": 100, "0.1": 100, "+Inf": 100})
+    # the 99th of 100 probes is the 9th of the 10 in (25, 50] ms: 25 + 25 * 9/10
+    assert hist_quantile_estimate(none, after, "poller_event_loop_lag_seconds", 0.99) == 0.0475
+    assert hist_quantile_estimate(none, after, "poller_event_loop_lag_seconds", 0.5) == 0.025 * 50 / 90
+    tail = scrape({"0.025": 90, "0.05": 90, "0.1": 90, "+Inf": 100})  # beyond the last bound
+    assert hist_quantile_estimate(none, tail, "poller_event_loop_lag_seconds", 0.99) == 0.1
+    assert math.isnan(hist_quantile_estimate(none, none, "poller_event_loop_lag_seconds", 0.99))
