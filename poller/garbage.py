@@ -10,12 +10,13 @@ daemon's worst event-loop lag.
 Paced: the young generations are collected every ``young_every`` seconds and the whole heap
 every ``full_every`` seconds, so cyclic garbage still goes and one long pause comes per period
 instead of one every few seconds. A young collection walks what was allocated since the last
-one and is still alive, about 1 µs an object, and nearly all of it is alive: the models a poll
-makes live a whole interval. So a pause grows with the period and with how busy the loop was
-meanwhile. At 10,000 executions in a burst, one collection every second took 10-50 ms, every
-0.25 s 10 ms on average, every 0.1 s 3 ms on average but one in ten over 10 ms and one in
-seventy over 25 ms (a 20 ms event-loop turn around such a pause makes a lag probe miss 50 ms).
-Every 25 ms, the same objects are walked in four times as many, four times shorter pauses.
+one and is still alive, ~1.5 µs an object in the daemon, and nearly all of it is alive: the
+models a poll makes live a whole interval. So a pause grows with the period and with how busy
+the loop was meanwhile. At 10,000 executions in a burst, one collection every second took
+10-50 ms, every 0.25 s 10 ms on average, every 0.1 s 3 ms on average but one in ten over 10 ms
+and one in seventy over 25 ms (a 20 ms event-loop turn around such a pause makes a lag probe
+miss 50 ms). Every 25 ms, the same objects are walked in four times as many, four times
+shorter pauses: one in 750 over 10 ms.
 Pauses are observed in ``poller_gc_pause_seconds``.
 """
 
