@@ -16,7 +16,7 @@ the loop was meanwhile. At 10,000 executions in a burst, one collection every se
 10-50 ms, every 0.25 s 10 ms on average, every 0.1 s 3 ms on average but one in ten over 10 ms
 and one in seventy over 25 ms (a 20 ms event-loop turn around such a pause makes a lag probe
 miss 50 ms). Every 25 ms, the same objects are walked in four times as many, four times
-shorter pauses: one in 800 over 10 ms.
+shorter pauses: one in 300-800 over 10 ms (runs E and F).
 Pauses are observed in ``poller_gc_pause_seconds``.
 """
 
