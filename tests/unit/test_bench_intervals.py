@@ -61,26 +61,25 @@ def test_the_bench_reads_server_status_changes_from_the_daemons_transitions_line
     assert daemon_views(log) == {"s-a": ("exec-1", [(ten, "IN_PROGRESS")])}
 
 
-def test_the_bench_counts_the_share_of_lag_probes_at_most_a_bucket_bound_between_scrapes() -> None:
-    def scrape(counts: dict[str, float]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-        return {("poller_event_loop_lag_seconds_bucket", (("le", le),)): v for le, v in counts.items()}
+def lag_scrape(counts: dict[str, float]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """A /metrics scrape holding only the loop-lag histogram's buckets (le → cumulative count)."""
+    return {("poller_event_loop_lag_seconds_bucket", (("le", le),)): v for le, v in counts.items()}
 
-    before = scrape({"0.025": 10, "0.05": 10, "0.1": 10, "+Inf": 10})
-    after = scrape({"0.025": 60, "0.05": 100, "0.1": 105, "+Inf": 110})
+
+def test_the_bench_counts_the_share_of_lag_probes_at_most_a_bucket_bound_between_scrapes() -> None:
+    before = lag_scrape({"0.025": 10, "0.05": 10, "0.1": 10, "+Inf": 10})
+    after = lag_scrape({"0.025": 60, "0.05": 100, "0.1": 105, "+Inf": 110})
     # 100 probes between the scrapes, 90 of them at most 50 ms late
     assert hist_share_at_most(before, after, "poller_event_loop_lag_seconds", 0.05) == 0.9
     assert math.isnan(hist_share_at_most(before, before, "poller_event_loop_lag_seconds", 0.05))
 
 
 def test_the_bench_estimates_a_quantile_inside_its_bucket_as_prometheus_does() -> None:
-    def scrape(counts: dict[str, float]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-        return {("poller_event_loop_lag_seconds_bucket", (("le", le),)): v for le, v in counts.items()}
-
-    none = scrape({"0.025": 0, "0.05": 0, "0.1": 0, "+Inf": 0})
-    after = scrape({"0.025": 90, "0.05": 100, "0.1": 100, "+Inf": 100})
+    none = lag_scrape({"0.025": 0, "0.05": 0, "0.1": 0, "+Inf": 0})
+    after = lag_scrape({"0.025": 90, "0.05": 100, "0.1": 100, "+Inf": 100})
     # the 99th of 100 probes is the 9th of the 10 in (25, 50] ms: 25 + 25 * 9/10
     assert hist_quantile_estimate(none, after, "poller_event_loop_lag_seconds", 0.99) == 0.0475
     assert hist_quantile_estimate(none, after, "poller_event_loop_lag_seconds", 0.5) == 0.025 * 50 / 90
-    tail = scrape({"0.025": 90, "0.05": 90, "0.1": 90, "+Inf": 100})  # beyond the last bound
+    tail = lag_scrape({"0.025": 90, "0.05": 90, "0.1": 90, "+Inf": 100})  # beyond the last bound
     assert hist_quantile_estimate(none, tail, "poller_event_loop_lag_seconds", 0.99) == 0.1
     assert math.isnan(hist_quantile_estimate(none, none, "poller_event_loop_lag_seconds", 0.99))
