@@ -75,7 +75,7 @@ class Settings(BaseSettings):
         description="Bound on polls between asking DRS and their write landing (back-pressure from a slow store)",
     )
     turn_budget_seconds: float = Field(
-        0.01,  # a lag probe waits out the rest of one turn and all of the next: 2 x 10 ms < 50 ms
+        0.005,  # a lag probe waits out the rest of one turn and all of the next (run G: 5 ms vs 10)
         ge=0,
         description="Poll work one event-loop turn may do before the rest waits a turn (0: no cap)",
     )
