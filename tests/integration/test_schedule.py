@@ -45,10 +45,18 @@ async def test_1_3_1_one_coroutine_per_execution(
         assert report is not None
         assert report.scheduled == 3
         assert daemon.scheduler.running == frozenset(ids)
-        tasks = {t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("track:")}
-        assert tasks == {f"track:{i}" for i in ids}
+        await asyncio.sleep(0)  # coroutines start a slice per loop turn, from the next one
+        assert _tracking_tasks() == [f"track:{i}" for i in sorted(ids)]
         again = await daemon.find_once()
         assert again is not None and again.scheduled == 0 and again.running == 3  # no duplicates
+        await asyncio.sleep(0)
+        assert _tracking_tasks() == [f"track:{i}" for i in sorted(ids)]
+
+
+def _tracking_tasks() -> list[str]:
+    return sorted(
+        t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("track:") and not t.done()
+    )
 
 
 async def test_1_3_2_one_failing_execution_does_not_stop_others(
