@@ -10,9 +10,11 @@ from poller.schedule import START_PER_TURN, Scheduler
 
 
 class CountingTracker:
+    made: list[str]
     started: list[str]
 
     def __init__(self, execution_id: str) -> None:
+        CountingTracker.made.append(execution_id)
         self.execution_id = execution_id
         self.stopping = False
         self.sleeping = True
@@ -24,6 +26,7 @@ class CountingTracker:
 
 
 def _scheduler() -> Scheduler:
+    CountingTracker.made = []
     CountingTracker.started = []
     make: Any = CountingTracker
     return Scheduler(make)
@@ -34,7 +37,7 @@ async def test_many_new_executions_start_a_slice_per_loop_turn() -> None:
     ids = [f"exec-{n:05d}" for n in range(START_PER_TURN * 3 + 7)]
     report = scheduler.sync(ids)
     assert report.scheduled == len(ids) and report.running == len(ids)
-    assert CountingTracker.started == []  # nothing ran inside sync
+    assert CountingTracker.made == [] and CountingTracker.started == []  # nothing inside sync
     per_turn = []
     while len(CountingTracker.started) < len(ids):
         before = len(CountingTracker.started)
@@ -53,7 +56,7 @@ async def test_execution_stopped_before_its_coroutine_started_never_runs() -> No
     assert report.stopped == 1 and scheduler.running == frozenset({"b"})
     for _ in range(5):
         await asyncio.sleep(0)
-    assert CountingTracker.started == ["b"]
+    assert CountingTracker.made == ["b"] and CountingTracker.started == ["b"]
     await scheduler.shutdown(grace_seconds=1)
 
 
