@@ -4,9 +4,9 @@ Each poll replaces an execution's models and the new ones live a whole interval,
 CPython's oldest generation; an automatic full collection then walks the whole heap with the
 event loop stopped (when one comes depends on the daemon's allocations: the daemon's
 ``poller_gc_pause_seconds`` shows them). This builds N in-memory executions (no I/O), times one
-full collection, then polls every execution ``--rounds`` times with collection paced as the
-daemon paces it (``poller.garbage``: the young generations every 200 polls, about every second
-at 10,000 executions) and prints those pauses.
+full collection, then polls every execution ``--rounds`` times with the young generations
+collected every 200 polls (a count, so runs compare on any machine; the daemon collects them on
+the clock, every 25 ms: ``poller.garbage``) and prints those pauses.
 
     .venv/bin/python bench/micro_gc.py --executions 10000 --rounds 3
 """
