@@ -5,7 +5,7 @@ whose item is malformed is left alone for a while instead of being re-read every
 
 Trackers start a slice per loop turn. A restart that finds 10,000 executions in POLLING
 would otherwise make 10,000 trackers in one turn and run their first steps in the next
-(70-100 ms each, ``bench/micro_start.py``), and every timer of the daemon (batch windows,
+(70-115 ms each, ``bench/micro_start.py``), and every timer of the daemon (batch windows,
 health beat) would fire that late.
 """
 
