@@ -26,8 +26,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import table
-from poller import schedule
 from poller.config import Settings
+from poller.schedule import START_PER_TURN, Scheduler
 from poller.track import ExecutionTracker
 from poller.turns import TurnBudget
 
@@ -81,9 +81,8 @@ async def start_all(executions: int, per_turn: int) -> Startup:
         fake: Any = store
         return ExecutionTracker(execution_id, fake, fake, fake, time.time, start_gate=gate, turns=turns)
 
-    scheduler = schedule.Scheduler(make)
+    scheduler = Scheduler(make, start_per_turn=per_turn)
     clock = TurnClock()
-    schedule.START_PER_TURN = per_turn
     clock.start()
     begun = time.perf_counter()
     scheduler.sync(f"exec-{n:06d}" for n in range(executions))
@@ -103,7 +102,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="No I/O; no servers.")
     p.add_argument("--executions", type=int, default=10_000, help="trackers to start (10,000)")
     args = p.parse_args()
-    sliced_per_turn = schedule.START_PER_TURN
+    sliced_per_turn = START_PER_TURN
     gc.disable()
     asyncio.run(start_all(min(args.executions, 1000), sliced_per_turn))  # warm-up: imports, caches
     rows = []

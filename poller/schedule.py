@@ -48,9 +48,15 @@ class ScheduleReport:
 
 
 class Scheduler:
-    def __init__(self, make_tracker: TrackerFactory, quarantine_seconds: float = QUARANTINE_SECONDS) -> None:
+    def __init__(
+        self,
+        make_tracker: TrackerFactory,
+        quarantine_seconds: float = QUARANTINE_SECONDS,
+        start_per_turn: int = START_PER_TURN,
+    ) -> None:
         self._make_tracker = make_tracker
         self._quarantine_seconds = quarantine_seconds
+        self._start_per_turn = start_per_turn
         self._running: dict[str, tuple[ExecutionTracker, asyncio.Task[None]]] = {}
         self._pending: set[str] = set()  # scheduled, not started yet
         self._starting: deque[str] = deque()  # the order they start in (may hold stopped ids)
@@ -94,10 +100,10 @@ class Scheduler:
             asyncio.get_running_loop().call_soon(self._start_slice)
 
     def _start_slice(self) -> None:
-        """Start the next ``START_PER_TURN`` trackers; their first steps run next turn, with
+        """Start the next ``start_per_turn`` trackers; their first steps run next turn, with
         the next slice."""
         self._start_queued = False
-        for _ in range(min(START_PER_TURN, len(self._starting))):
+        for _ in range(min(self._start_per_turn, len(self._starting))):
             execution_id = self._starting.popleft()
             if execution_id in self._pending:  # else stopped before it started
                 self._pending.discard(execution_id)

@@ -7,22 +7,22 @@ import asyncio
 from typing import Any
 
 from poller.schedule import START_PER_TURN, Scheduler
+from tests.unit.test_schedule_incomplete import IdleTracker
 
 
-class CountingTracker:
+class CountingTracker(IdleTracker):
+    """An idle tracker that records when it is made and when it starts running."""
+
     made: list[str]
     started: list[str]
 
     def __init__(self, execution_id: str) -> None:
         CountingTracker.made.append(execution_id)
-        self.execution_id = execution_id
-        self.stopping = False
-        self.sleeping = True
-        self.malformed = False
+        super().__init__(execution_id)
 
     async def run(self) -> None:
         CountingTracker.started.append(self.execution_id)
-        await asyncio.sleep(3600)
+        await super().run()
 
 
 def _scheduler() -> Scheduler:
