@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
-# Image of the poller for the local stack (docker-compose.yml). It also carries drssim, the DRS
-# simulator, because both come from this one package; the ECS image is deploy/Dockerfile.
+# Images of the poller (target `runtime`, the default and the one ECS runs) and of drssim, the DRS
+# simulator the local stack uses (target `drssim`). The poller image holds the product only:
+# drssim and the development tooling are distributions of their own and never installed in it.
 #   docker build -t drs-poller:local .
+#   docker build --target drssim -t drssim:local .
 # Two stages: the build stage has pip's build machinery, the runtime stage only the virtualenv,
 # so no compiler, cache or source tree ships. Runtime dependencies only: `pip install .`,
 # never `.[dev]` (pytest, moto, mypy stay out of the image).
@@ -16,9 +18,29 @@ WORKDIR /src
 # README.md* : pyproject names the readme; the glob keeps the build working while it is absent.
 COPY pyproject.toml README.md* ./
 COPY poller ./poller
-COPY drssim ./drssim
 RUN pip install .
 
+FROM ${PYTHON_IMAGE} AS drssim-build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+COPY sim ./sim
+RUN pip install ./sim
+
+FROM ${PYTHON_IMAGE} AS drssim
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin drssim
+COPY --from=drssim-build /opt/venv /opt/venv
+USER 10001:10001
+EXPOSE 8081
+ENTRYPOINT ["drssim"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8081"]
+
+# The poller's image: last, so it is what a plain `docker build` makes.
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

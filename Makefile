@@ -8,18 +8,19 @@ STAMP  := $(VENV)/.installed
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Three distributions: the product (.), drssim (sim/) and the development tooling (devtools/).
+$(STAMP): pyproject.toml sim/pyproject.toml devtools/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./sim -e ./devtools
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/poller demo $(ARGS)
+	$(BIN)/poller-dev demo $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check poller drssim tests bench
-	$(BIN)/ruff format --check poller drssim tests bench
+	$(BIN)/ruff check poller sim/drssim devtools/poller_devtools tests bench
+	$(BIN)/ruff format --check poller sim/drssim devtools/poller_devtools tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -19,7 +19,6 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-
 from drssim.client import SimControl
 from drssim.testing import running_simulator
 

@@ -37,15 +37,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import boto3
 from botocore.config import Config
-
 from drssim.testing import running_simulator
+from poller_devtools.local import free_port, running_moto_server, use_local_credentials
+
 from poller import metrics
 from poller.config import Settings
-from poller.daemon import run_daemon
-from poller.dynamodb import deserialize, serialize
-from poller.local import free_port, running_moto_server, use_local_credentials
 from poller.logs import configure_logging
-from poller.tables import execution_table_definition, plans_table_definition
+from poller.runtime.daemon import run_daemon
+from poller.store.dynamodb import deserialize, serialize
+from poller.store.tables import execution_table_definition, plans_table_definition
 from tests.reliability.oracle import TERMINAL, mismatch
 
 REGIONS = ("us-east-1", "us-west-2")
@@ -113,7 +113,7 @@ def seed(args: argparse.Namespace, db: Any, table: str, drs_url: str, control: A
 
 
 class ProxyProcess:
-    """``python -m poller.faultproxy`` as a child process, driven over its control endpoints."""
+    """``python -m poller_devtools.faultproxy`` as a child process, driven over its control endpoints."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -133,7 +133,15 @@ class ProxyProcess:
 @contextmanager
 def proxy_process(target: str, hold_seconds: float, seed_value: int) -> Iterator[ProxyProcess]:
     port = free_port()
-    argv = [sys.executable, "-m", "poller.faultproxy", "--target", target, "--listen-port", str(port)]
+    argv = [
+        sys.executable,
+        "-m",
+        "poller_devtools.faultproxy",
+        "--target",
+        target,
+        "--listen-port",
+        str(port),
+    ]
     argv += ["--hold-seconds", str(hold_seconds), "--seed", str(seed_value)]
     child = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
     try:

@@ -32,14 +32,14 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-
 from drssim.client import SimControl
+from poller_devtools.local import LOCAL_CREDENTIALS, free_port
+
 from poller.domain.phases import DEFAULT_INTERVALS as POLLER_INTERVALS
 from poller.domain.phases import PHASE_PRIORITY
-from poller.dynamodb import deserialize, serialize
-from poller.lease import is_replica_record
-from poller.local import LOCAL_CREDENTIALS, free_port
-from poller.tables import execution_table_definition, plans_table_definition
+from poller.store.dynamodb import deserialize, serialize
+from poller.store.lease import is_replica_record
+from poller.store.tables import execution_table_definition, plans_table_definition
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -172,7 +172,7 @@ STAND_IN_NICE = 5
 
 def start_moto(out_dir: Path) -> tuple[Child, str]:
     port = free_port()
-    argv = [sys.executable, "-m", "poller.local", "--host", "127.0.0.1", "--port", str(port)]
+    argv = [sys.executable, "-m", "poller_devtools.local", "--host", "127.0.0.1", "--port", str(port)]
     child = Child("moto", argv, out_dir, nice=STAND_IN_NICE)
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/moto-api/", child)

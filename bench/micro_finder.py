@@ -1,10 +1,10 @@
-"""Micro-benchmark of the finder's per-item CPU: boto3 TypeDeserializer vs ``poller.find``.
+"""Micro-benchmark of the finder's per-item CPU: boto3 TypeDeserializer vs ``poller.pipeline.find``.
 
 Realistic items (10 servers in 2 waves, every attribute a launched server has), no I/O; also
 times botocore's parsing of a 1,000-item Query page, which the finder pays before either.
 Best of ``--repeat`` runs, so a noisy machine inflates both sides less.
 
-With ``--moto-items N``, one finder pass (``poller.find.query_request``, all pages) over N
+With ``--moto-items N``, one finder pass (``poller.pipeline.find.query_request``, all pages) over N
 POLLING items in an in-process moto with the local speed-ups, split into the seconds spent
 inside moto and the seconds the finder's own side takes (botocore's parse and the
 deserialisation): the pass on real DynamoDB costs the finder's side plus round trips.
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from poller.dynamodb import deserialize, serialize
+from poller.store.dynamodb import deserialize, serialize
 
 _BOTO3 = TypeDeserializer()
 
@@ -76,11 +76,9 @@ def moto_pass(n: int) -> None:
     from moto import mock_aws
 
     from bench.micro_moto import MotoClock, clock_moto
-    from poller import local_moto_speedups
-    from poller.find import PAGE_ITEMS, query_request
-    from poller.tables import execution_table_definition
+    from poller.pipeline.find import PAGE_ITEMS, query_request
+    from poller.store.tables import execution_table_definition
 
-    local_moto_speedups.install()
     with mock_aws(), clock_moto():
         client = boto3.client("dynamodb", region_name="us-east-1")
         client.create_table(**execution_table_definition("executions"))
@@ -143,7 +141,9 @@ def main() -> int:
         moto_pass(args.moto_items)
     print(f"{n:,} items of {len(json.dumps(items[0])):,} bytes (best of {args.repeat})")
     print(f"boto3 TypeDeserializer : {old:.3f} s  ({old / n * 1e6:.0f} µs/item)")
-    print(f"poller.dynamodb        : {new:.3f} s  ({new / n * 1e6:.0f} µs/item)  {old / new:.1f}× faster")
+    print(
+        f"poller.store.dynamodb        : {new:.3f} s  ({new / n * 1e6:.0f} µs/item)  {old / new:.1f}× faster"
+    )
     print(f"botocore parse 1k page : {parse:.3f} s  ({parse / 1000 * 1e6:.0f} µs/item, paid before either)")
     return 0
 

@@ -6,7 +6,7 @@ event loop stopped (when one comes depends on the daemon's allocations: the daem
 ``poller_gc_pause_seconds`` shows them). This builds N in-memory executions (no I/O), times one
 full collection, then polls every execution ``--rounds`` times with the young generations
 collected every 200 polls (a count, so runs compare on any machine; the daemon collects them on
-the clock, every 25 ms: ``poller.garbage``) and prints those pauses.
+the clock, every 25 ms: ``poller.runtime.garbage``) and prints those pauses.
 
     .venv/bin/python bench/micro_gc.py --executions 10000 --rounds 3
 """
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.micro_poll import answer, execution
 from poller.domain.apply import apply_poll
-from poller.garbage import PauseClock
+from poller.runtime.garbage import PauseClock
 
 POLLS_PER_YOUNG_COLLECTION = 200  # ~1 s of polls at 10,000 executions (45 s PENDING interval)
 

@@ -1,16 +1,16 @@
 """Micro-benchmark: moto's cost per DynamoDB call on our item shape, with and without speed-ups.
 
-The local stand-in (demo, integration tests, benchmarks) is moto; ``poller.local_moto_speedups``
+The local stand-in (demo, integration tests, benchmarks) is moto; ``poller_devtools.local_moto_speedups``
 patches it (see its docstring). This times, in-process (``mock_aws``, no HTTP), the calls the
 daemon makes on execution items of 2 waves x 5 servers: PutItem, GetItem, a small conditional
-UpdateItem, the daemon's own save (``poller.write.save_request``: SET x6, REMOVE x3, version and
+UpdateItem, the daemon's own save (``poller.store.executions.save_request``: SET x6, REMOVE x3, version and
 lease condition), and the finder's projected Query over the StatusIndex (per returned item),
 once with moto as shipped and once with the speed-ups, and the ratio. The times per call include
 the boto3 client's own work (serialising, signing, parsing), which no patch of moto changes; a
 second table shows the part spent inside moto, i.e. what a moto server spends per request.
 
 ``--http`` times the same calls through a moto server in a child process
-(``poller.local.running_moto_server``), the way the demo and the benchmarks use it.
+(``poller_devtools.local.running_moto_server``), the way the demo and the benchmarks use it.
 
     .venv/bin/python bench/micro_moto.py --items 200
     .venv/bin/python bench/micro_moto.py --items 100 --http
@@ -33,16 +33,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import boto3
 from moto import mock_aws
+from poller_devtools import local_moto_speedups
+from poller_devtools.local import running_moto_server, use_local_credentials
 
 from bench.micro_poll import execution  # the same 10-server drill execution
-from poller import local_moto_speedups
 from poller.domain.model import execution_to_item
-from poller.dynamodb import serialize
-from poller.find import INDEX_ATTRIBUTES
-from poller.lease import Lease
-from poller.local import running_moto_server, use_local_credentials
-from poller.tables import execution_table_definition
-from poller.write import save_request
+from poller.pipeline.find import INDEX_ATTRIBUTES
+from poller.store.dynamodb import serialize
+from poller.store.executions import save_request
+from poller.store.lease import Lease
+from poller.store.tables import execution_table_definition
 
 OPERATIONS = (
     "GetItem",

@@ -23,9 +23,9 @@ from botocore.parsers import JSONParser, RestJSONParser
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from poller.find import PAGE_ITEMS
-from poller.parse import VerbatimJSONParser, loads_verbatim
-from poller.verbatim import is_verbatim
+from poller.aws.parse import VerbatimJSONParser, loads_verbatim
+from poller.aws.verbatim import is_verbatim
+from poller.pipeline.find import PAGE_ITEMS
 
 
 def job(i: int, servers: int) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """Micro-benchmark: the daemon's own CPU per poll, without any server, to size 10,000 executions.
 
 One poll of an execution = apply the DRS answer (``apply_poll``), build the conditional
-UpdateItem exactly as the daemon does (``poller.write.save_request``) and turn it into the HTTP
-request body with the daemon's serializer (``poller.serialize``: one ``json.dumps``; the daemon's
-DynamoDB client skips botocore's parameter validation, ``poller/clients.py``). The
+UpdateItem exactly as the daemon does (``poller.store.executions.save_request``) and turn it into the HTTP
+request body with the daemon's serializer (``poller.aws.serialize``: one ``json.dumps``; the daemon's
+DynamoDB client skips botocore's parameter validation, ``poller/aws/clients.py``). The
 finder's share is the per-item parse of its small projection. Multiplying by the poll rate at
 default intervals gives the daemon's CPU at 10,000 executions — the figure moto cannot show.
 
@@ -23,12 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import botocore.session
 from botocore.serialize import JSONSerializer
 
+from poller.aws.serialize import VerbatimJSONSerializer
 from poller.domain.apply import apply_poll
 from poller.domain.model import Execution, Server, Wave
-from poller.dynamodb import deserialize, serialize
-from poller.lease import Lease
-from poller.serialize import VerbatimJSONSerializer
-from poller.write import save_request
+from poller.store.dynamodb import deserialize, serialize
+from poller.store.executions import save_request
+from poller.store.lease import Lease
 
 
 def execution(i: int, servers: int) -> Execution:

@@ -4,10 +4,10 @@ A daemon that restarts with N executions in POLLING starts N trackers from one f
 Making a tracker and its task costs a few µs, and its first step (binding its log context,
 queueing at the start gate) runs in the loop turn after its task is created: all at once, that
 is two long turns, and every timer of the daemon fires that late. The scheduler starts them a
-slice per turn (``poller.schedule.START_PER_TURN``). This starts N real ``ExecutionTracker``
+slice per turn (``poller.pipeline.schedule.START_PER_TURN``). This starts N real ``ExecutionTracker``
 objects (their first read never answers: no I/O), all at once and in slices, and prints the
 longest turn and the number of turns each took. Automatic garbage collection is off, as in the
-daemon (``poller.garbage`` collects on a clock), so a collection is not counted as a turn.
+daemon (``poller.runtime.garbage`` collects on a clock), so a collection is not counted as a turn.
 
     .venv/bin/python bench/micro_start.py --executions 10000
 """
@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import table
 from poller.config import Settings
-from poller.schedule import START_PER_TURN, Scheduler
-from poller.track import ExecutionTracker
-from poller.turns import TurnBudget
+from poller.pipeline.schedule import START_PER_TURN, Scheduler
+from poller.pipeline.track import ExecutionTracker
+from poller.runtime.turns import TurnBudget
 
 
 class SilentStore:

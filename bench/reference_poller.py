@@ -28,11 +28,11 @@ from typing import Any
 
 import aioboto3
 
-from poller.clients import client_config
+from poller.aws.clients import client_config
 from poller.domain.apply import apply_poll, jobs_to_request
-from poller.dynamodb import DynamoDBError
-from poller.find import find_polling_executions
-from poller.write import ExecutionStore, WriteConflict
+from poller.pipeline.find import find_polling_executions
+from poller.store.dynamodb import DynamoDBError
+from poller.store.executions import ExecutionStore, WriteConflict
 
 
 class Reference:

@@ -1,4 +1,4 @@
-"""`poller` command line: run the daemon, create local tables, play the embedded demo."""
+"""`poller` command line: run the daemon, create the tables. Only what works in the production image."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from poller.logs import configure_logging
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     configure_logging(settings.log_level, settings.log_format)
-    from poller.daemon import run_daemon
+    from poller.runtime.daemon import run_daemon
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -34,8 +34,8 @@ def _run(args: argparse.Namespace) -> int:
 def _init_tables(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     configure_logging(settings.log_level, settings.log_format)
-    from poller.clients import AwsClients
-    from poller.tables import ensure_tables
+    from poller.aws.clients import AwsClients
+    from poller.store.tables import ensure_tables
 
     async def main() -> list[str]:
         async with AwsClients(settings.model_copy(update={"drs_regions": []})) as clients:
@@ -61,12 +61,6 @@ def build_parser() -> argparse.ArgumentParser:
     init = sub.add_parser("init-tables", help="create the execution and plan tables if missing")
     init.add_argument("--config", type=Path, help="settings file (KEY=value lines, POLLER_ prefix)")
     init.set_defaults(func=_init_tables)
-    try:
-        from poller.demo import add_demo_parser
-    except ImportError:
-        pass
-    else:
-        add_demo_parser(sub)
     return parser
 
 

@@ -17,12 +17,12 @@ from typing import Any
 import boto3
 import pytest
 import pytest_asyncio
-
 from drssim.testing import RunningSimulator, running_simulator
+from poller_devtools.local import running_moto_server, use_local_credentials
+
 from poller.config import Settings
-from poller.daemon import Daemon, run_daemon
-from poller.local import running_moto_server, use_local_credentials
-from poller.tables import execution_table_definition, plans_table_definition
+from poller.runtime.daemon import Daemon, run_daemon
+from poller.store.tables import execution_table_definition, plans_table_definition
 
 FAST_INTERVALS: dict[str, Any] = {
     "interval_pending_seconds": 0.3,

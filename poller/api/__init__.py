@@ -23,7 +23,7 @@ from poller.api.executions import ExecutionHandlers
 from poller.api.plans import PlanHandlers, PlanStore
 from poller.config import Settings
 from poller.domain.model import Execution
-from poller.write import ExecutionStore
+from poller.store.executions import ExecutionStore
 
 __all__ = ["ApiError", "add_api_routes"]
 

@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from poller.dynamodb import DynamoDBError
+from poller.store.dynamodb import DynamoDBError
 
 log = structlog.get_logger("poller.api")
 

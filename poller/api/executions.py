@@ -32,10 +32,10 @@ from poller.domain.statuses import (
     ExecutionType,
     WaveStatus,
 )
-from poller.dynamodb import ConditionFailed, deserialize, timed_dynamodb_call
-from poller.launch import drs_error
-from poller.lease import is_replica_record
-from poller.write import ExecutionNotFound, ExecutionStore, WriteConflict
+from poller.pipeline.launch import drs_error
+from poller.store.dynamodb import ConditionFailed, deserialize, timed_dynamodb_call
+from poller.store.executions import ExecutionNotFound, ExecutionStore, WriteConflict
+from poller.store.lease import is_replica_record
 
 log = structlog.get_logger("poller.api")
 

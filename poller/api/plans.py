@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from poller.api.errors import ApiError, json_response, read_json_object
-from poller.dynamodb import ConditionFailed, deserialize, serialize, timed_dynamodb_call
+from poller.store.dynamodb import ConditionFailed, deserialize, serialize, timed_dynamodb_call
 
 SOURCE_SERVER_PATTERN = re.compile(r"^s-[0-9a-zA-Z]{17}$")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")  # no '#': keeps room for record types

@@ -28,8 +28,8 @@ import pytest
 import yaml
 from cfnlint.decode import decode
 
-from poller.find import INDEX_ATTRIBUTES
-from poller.tables import STATUS_INDEX_ATTRIBUTES
+from poller.pipeline.find import INDEX_ATTRIBUTES
+from poller.store.tables import STATUS_INDEX_ATTRIBUTES
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO / "deploy" / "poller.yaml"
@@ -44,8 +44,8 @@ IAM_PREFIX = {"dynamodb": "dynamodb", "drs": "drs", "events": "events"}
 # moto or with an administrator's credentials. The deployed task never does: CloudFormation owns the
 # tables, so the task role must not be able to create or delete them.
 ADMIN_ONLY_ACTIONS = {
-    "dynamodb:CreateTable": "poller init-tables / demo (poller/tables.py)",
-    "dynamodb:DescribeTable": "table_exists waiter after CreateTable (poller/tables.py)",
+    "dynamodb:CreateTable": "poller init-tables / demo (poller/store/tables.py)",
+    "dynamodb:DescribeTable": "table_exists waiter after CreateTable (poller/store/tables.py)",
     "dynamodb:DeleteTable": "demo teardown",
 }
 
@@ -68,7 +68,7 @@ DEPENDENT_ACTIONS: dict[str, frozenset[str]] = {
         {
             "drs:CreateRecoveryInstanceForDrs",  # registers the launched instance with DRS
             "drs:ListTagsForResource",  # reads source-server tags to copy onto the instance
-            "drs:TagResource",  # poller/launch.py passes tags= (ExecutionId, LaunchToken) to StartRecovery
+            "drs:TagResource",  # poller/pipeline/launch.py passes tags= (ExecutionId, LaunchToken) to StartRecovery
             "ec2:AttachVolume",
             "ec2:AuthorizeSecurityGroupEgress",
             "ec2:AuthorizeSecurityGroupIngress",
@@ -119,14 +119,6 @@ DEPENDENT_ACTIONS: dict[str, frozenset[str]] = {
 # when they land. Each entry must be deleted once the code makes the call (a test enforces it), so the
 # strict "granted == called" check takes over.
 PLANNED_CALLS: dict[str, str] = {}
-
-# Modules that never run in the deployed task: the local demo (moto + drssim on 127.0.0.1) and its
-# helpers. Their AWS calls go to local stand-ins with fake credentials, so they justify no grant.
-LOCAL_ONLY_MODULES: dict[str, str] = {
-    "poller/demo.py": "`poller demo` / `make run`: seeds executions straight into moto and drssim",
-    "poller/demo_view.py": "terminal rendering of the demo",
-    "poller/local.py": "starts a moto server for the demo and the integration tests",
-}
 
 # The ADOT sidecar runs with the task role: the awsemf exporter writes to its EMF log group.
 SIDECAR_ACTIONS = frozenset({"logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"})
@@ -325,8 +317,6 @@ def code_calls() -> tuple[AwsCall, ...]:
     calls: list[AwsCall] = []
     for path in sorted(CODE_DIR.rglob("*.py")):
         rel = path.relative_to(REPO).as_posix()
-        if rel in LOCAL_ONLY_MODULES:
-            continue
         calls += scan_source(path.read_text(encoding="utf-8"), rel)
     return tuple(calls)
 
@@ -383,10 +373,16 @@ def test_scanner_finds_aws_calls_in_the_poller_package() -> None:
     assert {"dynamodb:Query", "drs:DescribeJobs"} <= set(called_actions())
 
 
-def test_excluded_local_modules_exist() -> None:
-    # A renamed demo module must not leave a stale exclusion behind (nor silently scan the new name).
-    missing = [m for m in LOCAL_ONLY_MODULES if not (REPO / m).is_file()]
-    assert not missing, missing
+def test_shipped_package_imports_no_development_tooling() -> None:
+    # Every module of the product is scanned for AWS calls with no exclusions, because the demo, the
+    # local stand-ins and drssim live in distributions of their own that the image does not install.
+    tooling = re.compile(r"^\s*(?:from|import)\s+(moto|poller_devtools|drssim)\b", re.MULTILINE)
+    offenders = {
+        path.relative_to(REPO).as_posix(): match.group(1)
+        for path in CODE_DIR.rglob("*.py")
+        if (match := tooling.search(path.read_text(encoding="utf-8")))
+    }
+    assert not offenders, offenders
 
 
 def test_every_aws_call_in_the_code_is_granted_to_the_task_role() -> None:
@@ -643,7 +639,7 @@ def test_tables_are_on_demand_with_pitr_deletion_protection_and_sse() -> None:
 
 
 def test_table_shapes_match_the_codes_table_definitions() -> None:
-    from poller.tables import execution_table_definition, plans_table_definition
+    from poller.store.tables import execution_table_definition, plans_table_definition
 
     for resource, code in (
         ("ExecutionsTable", execution_table_definition("t", "StatusIndex")),

@@ -11,7 +11,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-
 from drssim.testing import RunningSimulator, running_simulator
 
 CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}

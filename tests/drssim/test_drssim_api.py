@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from drssim_helpers import describe, server_id, start, statuses
-
 from drssim.testing import RunningSimulator
+from drssim_helpers import describe, server_id, start, statuses
 
 JOB_ID_RE = re.compile(r"^drsjob-[0-9a-zA-Z]{17}$")
 ISO_Z_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")

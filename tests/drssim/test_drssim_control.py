@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from drssim_helpers import describe, start, statuses
-
 from drssim.client import SimControlError
 from drssim.testing import RunningSimulator
+from drssim_helpers import describe, start, statuses
 
 
 def _post_launch(job: dict[str, Any]) -> list[set[str]]:

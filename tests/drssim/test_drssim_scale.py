@@ -10,10 +10,9 @@ from pathlib import Path
 
 import aioboto3
 from botocore.config import Config
-from drssim_helpers import server_id
-
 from drssim.cli import build_parser
 from drssim.testing import RunningSimulator, running_simulator
+from drssim_helpers import server_id
 
 ROOT = Path(__file__).resolve().parents[2]
 

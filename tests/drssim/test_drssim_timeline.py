@@ -5,11 +5,10 @@ from __future__ import annotations
 import random
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from drssim import timeline as tl
 from drssim.clock import SimClock, Timebase
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def _plan(n: int = 3, is_drill: bool = True, seed: int = 1) -> tl.JobPlan:

@@ -16,7 +16,7 @@ import boto3
 import requests
 
 from poller.config import Settings
-from poller.dynamodb import deserialize, serialize
+from poller.store.dynamodb import deserialize, serialize
 from tests.conftest import RunningDaemon, start_daemon
 
 
@@ -105,7 +105,7 @@ def query_status_index(
     dynamodb: Any, table: str, status: str, index: str = "StatusIndex"
 ) -> list[dict[str, Any]]:
     """The executions in ``status`` as full items: the index gives their ids (it carries only a
-    summary, see ``poller.tables.STATUS_INDEX_ATTRIBUTES``), the table their state."""
+    summary, see ``poller.store.tables.STATUS_INDEX_ATTRIBUTES``), the table their state."""
     return [
         get_execution_from_dynamodb(dynamodb, table, str(summary["ExecutionId"]))
         for summary in query_status_index_summaries(dynamodb, table, status, index)

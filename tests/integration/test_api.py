@@ -15,11 +15,11 @@ from typing import Any
 import boto3
 import pytest
 import pytest_asyncio
+from drssim.testing import running_simulator
 
 from bench.harness import scan_table
-from drssim.testing import running_simulator
 from poller.config import Settings
-from poller.tables import execution_table_definition, plans_table_definition
+from poller.store.tables import execution_table_definition, plans_table_definition
 from tests.conftest import FAST_INTERVALS, Tables
 from tests.integration.support import (
     api,

@@ -8,8 +8,8 @@ import time
 from typing import Any
 
 import pytest
-
 from drssim.testing import RunningSimulator
+
 from poller import metrics
 from tests.conftest import Tables, start_daemon
 from tests.integration.support import (

@@ -15,8 +15,8 @@ import time
 from typing import Any
 
 import pytest
-
 from drssim.testing import running_simulator
+
 from tests.conftest import Tables
 from tests.integration.support import (
     SeedWave,

@@ -9,10 +9,10 @@ import aioboto3
 import pytest
 from botocore.config import Config
 
-from poller.clients import AwsClients
+from poller.aws.clients import AwsClients
 from poller.config import Settings
-from poller.dynamodb import DynamoDBError, serialize
-from poller.find import find_polling_executions
+from poller.pipeline.find import find_polling_executions
+from poller.store.dynamodb import DynamoDBError, serialize
 from tests.conftest import Tables
 
 pytestmark = [pytest.mark.integration]

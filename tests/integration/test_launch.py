@@ -18,10 +18,10 @@ from typing import Any
 import boto3
 import pytest
 import requests
-
 from drssim.testing import RunningSimulator
+
 from poller.config import Settings
-from poller.dynamodb import serialize
+from poller.store.dynamodb import serialize
 from tests.conftest import RunningDaemon, Tables
 from tests.integration.support import (
     all_servers,

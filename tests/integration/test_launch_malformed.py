@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from poller import metrics
-from poller.dynamodb import serialize
+from poller.store.dynamodb import serialize
 from tests.conftest import RunningDaemon, Tables
 from tests.integration.support import get_execution_from_dynamodb
 

@@ -7,12 +7,12 @@ import time
 from typing import Any
 
 import pytest
-
 from drssim.testing import RunningSimulator
+
 from poller import metrics
-from poller.clients import AwsClients
-from poller.lease import LeaseKeeper
-from poller.write import ExecutionStore, WriteConflict
+from poller.aws.clients import AwsClients
+from poller.store.executions import ExecutionStore, WriteConflict
+from poller.store.lease import LeaseKeeper
 from tests.conftest import Tables, start_daemon
 from tests.integration.support import (
     get_execution_from_dynamodb,

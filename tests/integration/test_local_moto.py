@@ -68,7 +68,7 @@ def test_racing_conditional_writes_have_exactly_one_winner(moto_url: str, tables
 
 def test_the_local_moto_keeps_connections_alive_between_calls(moto_url: str) -> None:
     """werkzeug's server closed every connection; each AWS call then cost a connect and left
-    a transport's worth of garbage in the caller (see poller.local_server)."""
+    a transport's worth of garbage in the caller (see poller_devtools.local_server)."""
     host, port = moto_url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=10)
     local_ports = set()

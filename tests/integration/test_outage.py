@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from drssim.testing import RunningSimulator
+
 from poller import metrics
 from tests.conftest import RunningDaemon, Tables
 from tests.integration.support import (

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from drssim.testing import RunningSimulator
 
 from bench.reference_poller import main_async
-from drssim.testing import RunningSimulator
 from tests.conftest import Tables
 from tests.integration.support import (
     SeedWave,

@@ -7,8 +7,8 @@ import itertools
 from typing import Any
 
 import pytest
-
 from drssim.testing import RunningSimulator
+
 from tests.conftest import Tables, start_daemon
 from tests.integration.support import (
     SeedWave,

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-
 from drssim.testing import RunningSimulator
+
 from poller import metrics
-from poller.clients import AwsClients
+from poller.aws.clients import AwsClients
 from poller.config import Settings
-from poller.daemon import Daemon
-from poller.dynamodb import serialize
+from poller.runtime.daemon import Daemon
+from poller.store.dynamodb import serialize
 from tests.conftest import Tables
 from tests.integration.support import (
     all_servers,

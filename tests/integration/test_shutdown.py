@@ -10,10 +10,10 @@ import urllib.request
 from typing import Any
 
 import pytest
-
 from drssim.testing import RunningSimulator
+from poller_devtools.local import free_port
+
 from poller.domain.model import execution_from_item
-from poller.local import free_port
 from tests.conftest import Tables
 from tests.integration.support import (
     SeedWave,

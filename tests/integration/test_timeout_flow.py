@@ -6,8 +6,8 @@ import time
 from typing import Any
 
 import pytest
-
 from drssim.testing import RunningSimulator
+
 from tests.conftest import RunningDaemon, Tables
 from tests.integration.support import (
     SeedWave,

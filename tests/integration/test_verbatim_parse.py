@@ -7,9 +7,9 @@ from typing import Any
 import aioboto3
 import pytest
 from botocore.config import Config
-
 from drssim.testing import RunningSimulator
-from poller.clients import verbatim_session
+
+from poller.aws.clients import verbatim_session
 from tests.integration.support import source_server_id, start_recovery
 
 pytestmark = pytest.mark.asyncio

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from poller.clients import AwsClients
+from poller.aws.clients import AwsClients
+from poller.aws.serialize import VerbatimJSONSerializer
 from poller.config import Settings
-from poller.serialize import VerbatimJSONSerializer
 from tests.conftest import Tables
 
 pytestmark = pytest.mark.asyncio

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-
 from drssim.testing import RunningSimulator
+
 from poller.config import Settings
 from tests.conftest import RunningDaemon, Tables, start_daemon
 from tests.integration.support import (

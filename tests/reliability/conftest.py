@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import structlog
+from poller_devtools.faultproxy import FaultProxy, running_fault_proxy
 
-from poller.faultproxy import FaultProxy, running_fault_proxy
 from poller.logs import configure_logging
 
 #: botocore's read timeout in these tests, and how long a proxy "timeout" holds a request

@@ -9,8 +9,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-
 from drssim.testing import RunningSimulator
+
 from poller.config import Settings
 from tests.conftest import Tables, start_daemon
 from tests.integration.support import plan_body

@@ -1,6 +1,6 @@
 """DynamoDB and DRS misbehaving at once: every execution still ends as DRS says, and /readyz tells.
 
-The daemon talks to moto through :mod:`poller.faultproxy` (throttling, 500s, timeouts, dropped
+The daemon talks to moto through :mod:`poller_devtools.faultproxy` (throttling, 500s, timeouts, dropped
 connections and lost answers to writes that landed) and to drssim with its own throttling, 5xx
 and latency. Seeding and reading back go straight to moto.
 """
@@ -14,10 +14,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-
 from drssim.testing import RunningSimulator
+from poller_devtools.faultproxy import FaultProxy
+
 from poller import metrics
-from poller.faultproxy import FaultProxy
 from tests.conftest import Tables, start_daemon
 from tests.integration.support import (
     SeedWave,

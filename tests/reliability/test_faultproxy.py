@@ -10,8 +10,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
-
-from poller.faultproxy import FaultProxy, FaultRates
+from poller_devtools.faultproxy import FaultProxy, FaultRates
 
 pytestmark = [pytest.mark.integration]
 
@@ -69,7 +68,10 @@ def test_rates_are_validated() -> None:
 
 def test_the_command_line_has_help() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "poller.faultproxy", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "poller_devtools.faultproxy", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     for flag in (
         "--target",

@@ -13,10 +13,10 @@ from collections import Counter
 from typing import Any
 
 import pytest
-
 from drssim.testing import RunningSimulator
+
 from poller import metrics
-from poller.dynamodb import serialize
+from poller.store.dynamodb import serialize
 from tests.conftest import Tables, start_daemon
 from tests.integration.support import (
     SeedWave,

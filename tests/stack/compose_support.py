@@ -40,6 +40,11 @@ def project_scripts() -> set[str]:
     return set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"])
 
 
+def sim_scripts() -> set[str]:
+    """drssim's console scripts: its own distribution (sim/), built by the Dockerfile's ``drssim`` target."""
+    return set(tomllib.loads((ROOT / "sim" / "pyproject.toml").read_text())["project"]["scripts"])
+
+
 def installed_scripts() -> set[str]:
     return {ep.name for ep in entry_points(group="console_scripts")}
 

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 import yaml
-
 from drssim.cli import build_parser as drssim_parser
+
 from poller.cli import build_parser as poller_parser
 from poller.config import Settings, load_settings
 from tests.conftest import RunningDaemon, start_daemon
@@ -30,6 +30,7 @@ from tests.stack.compose_support import (
     GRAFANA_PROVISIONING,
     PROMETHEUS_FILE,
     ROOT,
+    Instruction,
     dashboard_queries,
     dockerfile_instructions,
     environment,
@@ -40,6 +41,7 @@ from tests.stack.compose_support import (
     project_scripts,
     promql_metric_names,
     services,
+    sim_scripts,
 )
 
 # The documented local URLs (docs/local-stack.md): service -> published port.
@@ -47,8 +49,16 @@ DOCUMENTED_PORTS = {"grafana": 3000, "prometheus": 9090, "poller": 8080, "drssim
 SETTINGS_FIELDS = {f"POLLER_{name.upper()}" for name in Settings.model_fields}
 
 
-def _dockerfile_entrypoint() -> list[str]:
-    return exec_form([i for i in dockerfile_instructions() if i.keyword == "ENTRYPOINT"][-1].args)
+def _stage(target: str | None = None) -> list[Instruction]:
+    """The instructions of one build stage: ``target`` by its ``AS`` name, else the last (docker's default)."""
+    instructions = dockerfile_instructions()
+    stages = {i.args.split()[-1]: i.stage for i in instructions if i.keyword == "FROM" and " AS " in i.args}
+    stage = stages[target] if target else instructions[-1].stage
+    return [i for i in instructions if i.stage == stage]
+
+
+def _dockerfile_entrypoint(target: str | None = None) -> list[str]:
+    return exec_form([i for i in _stage(target) if i.keyword == "ENTRYPOINT"][-1].args)
 
 
 def _argv(service: dict[str, Any]) -> list[str]:
@@ -56,9 +66,10 @@ def _argv(service: dict[str, Any]) -> list[str]:
     entrypoint = service.get("entrypoint")
     command = service.get("command")
     if "build" in service:
-        entrypoint = entrypoint if entrypoint is not None else _dockerfile_entrypoint()
+        target = service["build"].get("target")
+        entrypoint = entrypoint if entrypoint is not None else _dockerfile_entrypoint(target)
         if command is None and service.get("entrypoint") is None:
-            command = exec_form([i for i in dockerfile_instructions() if i.keyword == "CMD"][-1].args)
+            command = exec_form([i for i in _stage(target) if i.keyword == "CMD"][-1].args)
     return [*(entrypoint or []), *(command or [])]
 
 
@@ -110,7 +121,8 @@ def test_commands_are_real_console_scripts_with_valid_arguments() -> None:
         argv = _argv(service)
         assert argv[0] in known, f"{name}: {argv[0]} is not a console script"
         if "build" in service:
-            assert argv[0] in ours, f"{name}: {argv[0]} is not in [project.scripts] so not in the image"
+            scripts = ours if not service["build"].get("target") else sim_scripts()
+            assert argv[0] in scripts, f"{name}: {argv[0]} is not a console script of the image's project"
         if argv[0] == "poller":
             poller_parser().parse_args(argv[1:])
         elif argv[0] == "drssim":
@@ -234,7 +246,7 @@ def test_dockerfile_healthcheck_uses_python_on_healthz() -> None:
 
 
 def test_dockerfile_entrypoint_is_exec_form_poller_run() -> None:
-    instructions = dockerfile_instructions()
+    instructions = _stage()
     entrypoint = _dockerfile_entrypoint()
     cmd = exec_form([i for i in instructions if i.keyword == "CMD"][-1].args)
     assert entrypoint == ["poller"] and entrypoint[0] in project_scripts()

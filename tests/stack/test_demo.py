@@ -1,4 +1,4 @@
-"""``poller demo`` end to end, as a user runs it: a subprocess with real moto, drssim and daemon."""
+"""``poller-dev demo`` (``make run``) end to end, as a user runs it: a subprocess with real moto, drssim and daemon."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import sys
 import time
 
 import pytest
+from poller_devtools.cli import build_parser
+from poller_devtools.demo import DemoOptions, demo_plan, scaled_settings
+from poller_devtools.demo_view import ProgressView, render_summary
 
-from poller.cli import build_parser
-from poller.demo import DemoOptions, demo_plan, scaled_settings
-from poller.demo_view import ProgressView, render_summary
 from tests.stack.compose_support import ROOT
 
 TERMINAL = ("COMPLETED", "PARTIAL", "FAILED", "TIMEOUT", "CANCELLED")
@@ -22,7 +22,7 @@ FREE_PORTS = ["--port", "0", "--drssim-port", "0", "--moto-port", "0"]
 
 
 def _demo(*args: str) -> list[str]:
-    return [sys.executable, "-m", "poller", "demo", *FREE_PORTS, *args]
+    return [sys.executable, "-m", "poller_devtools", "demo", *FREE_PORTS, *args]
 
 
 def _env() -> dict[str, str]:

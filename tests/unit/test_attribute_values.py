@@ -1,4 +1,4 @@
-"""poller.dynamodb's AttributeValue conversions answer exactly what boto3's do, faster."""
+"""poller.store.dynamodb's AttributeValue conversions answer exactly what boto3's do, faster."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from hypothesis import given
 from hypothesis import strategies as st
 
-from poller.dynamodb import deserialize, serialize
+from poller.store.dynamodb import deserialize, serialize
 
 _numbers = st.decimals(allow_nan=False, allow_infinity=False, places=3, min_value=-(10**12), max_value=10**12)
 _scalars = st.one_of(

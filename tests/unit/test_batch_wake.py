@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from poller.batch import WAKE_SLICE, DrsError, JobStatusBatcher
+from poller.pipeline.batch import WAKE_SLICE, DrsError, JobStatusBatcher
 
 
 class _Drs:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from poller.dynamodb import serialize
-from poller.find import IncompleteFind, find_polling_executions
+from poller.pipeline.find import IncompleteFind, find_polling_executions
+from poller.store.dynamodb import serialize
 
 
 class PagedQuery:

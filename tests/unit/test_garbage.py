@@ -7,7 +7,7 @@ import gc
 from typing import Any
 
 from poller import metrics
-from poller.garbage import pace_collections
+from poller.runtime.garbage import pace_collections
 
 
 def _pauses(generation: str) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from poller.lease import held_by_other, is_replica_record, replica_key
+from poller.store.lease import held_by_other, is_replica_record, replica_key
 
 NOW = 1_000.0
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
-
-from poller.local_server import wsgi_environ
+from poller_devtools.local_server import wsgi_environ
 
 
 def test_path_query_and_body_reach_the_app_as_wsgi_expects() -> None:

@@ -13,8 +13,8 @@ from botocore.parsers import JSONParser, RestJSONParser
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from poller.parse import VerbatimJSONParser, VerbatimParserFactory, VerbatimRestJSONParser, loads_verbatim
-from poller.verbatim import body_check, is_verbatim
+from poller.aws.parse import VerbatimJSONParser, VerbatimParserFactory, VerbatimRestJSONParser, loads_verbatim
+from poller.aws.verbatim import body_check, is_verbatim
 from tests.unit.dynamodb_values import attribute_values
 
 DRS = botocore.session.get_session().get_service_model("drs")

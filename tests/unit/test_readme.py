@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prometheus_client import REGISTRY
 
-import poller.daemon  # noqa: F401  (imports every module that declares metrics)
+import poller.runtime.daemon  # noqa: F401  (imports every module that declares metrics)
 from poller.config import Settings
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()

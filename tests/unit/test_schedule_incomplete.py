@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from poller.schedule import Scheduler
+from poller.pipeline.schedule import Scheduler
 
 
 class IdleTracker:

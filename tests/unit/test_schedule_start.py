@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from poller.schedule import START_PER_TURN, Scheduler
+from poller.pipeline.schedule import START_PER_TURN, Scheduler
 from tests.unit.test_schedule_incomplete import IdleTracker
 
 

@@ -15,8 +15,8 @@ from botocore.serialize import JSONSerializer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from poller.serialize import VerbatimJSONSerializer, use_verbatim_serializer, verbatim_body
-from poller.verbatim import body_check, converted_members
+from poller.aws.serialize import VerbatimJSONSerializer, use_verbatim_serializer, verbatim_body
+from poller.aws.verbatim import body_check, converted_members
 from tests.unit.dynamodb_values import attribute_values
 
 DYNAMODB = botocore.session.get_session().get_service_model("dynamodb")

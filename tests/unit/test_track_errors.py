@@ -9,13 +9,13 @@ from typing import Any, cast
 from botocore.exceptions import EndpointConnectionError
 from structlog.testing import capture_logs
 
-from poller.batch import JobStatusBatcher
 from poller.domain.model import Execution
 from poller.domain.phases import PollingIntervals
 from poller.domain.statuses import ServerStatus
-from poller.dynamodb import DynamoDBError
-from poller.track import ExecutionTracker, TrackerConfig
-from poller.write import ExecutionStore, WriteConflict
+from poller.pipeline.batch import JobStatusBatcher
+from poller.pipeline.track import ExecutionTracker, TrackerConfig
+from poller.store.dynamodb import DynamoDBError
+from poller.store.executions import ExecutionStore, WriteConflict
 from tests.unit.builders import START, drs_job, execution, participant, server, wave
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
-from poller.batch import JobStatusBatcher
 from poller.domain.model import Execution
 from poller.domain.phases import PollingIntervals
 from poller.domain.statuses import ExecutionStatus, ServerStatus
-from poller.track import ExecutionTracker, TrackerConfig
-from poller.write import ExecutionStore
+from poller.pipeline.batch import JobStatusBatcher
+from poller.pipeline.track import ExecutionTracker, TrackerConfig
+from poller.store.executions import ExecutionStore
 from tests.unit.builders import START, drs_job, execution, participant, server, wave
 
 

@@ -14,9 +14,9 @@ import pytest
 
 from poller.domain.phases import PollingIntervals
 from poller.metrics import TURN_DEFERRALS
-from poller.track import ExecutionTracker, TrackerConfig
-from poller.turns import TurnBudget
-from poller.write import ExecutionNotFound, ExecutionStore
+from poller.pipeline.track import ExecutionTracker, TrackerConfig
+from poller.runtime.turns import TurnBudget
+from poller.store.executions import ExecutionNotFound, ExecutionStore
 
 
 class SlowStore:

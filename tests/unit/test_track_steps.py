@@ -7,14 +7,14 @@ from typing import Any, cast
 
 from structlog.testing import capture_logs
 
-from poller.batch import JobStatusBatcher
 from poller.domain.model import Execution
 from poller.domain.phases import PollingIntervals
 from poller.domain.statuses import ServerStatus
 from poller.metrics import TURN_DEFERRALS
-from poller.track import ExecutionTracker, TrackerConfig
-from poller.turns import TurnBudget
-from poller.write import ExecutionStore
+from poller.pipeline.batch import JobStatusBatcher
+from poller.pipeline.track import ExecutionTracker, TrackerConfig
+from poller.runtime.turns import TurnBudget
+from poller.store.executions import ExecutionStore
 from tests.unit.builders import START, drs_job, execution, participant, server, server_id, wave
 
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from poller.metrics import TURN_DEFERRALS
-from poller.turns import TurnBudget
+from poller.runtime.turns import TurnBudget
 
 
 class WorkClock:

@@ -7,8 +7,8 @@ import asyncio
 from typing import Any
 
 from poller.domain.statuses import ServerStatus
-from poller.turns import TurnBudget
-from poller.write import ExecutionStore
+from poller.runtime.turns import TurnBudget
+from poller.store.executions import ExecutionStore
 from tests.unit.builders import START, execution, server, wave
 
 

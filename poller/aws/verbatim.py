@@ -3,7 +3,7 @@
 botocore converts every value of a JSON-protocol body through its shape, member by member, in
 Python. For most shapes that walk is the identity: strings, integers, booleans, lists, maps and
 structures under their own names. Where it is, ``json.loads``/``json.dumps`` give the same
-result at C speed (``poller.parse`` for DRS's answers, ``poller.serialize`` for DynamoDB's
+result at C speed (``poller.aws.parse`` for DRS's answers, ``poller.aws.serialize`` for DynamoDB's
 requests). The judgement is made from botocore's own model, never from a hand-kept list.
 """
 

@@ -17,9 +17,9 @@ from poller.domain.model import (
     to_dynamo_number,
 )
 from poller.domain.statuses import WaveStatus
-from poller.dynamodb import ConditionFailed, deserialize, serialize, timed_dynamodb_call
-from poller.lease import LEASE_EXPIRY, LEASE_OWNER, Lease
-from poller.turns import TurnBudget
+from poller.runtime.turns import TurnBudget
+from poller.store.dynamodb import ConditionFailed, deserialize, serialize, timed_dynamodb_call
+from poller.store.lease import LEASE_EXPIRY, LEASE_OWNER, Lease
 
 PENDING_WAVES = "PendingWaves"  # derived on every write, so the finder needs no waves to see it
 

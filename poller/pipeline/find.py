@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from poller.dynamodb import DynamoDBError, deserialize, timed_dynamodb_call
+from poller.store.dynamodb import DynamoDBError, deserialize, timed_dynamodb_call
 
 _YIELD_EVERY = 200  # items deserialized between two turns of the event loop
 # Items per Query page. botocore parses a page in one go, without a turn of the loop: a full

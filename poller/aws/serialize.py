@@ -5,7 +5,7 @@ maps. botocore's JSON serializer walks each of those values through the input sh
 Python, to copy it unchanged: for DynamoDB's inputs the only values it converts are blobs
 (``B``, ``BS``: base64). So when the request holds no blob, ``json.dumps`` of the parameters
 is byte for byte botocore's body (same keys, same order, same separators), several times
-faster. The shape is judged from botocore's model (``poller.verbatim``) once per operation;
+faster. The shape is judged from botocore's model (``poller.aws.verbatim``) once per operation;
 a body that holds a blob's key, or a value JSON cannot hold (bytes, Decimal, datetime), goes
 through botocore's walk unchanged.
 
@@ -21,7 +21,7 @@ from typing import Any
 from botocore.model import OperationModel
 from botocore.serialize import JSONSerializer
 
-from poller.verbatim import NEVER, BodyCheck, body_check
+from poller.aws.verbatim import NEVER, BodyCheck, body_check
 
 
 class VerbatimJSONSerializer(JSONSerializer):

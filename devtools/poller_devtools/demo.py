@@ -1,4 +1,4 @@
-"""``poller demo``: the whole system on one machine, no Docker and no AWS account.
+"""``poller-dev demo``: the whole system on one machine, no Docker and no AWS account.
 
 Starts a moto server (DynamoDB) and drssim (DRS) on 127.0.0.1, creates the tables, seeds a
 demo plan and starts executions through the poller's own HTTP API, then runs the real daemon
@@ -32,7 +32,7 @@ import aiohttp
 from pydantic import ValidationError
 
 from poller.config import Settings
-from poller.demo_view import ProgressView, is_terminal, render_summary
+from poller_devtools.demo_view import ProgressView, is_terminal, render_summary
 
 REGIONS = ("us-east-1", "us-west-2")
 WAVE_NAMES = ("1-databases", "2-application", "3-web")
@@ -184,7 +184,7 @@ class DirectSeeder:
         return await asyncio.to_thread(self._start, plan_id, plan, execution_type)
 
     def _start(self, plan_id: str, plan: dict[str, Any], execution_type: str) -> str:
-        from poller.dynamodb import serialize
+        from poller.store.dynamodb import serialize
 
         waves = []
         for wave in plan["Waves"]:
@@ -218,7 +218,7 @@ class DirectSeeder:
         return execution_id
 
     async def get_execution(self, execution_id: str) -> dict[str, Any] | None:
-        from poller.dynamodb import deserialize
+        from poller.store.dynamodb import deserialize
 
         answer = await asyncio.to_thread(
             self.dynamodb.get_item,
@@ -301,9 +301,9 @@ async def _wait_for_port(daemon_box: list[Any], task: asyncio.Task[None]) -> int
 
 async def play(options: DemoOptions, moto_url: str, sim: Any) -> int:
     """Seed, run the daemon, show progress; returns the exit code."""
-    from poller.daemon import run_daemon
     from poller.logs import configure_logging
-    from poller.tables import ensure_tables
+    from poller.runtime.daemon import run_daemon
+    from poller.store.tables import ensure_tables
 
     token = secrets.token_urlsafe(16)
     settings = scaled_settings(options, moto_url, sim.endpoint_url, token, pick_port(options.port))
@@ -407,7 +407,7 @@ def _print_banner(
     out: Any, options: DemoOptions, base: str, moto_url: str, drssim_url: str, token: str, via: str
 ) -> None:
     out.write(
-        "DRS execution poller demo (local only: moto + drssim on 127.0.0.1, no AWS account used)\n"
+        "DRS execution poller-dev demo (local only: moto + drssim on 127.0.0.1, no AWS account used)\n"
         f"  poller API     {base}/executions   (Authorization: Bearer {token})\n"
         f"  metrics        {base}/metrics   health {base}/healthz\n"
         f"  drssim         {drssim_url}   control {drssim_url}/_sim/truth\n"
@@ -422,7 +422,8 @@ def _print_banner(
 def local_backends(options: DemoOptions) -> Iterator[tuple[str, Any]]:
     """moto and drssim in this process, on 127.0.0.1 only, with placeholder credentials."""
     from drssim.testing import running_simulator
-    from poller.local import running_moto_server, use_local_credentials
+
+    from poller_devtools.local import running_moto_server, use_local_credentials
 
     use_local_credentials()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
@@ -441,7 +442,7 @@ def run_demo(options: DemoOptions) -> int:
         with local_backends(options) as (moto_url, sim):
             return asyncio.run(play(options, moto_url, sim))
     except DemoError as err:
-        print(f"poller demo: {err}", file=sys.stderr)
+        print(f"poller-dev demo: {err}", file=sys.stderr)
         return 1
 
 
@@ -481,7 +482,7 @@ def _options(args: argparse.Namespace) -> DemoOptions:
 
 
 def add_demo_parser(subparsers: Any) -> None:
-    """Called by poller.cli: ``poller demo`` with every knob documented in ``--help``."""
+    """Called by poller_devtools.cli: ``poller-dev demo`` with every knob documented in ``--help``."""
     demo = subparsers.add_parser(
         "demo",
         help="play DRILL and RECOVERY executions against local moto + drssim (no Docker, no AWS)",

@@ -17,24 +17,24 @@ from aiohttp import web
 
 from poller import metrics
 from poller.api import add_api_routes
-from poller.batch import JobStatusBatcher
-from poller.clients import AwsClients
+from poller.aws.clients import AwsClients
+from poller.aws.events import EventPublisher
 from poller.config import Settings
 from poller.domain.model import Execution
-from poller.dynamodb import DynamoDBError
-from poller.events import EventPublisher
-from poller.find import IncompleteFind, find_polling_executions
-from poller.garbage import pace_collections
-from poller.health import Health, monitor_loop_lag
-from poller.http import build_app
-from poller.launch import Launcher
-from poller.lease import LEASE_OWNER, LeaseKeeper, held_by_other, new_replica_id
-from poller.schedule import Scheduler, ScheduleReport
-from poller.track import ExecutionTracker, TrackerConfig
-from poller.turns import TurnBudget
-from poller.write import ExecutionStore
+from poller.pipeline.batch import JobStatusBatcher
+from poller.pipeline.find import IncompleteFind, find_polling_executions
+from poller.pipeline.launch import Launcher
+from poller.pipeline.schedule import Scheduler, ScheduleReport
+from poller.pipeline.track import ExecutionTracker, TrackerConfig
+from poller.runtime.garbage import pace_collections
+from poller.runtime.health import Health, monitor_loop_lag
+from poller.runtime.http import build_app
+from poller.runtime.turns import TurnBudget
+from poller.store.dynamodb import DynamoDBError
+from poller.store.executions import ExecutionStore
+from poller.store.lease import LEASE_OWNER, LeaseKeeper, held_by_other, new_replica_id
 
-log = structlog.get_logger("poller.daemon")
+log = structlog.get_logger("poller.runtime.daemon")
 
 TickHook = Callable[[], Awaitable[None]]
 TerminalHook = Callable[[Execution], None]

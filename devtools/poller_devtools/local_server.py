@@ -8,7 +8,7 @@ lag, long (``bench/stall_report.py`` sampled sockets, transports' ``__del__`` an
 callbacks in the long turns). DynamoDB itself keeps connections alive; so does this server.
 
 The app runs on the server's event loop, inline: requests are therefore served one at a time,
-which the stand-in needs anyway (``poller.local.SerializedApp``). ``serve_forever``,
+which the stand-in needs anyway (``poller_devtools.local.SerializedApp``). ``serve_forever``,
 ``shutdown`` and ``server_address`` mirror ``socketserver`` so it drops in for werkzeug's.
 """
 

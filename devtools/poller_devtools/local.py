@@ -19,8 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from poller import local_moto_speedups
-from poller.local_server import KeepAliveWSGIServer
+from poller_devtools.local_server import KeepAliveWSGIServer
 
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local-moto",
@@ -64,12 +63,10 @@ class SerializedApp:
 
 
 def make_moto_server(host: str, port: int) -> KeepAliveWSGIServer:
-    """moto's WSGI app, serialised, behind a keep-alive server (``poller.local_server``); with
-    ``poller.local_moto_speedups`` unless POLLER_MOTO_SPEEDUPS=0."""
+    """moto's own WSGI app, unmodified, serialised, behind a keep-alive server
+    (``poller_devtools.local_server``)."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    if os.environ.get(local_moto_speedups.ENV_VAR) != "0":
-        local_moto_speedups.install()
     app = SerializedApp(DomainDispatcherApplication(create_backend_app))
     return KeepAliveWSGIServer(app, host, port)
 
@@ -92,7 +89,7 @@ def running_moto_server(host: str = "127.0.0.1", port: int = 0, in_process: bool
         return
     port = port or free_port(host)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "poller.local", "--host", host, "--port", str(port)],
+        [sys.executable, "-m", "poller_devtools.local", "--host", host, "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -123,7 +120,7 @@ def _wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m poller.local",
+        prog="python -m poller_devtools.local",
         description="A moto server (DynamoDB, EventBridge) that serialises requests like DynamoDB.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")

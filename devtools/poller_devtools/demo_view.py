@@ -1,6 +1,6 @@
 """Terminal rendering of the embedded demo: a redrawn table on a TTY, change lines otherwise.
 
-Kept apart from the orchestration in :mod:`poller.demo` so it is a pure function of the
+Kept apart from the orchestration in :mod:`poller_devtools.demo` so it is a pure function of the
 execution items (as ``GET /executions/{id}`` returns them): easy to test, no I/O but ``write``.
 Simulated time is wall time multiplied by the drssim time-scale, because drssim plays DRS's
 timeline that much faster while the poller measures real seconds.

@@ -20,7 +20,7 @@ from poller.domain.completion import server_succeeded
 from poller.domain.model import Execution
 from poller.domain.statuses import ServerStatus
 
-log = structlog.get_logger("poller.events")
+log = structlog.get_logger("poller.aws.events")
 
 EVENTS_PUBLISHED = Counter(
     "poller_events_published_total",

@@ -25,7 +25,7 @@ from typing import Any
 from aiobotocore.parsers import AioJSONParser, AioResponseParserFactory, AioRestJSONParser
 from botocore.model import Shape
 
-from poller.verbatim import BodyCheck, body_check, is_verbatim
+from poller.aws.verbatim import BodyCheck, body_check, is_verbatim
 
 
 def _without_nulls(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -57,7 +57,7 @@ class VerbatimJSONParser(AioJSONParser):
     """aiobotocore's JSON-protocol (DynamoDB) parser, with the verbatim shortcut.
 
     DynamoDB's outputs convert only blobs (``B``, ``BS``) and capacity-unit doubles, so an
-    answer in which none of those keys appears (``poller.verbatim.BodyCheck``) is botocore's
+    answer in which none of those keys appears (``poller.aws.verbatim.BodyCheck``) is botocore's
     walk's result already: a finder page of 500 items, or an execution's item, in one
     ``json.loads``. Unlike botocore, a map value that is JSON null is dropped (DynamoDB never
     sends one: a null attribute is ``{"NULL": true}``).

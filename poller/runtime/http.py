@@ -8,7 +8,7 @@ import time
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from poller.health import Health
+from poller.runtime.health import Health
 
 HEALTH_KEY = web.AppKey("health", Health)
 

@@ -14,9 +14,9 @@ import aioboto3
 import aiobotocore.session
 from botocore.config import Config
 
+from poller.aws.parse import VerbatimParserFactory
+from poller.aws.serialize import use_verbatim_serializer
 from poller.config import Settings
-from poller.parse import VerbatimParserFactory
-from poller.serialize import use_verbatim_serializer
 
 
 def client_config(max_pool: int = 50, max_attempts: int = 4, read_timeout: float = 20.0) -> Config:
@@ -29,7 +29,7 @@ def client_config(max_pool: int = 50, max_attempts: int = 4, read_timeout: float
 
 
 def verbatim_session() -> aioboto3.Session:
-    """A session whose rest-json (DRS) answers skip botocore's identity walk (poller.parse)."""
+    """A session whose rest-json (DRS) answers skip botocore's identity walk (poller.aws.parse)."""
     core = aiobotocore.session.get_session()
     core.register_component("response_parser_factory", VerbatimParserFactory())
     return aioboto3.Session(botocore_session=core)
@@ -63,7 +63,7 @@ class AwsClients:
                 "dynamodb", region_name=s.aws_region, endpoint_url=s.dynamodb_endpoint_url, config=unvalidated
             )
         )
-        use_verbatim_serializer(self.dynamodb)  # each write's body in one json.dumps (poller.serialize)
+        use_verbatim_serializer(self.dynamodb)  # each write's body in one json.dumps (poller.aws.serialize)
         if s.event_bus_name:
             self.events = await self._stack.enter_async_context(
                 self._session.client(

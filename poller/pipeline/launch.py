@@ -47,7 +47,7 @@ from botocore.exceptions import (
 from prometheus_client import Counter
 
 from poller import metrics
-from poller.clients import UnknownRegionError
+from poller.aws.clients import UnknownRegionError
 from poller.config import Settings
 from poller.domain.apply import finish_execution
 from poller.domain.completion import execution_outcome
@@ -60,12 +60,12 @@ from poller.domain.statuses import (
     ServerStatus,
     WaveStatus,
 )
-from poller.dynamodb import DynamoDBError
-from poller.find import find_polling_executions
-from poller.schedule import QUARANTINE_SECONDS
-from poller.write import PENDING_WAVES, ExecutionNotFound, ExecutionStore, WriteConflict
+from poller.pipeline.find import find_polling_executions
+from poller.pipeline.schedule import QUARANTINE_SECONDS
+from poller.store.dynamodb import DynamoDBError
+from poller.store.executions import PENDING_WAVES, ExecutionNotFound, ExecutionStore, WriteConflict
 
-log = structlog.get_logger("poller.launch")
+log = structlog.get_logger("poller.pipeline.launch")
 
 LAUNCHES = Counter(
     "poller_launches_total",

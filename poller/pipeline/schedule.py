@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import structlog
 
 from poller import metrics
-from poller.track import ExecutionTracker
+from poller.pipeline.track import ExecutionTracker
 
-log = structlog.get_logger("poller.schedule")
+log = structlog.get_logger("poller.pipeline.schedule")
 
 TrackerFactory = Callable[[str], ExecutionTracker]
 

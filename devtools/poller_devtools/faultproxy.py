@@ -17,7 +17,7 @@ Rates can be changed while it runs (tests do, to stage an outage): in process th
 :attr:`FaultProxy.rates`, or over HTTP ``POST /_faultproxy/rates`` with a JSON body of rates;
 ``GET /_faultproxy/stats`` shows what was injected.
 
-    python -m poller.faultproxy --target http://127.0.0.1:5000 --listen-port 5001 \\
+    python -m poller_devtools.faultproxy --target http://127.0.0.1:5000 --listen-port 5001 \\
         --throughput-exceeded-rate 0.2 --error-rate 0.05 --timeout-rate 0.02 --drop-rate 0.02
 
 then point the poller at it: ``POLLER_DYNAMODB_ENDPOINT_URL=http://127.0.0.1:5001``.
@@ -285,7 +285,7 @@ def _rate(value: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m poller.faultproxy",
+        prog="python -m poller_devtools.faultproxy",
         description="Fault-injecting HTTP proxy for a DynamoDB-compatible endpoint (moto, DynamoDB Local).",
         epilog="Change rates while running: curl -XPOST localhost:PORT/_faultproxy/rates -d '{\"error\": 1}'",
     )

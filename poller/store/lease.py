@@ -27,9 +27,9 @@ import structlog
 
 from poller import metrics
 from poller.domain.model import to_dynamo_number
-from poller.dynamodb import ConditionFailed, DynamoDBError, deserialize, serialize, timed_dynamodb_call
+from poller.store.dynamodb import ConditionFailed, DynamoDBError, deserialize, serialize, timed_dynamodb_call
 
-log = structlog.get_logger("poller.lease")
+log = structlog.get_logger("poller.store.lease")
 
 LEASE_OWNER = "LeaseOwner"
 LEASE_EXPIRY = "LeaseExpiry"

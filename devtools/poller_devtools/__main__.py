@@ -1,0 +1,3 @@
+from poller_devtools.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""AWS clients and the DRS / EventBridge calls the pipeline makes through them."""

@@ -1,0 +1,1 @@
+"""DynamoDB persistence: execution items with conditional writes, replica liveness, table definitions."""
