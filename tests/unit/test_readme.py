@@ -32,3 +32,25 @@ def test_readme_metrics_table_lists_exactly_the_exported_metrics() -> None:
         if name.startswith("poller_"):
             exported.add(name + ("_total" if getattr(collector, "_type", "") == "counter" else ""))
     assert documented == exported
+
+
+def _layout_tree() -> list[str]:
+    """The paths the README's layout picture names (first column of the tree block)."""
+    block = README.split("## Layout", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    paths = []
+    for line in block.splitlines():
+        name = line.lstrip("│├└─ ").split("  ")[0].strip()
+        if name.endswith("/"):
+            paths.append(name)
+    return paths
+
+
+def test_readme_layout_names_every_package_of_the_product_and_nothing_that_is_gone() -> None:
+    root = Path(__file__).resolve().parents[2]
+    named = _layout_tree()
+    top = [p for p in named if not p.startswith(("domain", "pipeline", "store", "aws", "api", "runtime"))]
+    for path in top:
+        assert (root / path).is_dir(), f"README layout names {path}, which does not exist"
+    subpackages = {p.rstrip("/") for p in named} & {d.name for d in (root / "poller").iterdir()}
+    actual = {d.name for d in (root / "poller").iterdir() if (d / "__init__.py").is_file()}
+    assert subpackages == actual, f"README layout lists {sorted(subpackages)}, poller/ has {sorted(actual)}"
