@@ -26,6 +26,7 @@ import argparse
 import json
 import math
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -93,6 +94,7 @@ def run_one(
     max_drill_seconds: float = 600.0,
     settings: dict[str, str] | None = None,
     dynamodb: str = "moto",
+    daemon_src: Path | None = None,
 ) -> dict[str, Any]:
     """One run of ``kind`` ("daemon" or "reference") on a fresh local DynamoDB (``dynamodb``:
     "dynalite" or "moto") and drssim; always cleans up."""
@@ -108,6 +110,7 @@ def run_one(
         "finder_period": finder_period or 10.0 / scale,
         "settings": settings or {},
         "dynamodb": dynamodb,
+        "daemon_src": str(daemon_src or h.ROOT),
     }
     try:
         store, store_url = h.start_dynamodb(dynamodb, out)
@@ -139,6 +142,9 @@ def run_one(
                 ]
             env = h.child_env(poller_env(wl, store_url, drs_url, port, scale, finder_period))
             env.update({f"POLLER_{name}": value for name, value in (settings or {}).items()})
+            if daemon_src is not None:
+                env["PYTHONPATH"] = f"{daemon_src}:{env['PYTHONPATH']}"
+                progress(f"the daemon runs from {imported_poller(env)}")
             if profile == "stalls":  # bench/stallwatch/sitecustomize.py samples the long loop turns
                 env["PYTHONPATH"] = f"{h.ROOT / 'bench' / 'stallwatch'}:{env['PYTHONPATH']}"
                 env["STALLWATCH_OUT"] = str(out / "stalls.jsonl")
@@ -340,6 +346,15 @@ def run_one(
     return result
 
 
+def imported_poller(env: dict[str, str]) -> Path:
+    """The ``poller`` package a child with ``env`` imports (``--daemon-src``: checked, not assumed)."""
+    code = "import poller, sys; sys.stdout.write(poller.__file__)"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"the daemon's poller package does not import: {done.stderr.strip()[-500:]}")
+    return Path(done.stdout).parent
+
+
 def summary_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
     scale = r["time_scale"]
     wall_min = r["wall_seconds"] / 60
@@ -417,6 +432,7 @@ def print_result(r: dict[str, Any]) -> None:
     print(
         f"\n### {r['kind']}: {r['executions']:,} executions × {r['servers']} servers, time scale {r['time_scale']:g}"
         f", on {r.get('dynamodb', 'moto')}"
+        + (f", daemon from {r['daemon_src']}" if r.get("daemon_src", str(h.ROOT)) != str(h.ROOT) else "")
         + "".join(f", {name}={value}" for name, value in r.get("settings", {}).items())
     )
     print(h.table(("metric", "value"), summary_rows(r)))
@@ -441,6 +457,7 @@ def run_sized(kind: str, executions: int, args: argparse.Namespace) -> dict[str,
         args.max_drill_seconds,
         dict(getattr(args, "setting", None) or []) if daemon else None,
         args.dynamodb,
+        getattr(args, "daemon_src", None) if daemon else None,
     )
 
 
@@ -481,8 +498,16 @@ def main(argv: list[str] | None = None) -> int:
         help="a daemon setting for this run, e.g. TURN_BUDGET_SECONDS=0 (POLLER_ is added); repeatable",
     )
     h.add_dynamodb_option(p)
+    p.add_argument(
+        "--daemon-src",
+        type=Path,
+        help="run the daemon from this checkout's poller package (e.g. a worktree of an older commit), "
+        "with this bench's harness, local DynamoDB and workload: a before/after on equal terms",
+    )
     p.add_argument("--out", type=Path, default=h.OUT, help="output directory (default bench/out)")
     args = p.parse_args(argv)
+    if args.daemon_src is not None and not (args.daemon_src / "poller" / "__main__.py").exists():
+        p.error(f"--daemon-src {args.daemon_src}: no poller/__main__.py there")
     h.stop_children_on_sigterm()
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.quick:

@@ -217,14 +217,16 @@ def running_dynamodb(kind: str, out_dir: Path, check: bool = True) -> Iterator[s
 
 
 def add_dynamodb_option(parser: Any) -> None:
-    """``--dynamodb dynalite|moto`` on a benchmark's command line."""
-    default = dynalite.default_kind()
+    """``--dynamodb dynalite|moto`` on a benchmark's command line; its default comes from
+    ``BENCH_DYNAMODB`` when set, so one command line can pick moto on this code and on older
+    code that has no ``--dynamodb`` (and ran on moto only)."""
+    default = os.environ.get("BENCH_DYNAMODB") or dynalite.default_kind()
     parser.add_argument(
         "--dynamodb",
         choices=dynalite.KINDS,
         default=default,
         help="local DynamoDB: dynalite (needs Node.js; installed on first use) or moto; "
-        f"default {default} (dynalite when node is on PATH)",
+        f"default {default} (BENCH_DYNAMODB if set, else dynalite when node is on PATH)",
     )
 
 
