@@ -144,7 +144,7 @@ def run_one(
             env.update({f"POLLER_{name}": value for name, value in (settings or {}).items()})
             if daemon_src is not None:
                 env["PYTHONPATH"] = f"{daemon_src}:{env['PYTHONPATH']}"
-                progress(f"the daemon runs from {imported_poller(env)}")
+                progress(f"the daemon runs from {imported_poller(env, out)}")
             if profile == "stalls":  # bench/stallwatch/sitecustomize.py samples the long loop turns
                 env["PYTHONPATH"] = f"{h.ROOT / 'bench' / 'stallwatch'}:{env['PYTHONPATH']}"
                 env["STALLWATCH_OUT"] = str(out / "stalls.jsonl")
@@ -346,10 +346,13 @@ def run_one(
     return result
 
 
-def imported_poller(env: dict[str, str]) -> Path:
-    """The ``poller`` package a child with ``env`` imports (``--daemon-src``: checked, not assumed)."""
+def imported_poller(env: dict[str, str], cwd: Path) -> Path:
+    """The ``poller`` package a child with ``env`` started in ``cwd`` (as the daemon is) imports
+    (``--daemon-src``: checked, not assumed)."""
     code = "import poller, sys; sys.stdout.write(poller.__file__)"
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
+    )
     if done.returncode != 0:
         raise RuntimeError(f"the daemon's poller package does not import: {done.stderr.strip()[-500:]}")
     return Path(done.stdout).parent
