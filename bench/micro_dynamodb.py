@@ -217,21 +217,21 @@ def print_table(best: dict[str, dict[str, float]], names: list[str], args: argpa
         f"best of {args.rounds} rounds"
     )
     ratio = "moto" in names and "dynalite" in names
-    print(f"  {'':38}" + "".join(f"{n:>16}" for n in names) + (f"{'moto/dynalite':>15}" if ratio else ""))
+    print(f"  {'':42}" + "".join(f"{n:>16}" for n in names) + (f"{'moto/dynalite':>15}" if ratio else ""))
     for op in OPERATIONS:
         label = f"{QUERY}, {args.items} items" if op == QUERY else op
-        row = f"  {label:38}" + "".join(f"{best[n][op]:16.2f}" for n in names)
+        row = f"  {label:42}" + "".join(f"{best[n][op]:16.2f}" for n in names)
         if ratio:
             row += f"{best['moto'][op] / best['dynalite'][op]:14.1f}x"
         print(row)
-    races = f"  {'8-way ' + RACE:38}" + "".join(
+    races = f"  {'8-way ' + RACE:42}" + "".join(
         f"{f'{best[n][RACE]:.0f} of {args.races * args.rounds}':>16}" for n in names
     )
     print(races)
     if IN_PROCESS in names:
         print(f"of which inside moto ({IN_PROCESS}: what a moto server spends per request)")
         for op in OPERATIONS:
-            print(f"  {op:38}{best[IN_PROCESS][INSIDE + op]:16.2f}")
+            print(f"  {op:42}{best[IN_PROCESS][INSIDE + op]:16.2f}")
 
 
 if __name__ == "__main__":
