@@ -113,14 +113,14 @@ def run_one(
         "daemon_src": str(daemon_src or h.ROOT),
     }
     try:
-        store, store_url = h.start_dynamodb(dynamodb, out)
+        store, db_url = h.start_dynamodb(dynamodb, out)
         children.append(store)
         progress("starting drssim")
         sim, drs_url = h.start_drssim(out)
         children.append(sim)
         t = time.monotonic()
         progress(f"seeding {executions:,} executions × {servers} servers ({dynamodb}, drssim)")
-        wl = h.seed(store_url, drs_url, executions, servers)
+        wl = h.seed(db_url, drs_url, executions, servers)
         result["seed_seconds"] = time.monotonic() - t
         progress(f"seeded in {result['seed_seconds']:.1f} s; starting the {kind}")
         port = h.free_port()
@@ -140,7 +140,7 @@ def run_one(
                     "poller",
                     "run",
                 ]
-            env = h.child_env(poller_env(wl, store_url, drs_url, port, scale, finder_period))
+            env = h.child_env(poller_env(wl, db_url, drs_url, port, scale, finder_period))
             env.update({f"POLLER_{name}": value for name, value in (settings or {}).items()})
             if daemon_src is not None:
                 env["PYTHONPATH"] = f"{daemon_src}:{env['PYTHONPATH']}"
@@ -156,16 +156,7 @@ def run_one(
             argv = [
                 sys.executable,
                 str(h.ROOT / "bench" / "reference_poller.py"),
-                *(
-                    "--table",
-                    wl.table,
-                    "--index",
-                    wl.index,
-                    "--dynamodb-url",
-                    store_url,
-                    "--drs-url",
-                    drs_url,
-                ),
+                *("--table", wl.table, "--index", wl.index, "--dynamodb-url", db_url, "--drs-url", drs_url),
                 *("--regions", ",".join(wl.regions), "--tick-seconds", str(60.0 / scale)),
                 *("--events-out", str(events_path), "--stats-out", str(stats_path)),
             ]
@@ -320,7 +311,7 @@ def run_one(
                 for phase in h.PHASES
             }
         result["skipped"] = skipped
-        items = h.scan_table(h.ddb_client(store_url), wl.table)
+        items = h.scan_table(h.ddb_client(db_url), wl.table)
         compared, mismatches, exec_bad = h.accuracy(items, final)
         result.update(servers_compared=compared, mismatches=mismatches, executions_not_completed=exec_bad)
         # LAUNCHED cross-check from the items: LaunchedTime (the poll that saw it) − drssim's change
