@@ -1,10 +1,11 @@
 """Daemon vs the plan's Lambda design (``bench/reference_poller.py``), side by side, same workload.
 
-For each size, two runs on fresh moto + drssim child processes: the daemon (``python -m poller
+For each size, two runs on a fresh local DynamoDB (``--dynamodb``: dynalite or moto, see
+``bench/dynalite.py``) and drssim, child processes: the daemon (``python -m poller
 run``) and the reference poller (a 60 s EventBridge tick scaled by the time scale, one
 DescribeJobs per wave, a write after every poll). Prints DRS and DynamoDB calls per simulated
-minute, detection latency p50/p99 per transition (simulated seconds), CPU seconds of the poller
-and of moto/drssim, and the reference/daemon ratios; plots detection latency per phase to
+minute, detection latency p50/p99 per transition (simulated seconds), CPU seconds of the poller,
+of the local DynamoDB and of drssim, and the reference/daemon ratios; plots detection latency per phase to
 ``bench/out/detection-latency.png``.
 
     .venv/bin/python bench/bench_compare.py --sizes 50,100,1000
@@ -22,6 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import dynalite
 from bench import harness as h
 from bench.bench_daemon import print_result, run_sized
 
@@ -51,7 +53,7 @@ def compare_rows(d: dict[str, Any], r: dict[str, Any]) -> list[tuple[str, str, s
                 h.percentile(r["detection"][phase], q) * scale,
             )
     add("poller CPU s", d["cpu_daemon"], r["cpu_reference"], 2)
-    add("moto CPU s", d["cpu_moto"], r["cpu_moto"], 2)
+    add(f"{d.get('dynamodb', 'moto')} CPU s", d["cpu_dynamodb"], r["cpu_dynamodb"], 2)
     add("drssim CPU s", d["cpu_drssim"], r["cpu_drssim"], 2)
     add("peak RSS MB", d["peak_rss_mb"], r["peak_rss_mb"], 0)
     add("loop lag p99 ms", d["loop_lag_p99"] * 1000, r["loop_lag_p99"] * 1000, 0)
@@ -104,16 +106,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--out", type=Path, default=h.OUT, help="output directory (default bench/out)")
     p.add_argument("--plot", type=Path, help="PNG path (default <out>/detection-latency.png)")
+    h.add_dynamodb_option(p)
     args = p.parse_args(argv)
     h.stop_children_on_sigterm()
     results = []
     for n in (int(s) for s in args.sizes.split(",")):
-        d = run_sized("daemon", n, args)
+        try:
+            d = run_sized("daemon", n, args)
+        except dynalite.Unavailable as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         print_result(d)
         r = run_sized("reference", n, args)
         print_result(r)
         print(
-            f"\n### {n:,} executions × {args.servers} servers: daemon vs reference (time scale {args.time_scale:g})"
+            f"\n### {n:,} executions × {args.servers} servers: daemon vs reference"
+            f" (time scale {args.time_scale:g}, {args.dynamodb})"
         )
         print(h.table(("metric", "daemon", "reference", "ref/daemon"), compare_rows(d, r)), flush=True)
         results.append((d, r))

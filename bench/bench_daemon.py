@@ -1,7 +1,8 @@
 """Benchmark the poller daemon (``python -m poller run``, a child process) on a drill workload.
 
 Per size: N executions × S servers in 2 regions (one wave and one drssim job per region), seeded
-in POLLING in a moto server (child process) while drssim (child process) has a frozen clock;
+in POLLING in a local DynamoDB (``--dynamodb``: dynalite, or moto; a child process, checked
+first, see ``bench/dynalite.py``) while drssim (child process) has a frozen clock;
 the daemon starts, makes its first poll, then drssim's clock runs at ``--time-scale`` and every
 POLLER_* interval (phase intervals, batch window, finder period, timeout, backoff) is divided by
 the same factor, so a ~20 min drill plays in ~1300/X wall seconds with the production cadence.
@@ -11,10 +12,12 @@ wall minute and per simulated minute (= production rate), detection latency per 
 (drssim's wall-clock change time → the daemon's ``transition`` log line written after the
 DynamoDB write; LAUNCHED is cross-checked with the item's ``LaunchedTime``), event-loop lag p99
 and finder pass p99 (from /metrics histograms: bucket upper bounds), daemon CPU seconds and
-peak RSS (/proc), moto's and drssim's CPU, and accuracy (final item statuses vs drssim's truth).
+peak RSS (/proc), the local DynamoDB's and drssim's CPU, and accuracy (final item statuses vs
+drssim's truth).
 
     .venv/bin/python bench/bench_daemon.py --sizes 50,100,1000
     .venv/bin/python bench/bench_daemon.py --quick          # 100 executions, < 60 s
+    .venv/bin/python bench/bench_daemon.py --executions 1000 --dynamodb moto
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import argparse
 import json
 import math
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,25 +34,32 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import dynalite, stall_report, turn_report
 from bench import harness as h
-from bench import stall_report, turn_report
 
 DRILL_SIM_SECONDS = 1300.0  # PENDING 810 + STARTED ~60 + IN_PROGRESS 378 + jitter
 # The daemon's /metrics is read as often as config/prometheus.yml scrapes it: a scrape costs the
 # daemon ~8 ms at 10,000 executions, so scraping every 0.5 s (as this bench did) is load of its own.
 # At high time scales, at least once a simulated minute, so the drill's end is seen in time.
 SCRAPE_SECONDS = 5.0
+progress = dynalite.log
 
 
 def poller_env(
-    wl: h.Workload, moto_url: str, drs_url: str, port: int, scale: float, finder_period: float | None = None
+    wl: h.Workload,
+    dynamodb_url: str,
+    drs_url: str,
+    port: int,
+    scale: float,
+    finder_period: float | None = None,
 ) -> dict[str, str]:
     env = {
         "POLLER_TABLE_NAME": wl.table,
         "POLLER_PLANS_TABLE_NAME": wl.plans_table,
         "POLLER_STATUS_INDEX_NAME": wl.index,
-        "POLLER_DYNAMODB_ENDPOINT_URL": moto_url,
-        "POLLER_EVENTS_ENDPOINT_URL": moto_url,
+        "POLLER_DYNAMODB_ENDPOINT_URL": dynamodb_url,
+        # no event bus is set, so no event is sent; a local endpoint keeps the unused client off AWS
+        "POLLER_EVENTS_ENDPOINT_URL": dynamodb_url,
         "POLLER_DRS_ENDPOINT_URL": drs_url,
         "POLLER_DRS_REGIONS": json.dumps(list(wl.regions)),
         "POLLER_HTTP_HOST": "127.0.0.1",
@@ -82,8 +93,11 @@ def run_one(
     finder_period: float | None = None,
     max_drill_seconds: float = 600.0,
     settings: dict[str, str] | None = None,
+    dynamodb: str = "moto",
+    daemon_src: Path | None = None,
 ) -> dict[str, Any]:
-    """One run of ``kind`` ("daemon" or "reference") on a fresh moto + drssim; always cleans up."""
+    """One run of ``kind`` ("daemon" or "reference") on a fresh local DynamoDB (``dynamodb``:
+    "dynalite" or "moto") and drssim; always cleans up."""
     out = out_root / f"{kind}-{executions}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -95,15 +109,20 @@ def run_one(
         "time_scale": scale,
         "finder_period": finder_period or 10.0 / scale,
         "settings": settings or {},
+        "dynamodb": dynamodb,
+        "daemon_src": str(daemon_src or h.ROOT),
     }
     try:
-        moto, moto_url = h.start_moto(out)
-        children.append(moto)
+        store, db_url = h.start_dynamodb(dynamodb, out)
+        children.append(store)
+        progress("starting drssim")
         sim, drs_url = h.start_drssim(out)
         children.append(sim)
         t = time.monotonic()
-        wl = h.seed(moto_url, drs_url, executions, servers)
+        progress(f"seeding {executions:,} executions × {servers} servers ({dynamodb}, drssim)")
+        wl = h.seed(db_url, drs_url, executions, servers)
         result["seed_seconds"] = time.monotonic() - t
+        progress(f"seeded in {result['seed_seconds']:.1f} s; starting the {kind}")
         port = h.free_port()
         metrics_url = f"http://127.0.0.1:{port}/metrics"
         stats_path = out / "reference-stats.json"
@@ -121,8 +140,11 @@ def run_one(
                     "poller",
                     "run",
                 ]
-            env = h.child_env(poller_env(wl, moto_url, drs_url, port, scale, finder_period))
+            env = h.child_env(poller_env(wl, db_url, drs_url, port, scale, finder_period))
             env.update({f"POLLER_{name}": value for name, value in (settings or {}).items()})
+            if daemon_src is not None:
+                env["PYTHONPATH"] = f"{daemon_src}:{env['PYTHONPATH']}"
+                progress(f"the daemon runs from {imported_poller(env, out)}")
             if profile == "stalls":  # bench/stallwatch/sitecustomize.py samples the long loop turns
                 env["PYTHONPATH"] = f"{h.ROOT / 'bench' / 'stallwatch'}:{env['PYTHONPATH']}"
                 env["STALLWATCH_OUT"] = str(out / "stalls.jsonl")
@@ -134,7 +156,7 @@ def run_one(
             argv = [
                 sys.executable,
                 str(h.ROOT / "bench" / "reference_poller.py"),
-                *("--table", wl.table, "--index", wl.index, "--dynamodb-url", moto_url, "--drs-url", drs_url),
+                *("--table", wl.table, "--index", wl.index, "--dynamodb-url", db_url, "--drs-url", drs_url),
                 *("--regions", ",".join(wl.regions), "--tick-seconds", str(60.0 / scale)),
                 *("--events-out", str(events_path), "--stats-out", str(stats_path)),
             ]
@@ -165,12 +187,18 @@ def run_one(
         # --- first poll of every execution with the clock frozen
         t = time.monotonic()
         deadline = t + 60 + executions * 0.1
+        polled = 0.0
+        next_report = t + 10
         while time.monotonic() < deadline:
             if not poller.alive():
                 raise RuntimeError(f"{kind} exited early; see {poller.log_path}")
+            if kind == "daemon" and time.monotonic() >= next_report:
+                next_report += 10
+                progress(f"  first polls: {polled:,.0f} of {executions:,} ({time.monotonic() - t:.0f} s)")
             if kind == "daemon":
                 try:
-                    if h.metric_sum(h.scrape(metrics_url), "poller_polls_total") >= executions:
+                    polled = h.metric_sum(h.scrape(metrics_url), "poller_polls_total")
+                    if polled >= executions:
                         break
                 except OSError:
                     pass
@@ -180,6 +208,7 @@ def run_one(
         else:
             raise RuntimeError(f"{kind} did not poll {executions} executions within the start-up deadline")
         result["startup_seconds"] = time.monotonic() - t
+        progress(f"every execution polled once in {result['startup_seconds']:.1f} s; drill at ×{scale:g}")
 
         before = h.scrape(metrics_url) if kind == "daemon" else {}
         cpu0 = {c.name: c.cpu_seconds() for c in children}
@@ -189,6 +218,7 @@ def run_one(
         finished = False
         scrape_every = min(SCRAPE_SECONDS, 60.0 / scale)
         next_scrape = time.time() + scrape_every
+        next_report = time.time() + 10
         while time.time() < limit:
             time.sleep(0.5)
             for c in children:
@@ -199,7 +229,11 @@ def run_one(
                     continue
                 next_scrape += scrape_every
                 m = h.scrape(metrics_url)
-                if h.metric_sum(m, "poller_executions_tracked") == 0:
+                tracked = h.metric_sum(m, "poller_executions_tracked")
+                if time.time() >= next_report:
+                    next_report += 10
+                    progress(f"  drill {time.time() - t0:5.0f} s: {tracked:,.0f} executions still tracked")
+                if tracked == 0:
                     finished = True
                     break
             else:
@@ -213,14 +247,16 @@ def run_one(
         poller.stop()
         wall = t1 - t0
         result.update(finished=finished, wall_seconds=wall, sim_minutes=wall * scale / 60)
-        for name in ("daemon", "reference", "moto", "drssim"):
-            if name in cpu0:
-                result[f"cpu_{name}"] = cpu1[name] - cpu0[name]
-                result[f"run_queue_{name}"] = queued1[name] - queued0[name]
+        # the local DynamoDB's figures are keyed "dynamodb" whichever it is (result["dynamodb"])
+        key = {store.name: "dynamodb"}
+        for name in cpu0:
+            result[f"cpu_{key.get(name, name)}"] = cpu1[name] - cpu0[name]
+            result[f"run_queue_{key.get(name, name)}"] = queued1[name] - queued0[name]
         result["peak_rss_mb"] = poller.peak_rss_mb
         for c in children:
-            result[f"cpu_busiest30_{c.name}"] = c.busiest_window(30.0)
-        result["moto_rss_mb"] = moto.peak_rss_mb
+            result[f"cpu_busiest30_{key.get(c.name, c.name)}"] = c.busiest_window(30.0)
+        result["dynamodb_rss_mb"] = store.peak_rss_mb
+        progress(f"drill {'finished' if finished else 'stopped at the deadline'} after {wall:.1f} s")
 
         if kind == "daemon":
             delta = lambda name, **lab: h.metric_sum(after, name, **lab) - h.metric_sum(before, name, **lab)  # noqa: E731
@@ -275,7 +311,7 @@ def run_one(
                 for phase in h.PHASES
             }
         result["skipped"] = skipped
-        items = h.scan_table(h.ddb_client(moto_url), wl.table)
+        items = h.scan_table(h.ddb_client(db_url), wl.table)
         compared, mismatches, exec_bad = h.accuracy(items, final)
         result.update(servers_compared=compared, mismatches=mismatches, executions_not_completed=exec_bad)
         # LAUNCHED cross-check from the items: LaunchedTime (the poll that saw it) − drssim's change
@@ -301,11 +337,24 @@ def run_one(
     return result
 
 
+def imported_poller(env: dict[str, str], cwd: Path) -> Path:
+    """The ``poller`` package a child with ``env`` started in ``cwd`` (as the daemon is) imports
+    (``--daemon-src``: checked, not assumed)."""
+    code = "import poller, sys; sys.stdout.write(poller.__file__)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the daemon's poller package does not import: {done.stderr.strip()[-500:]}")
+    return Path(done.stdout).parent
+
+
 def summary_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
     scale = r["time_scale"]
     wall_min = r["wall_seconds"] / 60
     sim_min = r["sim_minutes"]
     cpu = r.get(f"cpu_{r['kind']}", math.nan)
+    store = r.get("dynamodb", "moto")
     rows = [
         ("finished by itself", "yes" if r["finished"] else "NO (deadline)"),
         ("drill wall s (sim min)", f"{h.fmt(r['wall_seconds'])} ({h.fmt(sim_min)})"),
@@ -341,18 +390,18 @@ def summary_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
         ),
         (f"{r['kind']} CPU s (cores)", f"{h.fmt(cpu)} ({h.fmt(cpu / r['wall_seconds'], 2)})"),
         (
-            "moto CPU s / drssim CPU s",
-            f"{h.fmt(r.get('cpu_moto', math.nan))} / {h.fmt(r.get('cpu_drssim', math.nan))}",
+            f"{store} CPU s / drssim CPU s",
+            f"{h.fmt(r.get('cpu_dynamodb', math.nan))} / {h.fmt(r.get('cpu_drssim', math.nan))}",
         ),
         (
-            f"busiest 30 s, cores: {r['kind']} / moto",
+            f"busiest 30 s, cores: {r['kind']} / {store}",
             f"{h.fmt(r.get('cpu_busiest30_' + r['kind'], math.nan), 2)}"
-            f" / {h.fmt(r.get('cpu_busiest30_moto', math.nan), 2)}",
+            f" / {h.fmt(r.get('cpu_busiest30_dynamodb', math.nan), 2)}",
         ),
         (
-            f"waiting for a core (run queue), % of wall: {r['kind']} / moto",
+            f"waiting for a core (run queue), % of wall: {r['kind']} / {store}",
             f"{h.fmt(r.get('run_queue_' + r['kind'], math.nan) / r['wall_seconds'] * 100)}"
-            f" / {h.fmt(r.get('run_queue_moto', math.nan) / r['wall_seconds'] * 100)}",
+            f" / {h.fmt(r.get('run_queue_dynamodb', math.nan) / r['wall_seconds'] * 100)}",
         ),
         ("peak RSS MB (target <500)", h.fmt(r["peak_rss_mb"], 0)),
         (
@@ -376,6 +425,8 @@ def summary_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
 def print_result(r: dict[str, Any]) -> None:
     print(
         f"\n### {r['kind']}: {r['executions']:,} executions × {r['servers']} servers, time scale {r['time_scale']:g}"
+        f", on {r.get('dynamodb', 'moto')}"
+        + (f", daemon from {r['daemon_src']}" if r.get("daemon_src", str(h.ROOT)) != str(h.ROOT) else "")
         + "".join(f", {name}={value}" for name, value in r.get("settings", {}).items())
     )
     print(h.table(("metric", "value"), summary_rows(r)))
@@ -399,6 +450,8 @@ def run_sized(kind: str, executions: int, args: argparse.Namespace) -> dict[str,
         args.finder_period if daemon else None,
         args.max_drill_seconds,
         dict(getattr(args, "setting", None) or []) if daemon else None,
+        args.dynamodb,
+        getattr(args, "daemon_src", None) if daemon else None,
     )
 
 
@@ -438,8 +491,17 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="a daemon setting for this run, e.g. TURN_BUDGET_SECONDS=0 (POLLER_ is added); repeatable",
     )
+    h.add_dynamodb_option(p)
+    p.add_argument(
+        "--daemon-src",
+        type=Path,
+        help="run the daemon from this checkout's poller package (e.g. a worktree of an older commit), "
+        "with this bench's harness, local DynamoDB and workload: a before/after on equal terms",
+    )
     p.add_argument("--out", type=Path, default=h.OUT, help="output directory (default bench/out)")
     args = p.parse_args(argv)
+    if args.daemon_src is not None and not (args.daemon_src / "poller" / "__main__.py").exists():
+        p.error(f"--daemon-src {args.daemon_src}: no poller/__main__.py there")
     h.stop_children_on_sigterm()
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.quick:
@@ -448,7 +510,11 @@ def main(argv: list[str] | None = None) -> int:
         sizes = [args.executions]
     results = []
     for n in sizes:
-        r = run_sized("daemon", n, args)
+        try:
+            r = run_sized("daemon", n, args)
+        except dynalite.Unavailable as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         print_result(r)
         results.append(r)
     (args.out / "bench_daemon.json").write_text(json.dumps(results, default=str))

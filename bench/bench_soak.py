@@ -1,6 +1,7 @@
 """Accuracy soak: many executions with random timelines, every final status checked against drssim.
 
-Starts moto (DynamoDB), drssim at a high time scale and the fault proxy in front of moto, seeds
+Starts a local DynamoDB (``--dynamodb``: dynalite or moto, see ``bench/dynalite.py``), drssim at a
+high time scale and the fault proxy in front of the local DynamoDB, seeds
 ``--executions`` POLLING executions with real DRS jobs (1-3 waves of 1-3 servers, two regions),
 then gives them random timelines: some servers failed, some jobs held forever (they must end as
 TIMEOUT once past ``--timeout-seconds``), DescribeJobs throttling and 5xx from drssim, DynamoDB
@@ -9,6 +10,7 @@ terminal (or ``--deadline``); each item is compared with the expected outcome de
 drssim's ground truth (``tests/reliability/oracle.py``).
 
     .venv/bin/python bench/bench_soak.py                      # 1,000 executions
+    .venv/bin/python bench/bench_soak.py --dynamodb moto      # on moto (no Node.js needed)
     .venv/bin/python bench/bench_soak.py --executions 10000 --deadline 2400 --finder-period 15
 
 Exit status 0 only when every execution is terminal and matches the truth.
@@ -23,6 +25,7 @@ import logging
 import random
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -38,8 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import boto3
 from botocore.config import Config
 from drssim.testing import running_simulator
-from poller_devtools.local import free_port, running_moto_server, use_local_credentials
+from poller_devtools.local import free_port, use_local_credentials
 
+from bench import dynalite
+from bench.harness import add_dynamodb_option, running_dynamodb
 from poller import metrics
 from poller.config import Settings
 from poller.logs import configure_logging
@@ -194,14 +199,18 @@ async def run(args: argparse.Namespace) -> int:
     configure_logging("ERROR", "json")
     started = time.monotonic()
     with (
-        running_moto_server(in_process=False) as moto_url,  # own processes: no GIL shared with the daemon
+        tempfile.TemporaryDirectory(prefix="soak-") as logs,
+        running_dynamodb(args.dynamodb, Path(logs)) as dynamodb_url,  # a child: no GIL shared with the daemon
         running_simulator(time_scale=args.time_scale, seed=args.seed) as sim,
-        proxy_process(moto_url, args.read_timeout + 1.0, args.seed) as proxy,
+        proxy_process(dynamodb_url, args.read_timeout + 1.0, args.seed) as proxy,
     ):
-        db = boto3.client("dynamodb", endpoint_url=moto_url, region_name="us-east-1")
+        db = boto3.client("dynamodb", endpoint_url=dynamodb_url, region_name="us-east-1")
         table, plans = f"soak-{uuid.uuid4().hex[:6]}", f"soak-plans-{uuid.uuid4().hex[:6]}"
         db.create_table(**execution_table_definition(table, "StatusIndex"))
         db.create_table(**plans_table_definition(plans))
+        dynalite.wait_active(db, table)
+        dynalite.wait_active(db, plans)
+        dynalite.log(f"seeding {args.executions:,} executions ({args.dynamodb}, drssim)")
         kinds = seed(args, db, table, sim.endpoint_url, sim.control)
         seeded_at = time.monotonic()
         sim.control.inject_throttling(
@@ -307,8 +316,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="daemon finder period, s (1); at 10,000 executions a pass over moto takes seconds",
     )
     parser.add_argument("--seed", type=int, default=1)
+    add_dynamodb_option(parser)
     args = parser.parse_args(argv)
-    return asyncio.run(run(args))
+    try:
+        return asyncio.run(run(args))
+    except dynalite.Unavailable as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -5,10 +5,11 @@ stopped in a ``finally`` (SIGTERM, then SIGKILL after a grace period), so a run 
 
 Workload: N executions, each with one wave per region (S servers split over the regions), one
 drssim job per wave (drill timelines). drssim starts with a frozen clock (time scale 0); jobs
-are created in bulk, the items are written to moto in POLLING, the poller under test is started
-and makes its first poll, then the clock is set to the requested time scale: every job plays its
-~20 min drill at the same moment (a worst case burst), and every poller interval is divided by
-the same time scale so the comparison is faithful in simulated time.
+are created in bulk, the items are written in POLLING to the local DynamoDB (dynalite or moto,
+:mod:`bench.dynalite`), the poller under test is started and makes its first poll, then the
+clock is set to the requested time scale: every job plays its ~20 min drill at the same moment
+(a worst case burst), and every poller interval is divided by the same time scale so the
+comparison is faithful in simulated time.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -35,6 +37,7 @@ from botocore.config import Config
 from drssim.client import SimControl
 from poller_devtools.local import LOCAL_CREDENTIALS, free_port
 
+from bench import dynalite
 from poller.domain.phases import DEFAULT_INTERVALS as POLLER_INTERVALS
 from poller.domain.phases import PHASE_PRIORITY
 from poller.store.dynamodb import deserialize, serialize
@@ -179,6 +182,54 @@ def start_moto(out_dir: Path) -> tuple[Child, str]:
     return child, url
 
 
+def start_dynamodb(kind: str, out_dir: Path, check: bool = True) -> tuple[Child, str]:
+    """The local DynamoDB of a run, ``kind`` "dynalite" or "moto" (:mod:`bench.dynalite`), checked
+    for what the daemon relies on (:func:`bench.dynalite.check`) unless ``check`` is false."""
+    if kind == "moto":
+        dynalite.log("starting moto")
+        child, url = start_moto(out_dir)
+    elif kind == "dynalite":
+        port = free_port()
+        argv = dynalite.server_argv("127.0.0.1", port, dynalite.log)
+        dynalite.log(f"starting dynalite {dynalite.VERSION}")
+        child = Child("dynalite", argv, out_dir, nice=STAND_IN_NICE)
+        url = f"http://127.0.0.1:{port}"
+        wait_http(url, child)
+    else:
+        raise ValueError(f"unknown local DynamoDB {kind!r}: one of {', '.join(dynalite.KINDS)}")
+    if check:
+        try:
+            dynalite.check(ddb_client(url), kind, progress=dynalite.log)
+        except BaseException:
+            child.stop()
+            raise
+    return child, url
+
+
+@contextmanager
+def running_dynamodb(kind: str, out_dir: Path, check: bool = True) -> Iterator[str]:
+    """:func:`start_dynamodb` as a context: yields the URL, stops the server on the way out."""
+    child, url = start_dynamodb(kind, out_dir, check)
+    try:
+        yield url
+    finally:
+        child.stop()
+
+
+def add_dynamodb_option(parser: Any) -> None:
+    """``--dynamodb dynalite|moto`` on a benchmark's command line; its default comes from
+    ``BENCH_DYNAMODB`` when set, so one command line can pick moto on this code and on older
+    code that has no ``--dynamodb`` (and ran on moto only)."""
+    default = os.environ.get("BENCH_DYNAMODB") or dynalite.default_kind()
+    parser.add_argument(
+        "--dynamodb",
+        choices=dynalite.KINDS,
+        default=default,
+        help="local DynamoDB: dynalite (needs Node.js; installed on first use) or moto; "
+        f"default {default} (BENCH_DYNAMODB if set, else dynalite when node is on PATH)",
+    )
+
+
 def start_drssim(out_dir: Path, seed: int = 1) -> tuple[Child, str]:
     """drssim with a frozen clock; :func:`release_clock` starts the drill."""
     port = free_port()
@@ -215,13 +266,15 @@ def ddb_client(url: str) -> Any:
     )
 
 
-def seed(moto_url: str, drs_url: str, executions: int, servers: int) -> Workload:
+def seed(dynamodb_url: str, drs_url: str, executions: int, servers: int) -> Workload:
     """Tables, drssim jobs (bulk) and N execution items in POLLING; one wave per region."""
     tag = uuid.uuid4().hex[:8]
     wl = Workload(executions, servers, f"bench-exec-{tag}", f"bench-plans-{tag}")
-    db = ddb_client(moto_url)
+    db = ddb_client(dynamodb_url)
     db.create_table(**execution_table_definition(wl.table, wl.index))
     db.create_table(**plans_table_definition(wl.plans_table))
+    dynalite.wait_active(db, wl.table)
+    dynalite.wait_active(db, wl.plans_table)
     control = SimControl(drs_url, timeout=300)
     per_region = [
         servers // len(wl.regions) + (1 if i < servers % len(wl.regions) else 0)

@@ -5,9 +5,9 @@ times botocore's parsing of a 1,000-item Query page, which the finder pays befor
 Best of ``--repeat`` runs, so a noisy machine inflates both sides less.
 
 With ``--moto-items N``, one finder pass (``poller.pipeline.find.query_request``, all pages) over N
-POLLING items in an in-process moto with the local speed-ups, split into the seconds spent
-inside moto and the seconds the finder's own side takes (botocore's parse and the
-deserialisation): the pass on real DynamoDB costs the finder's side plus round trips.
+POLLING items in an in-process moto, split into the seconds spent inside moto and the seconds
+the finder's own side takes (botocore's parse and the deserialisation): the pass on real
+DynamoDB costs the finder's side plus round trips.
 
     .venv/bin/python bench/micro_finder.py --items 10000 --moto-items 10000
 """
@@ -75,7 +75,7 @@ def moto_pass(n: int) -> None:
     import boto3
     from moto import mock_aws
 
-    from bench.micro_moto import MotoClock, clock_moto
+    from bench.micro_dynamodb import MotoClock, clock_moto
     from poller.pipeline.find import PAGE_ITEMS, query_request
     from poller.store.tables import execution_table_definition
 
