@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from poller import metrics
 
 MAX_JOB_IDS_PER_CALL = 1000
+LISTING_PAGE_SIZE = 1000  # maxResults of a listing by date: as many jobs a call as DRS sends
 THROTTLING_CODES = frozenset({"ThrottlingException", "TooManyRequestsException", "Throttling"})
 
 Job = dict[str, Any]

@@ -48,7 +48,7 @@ from botocore.exceptions import (
 
 from poller import metrics
 from poller.aws.clients import UnknownRegionError
-from poller.aws.drs import MAX_JOB_IDS_PER_CALL, THROTTLING_CODES, describe_job_pages, drs_error
+from poller.aws.drs import LISTING_PAGE_SIZE, THROTTLING_CODES, describe_job_pages, drs_error
 from poller.config import Settings
 from poller.domain.apply import finish_execution
 from poller.domain.completion import execution_outcome
@@ -444,7 +444,7 @@ class Launcher:
         since = float(_extra(wave, "LaunchFirstClaimedAt") or execution.StartTime) - LOOKBACK_SECONDS
         client = self._read_drs(wave.Region)
         filters = {"fromDate": iso_utc(since)}
-        async with aclosing(describe_job_pages(client, wave.Region, filters, MAX_JOB_IDS_PER_CALL)) as pages:
+        async with aclosing(describe_job_pages(client, wave.Region, filters, LISTING_PAGE_SIZE)) as pages:
             async for items in pages:
                 for job in items:
                     tags = job.get("tags") or {}

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from drssim.testing import RunningSimulator
 from prometheus_client import REGISTRY
 
-from poller.aws.drs import MAX_JOB_IDS_PER_CALL, describe_job_pages, describe_jobs
+from poller.aws.drs import LISTING_PAGE_SIZE, MAX_JOB_IDS_PER_CALL, describe_job_pages, describe_jobs
 
 pytestmark = [pytest.mark.integration]
 
@@ -75,13 +75,13 @@ async def test_a_listing_by_date_reads_every_page_and_stops_when_closed(
     sim.control.clear_calls()
     since = {"fromDate": "2000-01-01T00:00:00Z"}
 
-    async with aclosing(describe_job_pages(drs, REGION, since, MAX_JOB_IDS_PER_CALL)) as pages:
+    async with aclosing(describe_job_pages(drs, REGION, since, LISTING_PAGE_SIZE)) as pages:
         sizes = [len(items) async for items in pages]
     assert sizes == [1000, 500]
     assert len(sim.control.calls(operation="DescribeJobs")) == 2
 
     sim.control.clear_calls()
-    async with aclosing(describe_job_pages(drs, REGION, since, MAX_JOB_IDS_PER_CALL)) as pages:
+    async with aclosing(describe_job_pages(drs, REGION, since, LISTING_PAGE_SIZE)) as pages:
         async for items in pages:
             first = items
             break
