@@ -72,3 +72,13 @@ LEASES_HELD = Gauge("poller_leases_held", "Execution leases this replica holds")
 LEASES_CLAIMED = Counter("poller_leases_claimed_total", "Execution leases claimed")
 LEASES_LOST = Counter("poller_leases_lost_total", "Leases found taken by another replica at write time")
 LEASES_TAKEN_OVER = Counter("poller_leases_taken_over_total", "Expired leases of another replica taken over")
+LAUNCHES = Counter(
+    "poller_launches_total",
+    "Wave launches by outcome: started, adopted, rejected, retry, unknown, gave_up, skipped",
+    ["outcome"],
+)
+EVENTS_PUBLISHED = Counter(
+    "poller_events_published_total",
+    "Completion events sent to EventBridge: ok, rejected (FailedEntryCount), error",
+    ["outcome"],
+)

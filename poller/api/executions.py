@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from poller.api.errors import ApiError, json_response, read_json_object
 from poller.api.plans import ID_PATTERN, PlanStore, decode_token, encode_token, parse_limit
+from poller.aws.drs import describe_jobs, drs_error
 from poller.config import Settings
 from poller.domain.model import Execution, MalformedItemError, Server, Wave
 from poller.domain.statuses import (
@@ -32,7 +33,6 @@ from poller.domain.statuses import (
     ExecutionType,
     WaveStatus,
 )
-from poller.pipeline.launch import drs_error
 from poller.store.dynamodb import ConditionFailed, deserialize, timed_dynamodb_call
 from poller.store.executions import ExecutionNotFound, ExecutionStore, WriteConflict
 from poller.store.lease import is_replica_record
@@ -45,7 +45,6 @@ EXECUTION_FIELDS = frozenset({"PlanId", "ExecutionType"})
 CANCEL_FIELDS = frozenset({"terminateRecoveryInstances"})
 MAX_CANCEL_ATTEMPTS = 5
 TERMINATE_BATCH = 200  # TerminateRecoveryInstances takes at most 200 IDs
-DESCRIBE_BATCH = 100
 
 
 def execution_from_plan(
@@ -307,18 +306,10 @@ class ExecutionHandlers:
 
     async def _launched_instances(self, region: str, job_ids: list[str]) -> list[str]:
         found: list[str] = []
-        client = self.read_drs(region)
-        for i in range(0, len(job_ids), DESCRIBE_BATCH):
-            params: dict[str, Any] = {"filters": {"jobIDs": job_ids[i : i + DESCRIBE_BATCH]}}
-            while True:
-                page = await client.describe_jobs(**params)
-                for job in page.get("items", []):
-                    for server in job.get("participatingServers", []):
-                        if server.get("launchStatus") == "LAUNCHED" and server.get("recoveryInstanceID"):
-                            found.append(str(server["recoveryInstanceID"]))
-                if not page.get("nextToken"):
-                    break
-                params["nextToken"] = page["nextToken"]
+        for job in (await describe_jobs(self.read_drs(region), region, job_ids)).values():
+            for server in job.get("participatingServers", []):
+                if server.get("launchStatus") == "LAUNCHED" and server.get("recoveryInstanceID"):
+                    found.append(str(server["recoveryInstanceID"]))
         return found
 
 

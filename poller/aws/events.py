@@ -14,19 +14,13 @@ from typing import Any
 
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
-from prometheus_client import Counter
 
+from poller import metrics
 from poller.domain.completion import server_succeeded
 from poller.domain.model import Execution
 from poller.domain.statuses import ServerStatus
 
 log = structlog.get_logger("poller.aws.events")
-
-EVENTS_PUBLISHED = Counter(
-    "poller_events_published_total",
-    "Completion events sent to EventBridge: ok, rejected (FailedEntryCount), error",
-    ["outcome"],
-)
 
 DETAIL_TYPE = "DRS Execution Finished"
 
@@ -102,16 +96,16 @@ class EventPublisher:
         try:
             response = await self._client.put_events(Entries=[entry])
         except (ClientError, BotoCoreError) as err:
-            EVENTS_PUBLISHED.labels("error").inc()
+            metrics.EVENTS_PUBLISHED.labels("error").inc()
             log.error("event_publish_failed", execution_id=execution.ExecutionId, error=str(err))
             return False
         except Exception as err:  # never let publishing crash a tracker or a handler
-            EVENTS_PUBLISHED.labels("error").inc()
+            metrics.EVENTS_PUBLISHED.labels("error").inc()
             log.exception("event_publish_crashed", execution_id=execution.ExecutionId, error=repr(err))
             return False
         if response.get("FailedEntryCount"):
             failed = (response.get("Entries") or [{}])[0]
-            EVENTS_PUBLISHED.labels("rejected").inc()
+            metrics.EVENTS_PUBLISHED.labels("rejected").inc()
             log.error(
                 "event_publish_rejected",
                 execution_id=execution.ExecutionId,
@@ -119,7 +113,7 @@ class EventPublisher:
                 message=failed.get("ErrorMessage"),
             )
             return False
-        EVENTS_PUBLISHED.labels("ok").inc()
+        metrics.EVENTS_PUBLISHED.labels("ok").inc()
         log.info("event_published", execution_id=execution.ExecutionId, outcome=str(execution.Status))
         return True
 

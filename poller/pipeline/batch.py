@@ -1,49 +1,28 @@
 """Batch: coalesce every coroutine's job-status question into one DescribeJobs per region.
 
 Requests that arrive within ``window`` seconds of the first one in a region share a call
-(deduplicated IDs, chunks of at most 1,000 — DRS's limit — with nextToken followed). The number
-of DRS calls therefore grows with regions and time, not with executions.
+(deduplicated IDs, chunks of at most 1,000 — DRS's limit — with nextToken followed:
+``poller.aws.drs.describe_jobs``). The number of DRS calls therefore grows with regions and
+time, not with executions.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from poller import metrics
+from poller.aws.drs import DrsError, Job, describe_jobs
 
-MAX_JOB_IDS_PER_CALL = 1000
 # Waiters woken per loop turn. One answer serves hundreds of executions, and each spends ~1.5 ms
 # applying it and building its write: waking them all in one turn stalled the loop for tenths of
 # a second at 10,000 executions (timers, health and HTTP waited). Slices keep a turn ~10 ms.
 WAKE_SLICE = 8
 
-Job = dict[str, Any]
 DrsClientFor = Callable[[str], Any]
-
-
-_HINTS = {
-    "UninitializedAccountException": " (initialize Elastic Disaster Recovery in this region first)",
-    "AccessDeniedException": " (the task role lacks drs:DescribeJobs: see deploy/poller.yaml)",
-    "EndpointConnectionError": " (is DRS reachable? check POLLER_DRS_ENDPOINT_URL and POLLER_DRS_REGIONS)",
-}
-
-
-class DrsError(RuntimeError):
-    """DescribeJobs failed after botocore's own retries; the message names region and code."""
-
-    def __init__(self, region: str, cause: BaseException) -> None:
-        code = cause.response.get("Error", {}).get("Code", "") if isinstance(cause, ClientError) else ""
-        self.code = code or type(cause).__name__
-        self.throttled = self.code in ("ThrottlingException", "TooManyRequestsException")
-        hint = _HINTS.get(self.code, "")
-        super().__init__(f"DRS DescribeJobs in {region} failed: {self.code}: {cause}{hint}")
-        self.region = region
 
 
 @dataclass
@@ -97,7 +76,7 @@ class JobStatusBatcher:
         if self._open.get(region) is batch:
             del self._open[region]
         try:
-            jobs = await describe_jobs(self._client_for(region), region, batch.job_ids)
+            jobs = await _describe(self._client_for(region), region, batch.job_ids)
         except Exception as err:  # every waiter must hear about the failure, whatever it is
             failure = err
             await _wake(batch.waiters, lambda answer: answer.set_exception(failure))
@@ -127,34 +106,8 @@ async def _wake(
                 settle(answer)
 
 
-async def describe_jobs(drs: Any, region: str, job_ids: Iterable[str]) -> dict[str, Job]:
-    """All jobs for ``job_ids`` in as few calls as DRS allows."""
-    ids = sorted(set(job_ids))
-    found: dict[str, Job] = {}
-    for start in range(0, len(ids), MAX_JOB_IDS_PER_CALL):
-        chunk = ids[start : start + MAX_JOB_IDS_PER_CALL]
-        params: dict[str, Any] = {"filters": {"jobIDs": chunk}}
-        while True:
-            page = await _timed_describe(drs, region, len(chunk), params)
-            for job in page.get("items", []):
-                found[job["jobID"]] = job
-            token = page.get("nextToken")
-            if not token:
-                break
-            params["nextToken"] = token
-    return found
-
-
-async def _timed_describe(drs: Any, region: str, size: int, params: dict[str, Any]) -> Any:
-    start = time.perf_counter()
-    outcome = "ok"
+async def _describe(drs: Any, region: str, job_ids: Iterable[str]) -> dict[str, Job]:
     try:
-        return await drs.describe_jobs(**params)
+        return await describe_jobs(drs, region, job_ids)
     except (ClientError, BotoCoreError) as err:
-        error = DrsError(region, err)
-        outcome = "throttled" if error.throttled else "error"
-        raise error from err
-    finally:
-        metrics.DRS_CALLS.labels(region, "DescribeJobs", outcome).inc()
-        metrics.DRS_LATENCY.labels(region, "DescribeJobs").observe(time.perf_counter() - start)
-        metrics.DRS_JOBS_PER_CALL.observe(size)
+        raise DrsError(region, err) from err

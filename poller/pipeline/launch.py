@@ -32,6 +32,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -44,10 +45,10 @@ from botocore.exceptions import (
     ConnectTimeoutError,
     EndpointConnectionError,
 )
-from prometheus_client import Counter
 
 from poller import metrics
 from poller.aws.clients import UnknownRegionError
+from poller.aws.drs import LISTING_PAGE_SIZE, THROTTLING_CODES, describe_job_pages, drs_error
 from poller.config import Settings
 from poller.domain.apply import finish_execution
 from poller.domain.completion import execution_outcome
@@ -67,14 +68,7 @@ from poller.store.executions import PENDING_WAVES, ExecutionNotFound, ExecutionS
 
 log = structlog.get_logger("poller.pipeline.launch")
 
-LAUNCHES = Counter(
-    "poller_launches_total",
-    "Wave launches by outcome: started, adopted, rejected, retry, unknown, gave_up, skipped",
-    ["outcome"],
-)
-
 STARTED, REJECTED, RETRY, UNKNOWN = "started", "rejected", "retry", "unknown"
-THROTTLING_CODES = frozenset({"ThrottlingException", "TooManyRequestsException", "Throttling"})
 MAX_RECORD_ATTEMPTS = 5
 LOOKBACK_SECONDS = 300.0  # DescribeJobs window before the first claim (clock skew with DRS)
 
@@ -257,14 +251,6 @@ def _settle(execution: Execution, now: float) -> Execution:
     return execution
 
 
-def drs_error(err: BaseException) -> tuple[str, str]:
-    """(code, message) of a DRS failure, as DRS worded it."""
-    if isinstance(err, ClientError):
-        error = err.response.get("Error", {})
-        return str(error.get("Code", "Unknown")), str(error.get("Message", "")) or str(err)
-    return type(err).__name__, str(err) or type(err).__name__
-
-
 def classify_start_error(err: BaseException) -> str:
     """REJECTED (DRS said no), RETRY (never reached DRS) or UNKNOWN (it may have started)."""
     if isinstance(err, ClientError):
@@ -398,7 +384,7 @@ class Launcher:
             metrics.WRITE_CONFLICTS.inc()
             return None  # someone else moved it: next tick
         for _ in actions.skip:
-            LAUNCHES.labels("skipped").inc()
+            metrics.LAUNCHES.labels("skipped").inc()
         if saved.Status in TERMINAL_EXECUTION:
             self._on_terminal(saved)
             return saved
@@ -407,7 +393,7 @@ class Launcher:
         results.update(zip(to_start, started, strict=True))
         for i, result in results.items():
             outcome = "adopted" if i in adopted else "gave_up" if i in give_up else result.kind
-            LAUNCHES.labels(outcome).inc()
+            metrics.LAUNCHES.labels(outcome).inc()
             log.info(
                 "wave_launch",
                 execution_id=saved.ExecutionId,
@@ -457,16 +443,14 @@ class Launcher:
             return None
         since = float(_extra(wave, "LaunchFirstClaimedAt") or execution.StartTime) - LOOKBACK_SECONDS
         client = self._read_drs(wave.Region)
-        params: dict[str, Any] = {"filters": {"fromDate": iso_utc(since)}, "maxResults": 1000}
-        while True:
-            page = await client.describe_jobs(**params)
-            for job in page.get("items", []):
-                tags = job.get("tags") or {}
-                if tags.get("ExecutionId") == execution.ExecutionId and tags.get("LaunchToken") in tokens:
-                    return StartResult(STARTED, str(tags["LaunchToken"]), job_id=str(job["jobID"]))
-            if not page.get("nextToken"):
-                return None
-            params["nextToken"] = page["nextToken"]
+        filters = {"fromDate": iso_utc(since)}
+        async with aclosing(describe_job_pages(client, wave.Region, filters, LISTING_PAGE_SIZE)) as pages:
+            async for items in pages:
+                for job in items:
+                    tags = job.get("tags") or {}
+                    if tags.get("ExecutionId") == execution.ExecutionId and tags.get("LaunchToken") in tokens:
+                        return StartResult(STARTED, str(tags["LaunchToken"]), job_id=str(job["jobID"]))
+        return None
 
     async def _record(self, current: Execution, results: Mapping[int, StartResult]) -> Execution | None:
         s = self.settings

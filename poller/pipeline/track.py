@@ -17,12 +17,13 @@ from dataclasses import dataclass
 import structlog
 
 from poller import metrics
+from poller.aws.drs import DrsError
 from poller.domain.apply import JobsById, PollOutcome, apply_poll, jobs_to_request
 from poller.domain.model import Execution, MalformedItemError
 from poller.domain.phases import PollingIntervals, detect_execution_phase, seconds_until_next_poll
 from poller.domain.statuses import TERMINAL_EXECUTION, ExecutionStatus
 from poller.domain.timeout import is_timed_out, resolve_timeout
-from poller.pipeline.batch import DrsError, JobStatusBatcher, asked_jobs
+from poller.pipeline.batch import JobStatusBatcher, asked_jobs
 from poller.runtime.turns import TurnBudget
 from poller.store.dynamodb import DynamoDBError
 from poller.store.executions import ExecutionNotFound, ExecutionStore, WriteConflict

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import time
-from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import DYNAMODB_CONTEXT, Binary, TypeSerializer
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from poller import metrics
 
 _SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
 
 
 _HINTS = {
@@ -42,65 +42,16 @@ class ConditionFailed(DynamoDBError):
     """A conditional write lost: someone wrote a newer version first (not an outage)."""
 
 
-_number = DYNAMODB_CONTEXT.create_decimal
-
-
-def _value(av: dict[str, Any]) -> Any:
-    # one-key AttributeValue maps; the common tags first
-    for tag, raw in av.items():
-        if tag == "S":
-            return raw
-        if tag == "N":
-            return _number(raw)
-        if tag == "M":
-            return {k: _value(v) for k, v in raw.items()}
-        if tag == "L":
-            return [_value(v) for v in raw]
-        if tag == "BOOL":
-            return raw
-        if tag == "NULL":
-            return None
-        if tag == "SS":
-            return set(raw)
-        if tag == "NS":
-            return {_number(n) for n in raw}
-        if tag == "B":
-            return Binary(raw)
-        if tag == "BS":
-            return {Binary(b) for b in raw}
-        raise TypeError(f"DynamoDB type {tag!r} is not supported")
-    raise TypeError("empty AttributeValue")
-
-
 def deserialize(item: dict[str, Any]) -> dict[str, Any]:
-    """What boto3's TypeDeserializer gives (Decimal numbers, sets, Binary), by a direct type-tag
-    dispatch: several times faster, which matters when a pass reads thousands of items."""
-    return {k: _value(v) for k, v in item.items()}
-
-
-def _attribute(value: Any) -> dict[str, Any]:
-    # the types our items hold, by exact type; anything else (sets, bytes, Binary, subclasses,
-    # floats, which boto3 rejects) goes to boto3's serializer, so the answer is always boto3's
-    kind = type(value)
-    if kind is str:
-        return {"S": value}
-    if kind is Decimal:
-        return _SERIALIZER.serialize(value)  # boto3 normalises and range-checks numbers
-    if kind is dict:
-        return {"M": {k: _attribute(v) for k, v in value.items()}}
-    if kind is list:
-        return {"L": [_attribute(v) for v in value]}
-    if kind is bool:
-        return {"BOOL": value}
-    if value is None:
-        return {"NULL": True}
-    return _SERIALIZER.serialize(value)
+    """A DynamoDB item (AttributeValue maps) as Python values, by boto3's TypeDeserializer:
+    numbers become Decimal, sets stay sets, binaries become ``Binary``."""
+    return {key: _DESERIALIZER.deserialize(value) for key, value in item.items()}
 
 
 def serialize(item: dict[str, Any]) -> dict[str, Any]:
-    """What boto3's TypeSerializer gives, by exact-type dispatch for str/map/list/bool/None:
-    ~3x faster on an execution's nested Waves, which is written on every transition."""
-    return {k: _attribute(v) for k, v in item.items()}
+    """Python values as a DynamoDB item, by boto3's TypeSerializer: numbers must be int or
+    Decimal (a float raises TypeError, as boto3 refuses to guess its precision)."""
+    return {key: _SERIALIZER.serialize(value) for key, value in item.items()}
 
 
 async def timed_dynamodb_call(operation: str, table: str, call: Any, **params: Any) -> Any:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import botocore.session
 import pytest
+from aiobotocore.paginate import AioPaginator
 
 from poller.pipeline.batch import WAKE_SLICE, DrsError, JobStatusBatcher
 
@@ -25,6 +27,13 @@ class _Drs:
 
             raise EndpointConnectionError(endpoint_url="http://drs.invalid")
         return {"items": [{"jobID": j, "status": "STARTED"} for j in filters["jobIDs"]]}
+
+    def get_paginator(self, operation: str) -> AioPaginator:
+        """botocore's own DescribeJobs paginator, over this fake's ``describe_jobs``."""
+        session = botocore.session.get_session()
+        config = session.get_paginator_model("drs").get_paginator("DescribeJobs")
+        model = session.get_service_model("drs").operation_model("DescribeJobs")
+        return AioPaginator(self.describe_jobs, config, model)
 
 
 async def _ask_many(batcher: JobStatusBatcher, n: int, resumed: list[int]) -> list[Any]:

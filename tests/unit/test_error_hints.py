@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from poller.pipeline.batch import _HINTS, DrsError
+from poller.aws.drs import _HINTS, DrsError
 
 
 def test_uninitialized_drs_region_says_to_initialize_it() -> None:
