@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import http.server
+import json
 import os
 import re
 import shlex
@@ -61,47 +62,86 @@ OPERATION_ACTIONS: dict[str, set[str]] = {
 }
 
 # "Dependent actions" (Service Authorization Reference, AWS Elastic Disaster Recovery): DRS performs
-# these with the caller's credentials while it runs the call; without them the job fails later.
-# They are granted only when the code makes the parent call.
+# these with the caller's credentials (forward access sessions) while it runs the call; without them
+# the job fails later. They are granted only when the code makes the parent call. The EC2, KMS and
+# SSM sets are those AWS's own AWSElasticDisasterRecoveryConsoleFullAccess_v2 grants for launching
+# (its console-only reads - CloudFormation, S3, license manager, console output - left out), with
+# AWS's conditions: see DRS_SCOPING below.
+_LAUNCH_EC2_READS = frozenset(
+    {
+        "ec2:DescribeAccountAttributes",
+        "ec2:DescribeAvailabilityZones",
+        "ec2:DescribeCapacityReservations",
+        "ec2:DescribeHosts",
+        "ec2:DescribeImages",
+        "ec2:DescribeInstanceAttribute",
+        "ec2:DescribeInstanceStatus",
+        "ec2:DescribeInstanceTypeOfferings",
+        "ec2:DescribeInstanceTypes",
+        "ec2:DescribeInstances",
+        "ec2:DescribeKeyPairs",
+        "ec2:DescribeLaunchTemplateVersions",
+        "ec2:DescribeLaunchTemplates",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeSnapshots",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeVolumes",
+        "ec2:GetEbsDefaultKmsKeyId",
+        "ec2:GetEbsEncryptionByDefault",
+        "ec2:GetInstanceTypesFromInstanceRequirements",
+    }
+)
+_LAUNCH_EC2_WRITES = frozenset(
+    {
+        "ec2:AssociateIamInstanceProfile",
+        "ec2:AttachVolume",
+        "ec2:AuthorizeSecurityGroupEgress",
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:CreateFleet",
+        "ec2:CreateLaunchTemplate",
+        "ec2:CreateLaunchTemplateVersion",
+        "ec2:CreateNetworkInterface",
+        "ec2:CreateNetworkInterfacePermission",
+        "ec2:CreateSecurityGroup",
+        "ec2:CreateSnapshot",
+        "ec2:CreateTags",
+        "ec2:CreateVolume",
+        "ec2:DeleteLaunchTemplateVersions",
+        "ec2:DeleteSnapshot",
+        "ec2:DeleteTags",
+        "ec2:DeleteVolume",
+        "ec2:DetachVolume",
+        "ec2:ModifyInstanceAttribute",
+        "ec2:ModifyLaunchTemplate",
+        "ec2:RevokeSecurityGroupEgress",
+        "ec2:RunInstances",
+        "ec2:StartInstances",
+        "ec2:StopInstances",
+        "ec2:TerminateInstances",
+    }
+)
+# Post-launch actions run through Systems Manager with the starter's credentials (DRS user guide).
+_LAUNCH_ACTIONS_SSM = frozenset(
+    {
+        "ssm:DescribeInstanceInformation",
+        "ssm:DescribeParameters",
+        "ssm:GetAutomationExecution",
+        "ssm:GetParameters",
+        "ssm:SendCommand",
+        "ssm:StartAutomationExecution",
+    }
+)
 DEPENDENT_ACTIONS: dict[str, frozenset[str]] = {
     "drs:StartRecovery": frozenset(
         {
             "drs:CreateRecoveryInstanceForDrs",  # registers the launched instance with DRS
             "drs:ListTagsForResource",  # reads source-server tags to copy onto the instance
             "drs:TagResource",  # poller/pipeline/launch.py passes tags= (ExecutionId, LaunchToken) to StartRecovery
-            "ec2:AttachVolume",
-            "ec2:AuthorizeSecurityGroupEgress",
-            "ec2:AuthorizeSecurityGroupIngress",
-            "ec2:CreateLaunchTemplate",
-            "ec2:CreateLaunchTemplateVersion",
-            "ec2:CreateSnapshot",
-            "ec2:CreateTags",
-            "ec2:CreateVolume",
-            "ec2:DeleteLaunchTemplateVersions",
-            "ec2:DeleteSnapshot",
-            "ec2:DeleteVolume",
-            "ec2:DescribeAccountAttributes",
-            "ec2:DescribeAvailabilityZones",
-            "ec2:DescribeImages",
-            "ec2:DescribeInstanceAttribute",
-            "ec2:DescribeInstanceStatus",
-            "ec2:DescribeInstanceTypes",
-            "ec2:DescribeInstances",
-            "ec2:DescribeLaunchTemplateVersions",
-            "ec2:DescribeLaunchTemplates",
-            "ec2:DescribeSecurityGroups",
-            "ec2:DescribeSnapshots",
-            "ec2:DescribeSubnets",
-            "ec2:DescribeVolumes",
-            "ec2:DetachVolume",
-            "ec2:ModifyInstanceAttribute",
-            "ec2:ModifyLaunchTemplate",
-            "ec2:RevokeSecurityGroupEgress",
-            "ec2:RunInstances",
-            "ec2:StartInstances",
-            "ec2:StopInstances",
-            "ec2:TerminateInstances",
             "iam:PassRole",  # hands DRS's instance roles to the instances it launches
+            "kms:DescribeKey",  # encrypted replicated volumes
+            *_LAUNCH_EC2_READS,
+            *_LAUNCH_EC2_WRITES,
+            *_LAUNCH_ACTIONS_SSM,
         }
     ),
     "drs:TerminateRecoveryInstances": frozenset(
@@ -113,6 +153,39 @@ DEPENDENT_ACTIONS: dict[str, frozenset[str]] = {
             "ec2:TerminateInstances",
         }
     ),
+}
+
+# How AWS scopes what DRS does with a caller's credentials (AWSElasticDisasterRecoveryConsoleFullAccess_v2):
+# the poller never calls EC2 or Systems Manager itself, so every EC2/SSM write it is granted must
+# arrive through an AWS service (Bool aws:ViaAWSService "true", or aws:CalledVia naming DRS or SSM),
+# and the destructive ones only on resources DRS tagged (aws:ResourceTag/ec2:ResourceTag
+# AWSElasticDisasterRecoveryManaged present, or AWSDRS=AllowLaunchingIntoThisInstance).
+DRS_MANAGED_TAG = "AWSElasticDisasterRecoveryManaged"
+DESTRUCTIVE_EC2_ACTIONS = frozenset(
+    {
+        "ec2:AssociateIamInstanceProfile",
+        "ec2:AuthorizeSecurityGroupEgress",
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:CreateNetworkInterfacePermission",
+        "ec2:DeleteLaunchTemplateVersions",
+        "ec2:DeleteSnapshot",
+        "ec2:DeleteTags",
+        "ec2:DeleteVolume",
+        "ec2:ModifyInstanceAttribute",
+        "ec2:ModifyLaunchTemplate",
+        "ec2:RevokeSecurityGroupEgress",
+        "ec2:StopInstances",
+        "ec2:TerminateInstances",
+    }
+)
+# Creations whose new resource must carry the DRS tag (aws:RequestTag), on these resource types.
+TAGGED_CREATIONS = {
+    "ec2:CreateLaunchTemplate": "launch-template",
+    "ec2:CreateNetworkInterface": "network-interface",
+    "ec2:CreateSecurityGroup": "security-group",
+    "ec2:CreateSnapshot": "snapshot",
+    "ec2:CreateVolume": "volume",
+    "ec2:RunInstances": "instance",
 }
 
 # Calls the brief for poller/ plans but the code does not make yet: granted ahead so the stack works
@@ -130,18 +203,9 @@ NO_RESOURCE_LEVEL_ACTIONS = frozenset(
         "drs:DescribeJobs",
         "drs:DescribeSourceServers",
         "drs:CreateRecoveryInstanceForDrs",
-        "ec2:DescribeAccountAttributes",
-        "ec2:DescribeAvailabilityZones",
-        "ec2:DescribeImages",
-        "ec2:DescribeInstanceStatus",
-        "ec2:DescribeInstanceTypes",
-        "ec2:DescribeInstances",
-        "ec2:DescribeLaunchTemplateVersions",
-        "ec2:DescribeLaunchTemplates",
-        "ec2:DescribeSecurityGroups",
-        "ec2:DescribeSnapshots",
-        "ec2:DescribeSubnets",
-        "ec2:DescribeVolumes",
+        "ssm:DescribeInstanceInformation",
+        "ssm:DescribeParameters",
+        *_LAUNCH_EC2_READS,
     }
 )
 
@@ -181,8 +245,16 @@ def as_list(value: Any) -> list[Any]:
 
 
 def role_statements(role: str) -> list[dict[str, Any]]:
+    """The role's inline policies and the customer-managed policies attached to it."""
     props = template()["Resources"][role]["Properties"]
-    return [s for p in props.get("Policies", []) for s in as_list(p["PolicyDocument"]["Statement"])]
+    inline = [s for p in props.get("Policies", []) for s in as_list(p["PolicyDocument"]["Statement"])]
+    attached = [
+        s
+        for policy in resources("AWS::IAM::ManagedPolicy").values()
+        if {"Ref": role} in policy["Properties"].get("Roles", [])
+        for s in as_list(policy["Properties"]["PolicyDocument"]["Statement"])
+    ]
+    return inline + attached
 
 
 def all_policy_statements() -> Iterator[tuple[str, dict[str, Any]]]:
@@ -469,9 +541,140 @@ def test_pass_role_only_hands_drs_roles_to_ec2() -> None:
 
 def test_drs_and_ec2_grants_are_limited_to_the_polled_regions() -> None:
     for st in role_statements("TaskRole"):
-        if any(a.split(":")[0] in ("drs", "ec2") for a in as_list(st["Action"])):
+        if any(a.split(":")[0] in ("drs", "ec2", "ssm", "kms") for a in as_list(st["Action"])):
             condition = st["Condition"]["StringEquals"]["aws:RequestedRegion"]
             assert condition == {"Ref": "DrsRegions"}, st.get("Sid")
+
+
+def _condition(st: dict[str, Any], operator: str, key: str) -> Any:
+    return st.get("Condition", {}).get(operator, {}).get(key)
+
+
+def _through_an_aws_service(st: dict[str, Any]) -> bool:
+    """The call must come from an AWS service acting for the role (forward access session)."""
+    if str(_condition(st, "Bool", "aws:ViaAWSService")).lower() == "true":
+        return True
+    called_via = _condition(st, "ForAnyValue:StringEquals", "aws:CalledVia")
+    return bool(called_via) and set(as_list(called_via)) <= {"drs.amazonaws.com", "ssm.amazonaws.com"}
+
+
+def _on_drs_tagged_resources(st: dict[str, Any]) -> bool:
+    for key in (f"aws:ResourceTag/{DRS_MANAGED_TAG}", f"ec2:ResourceTag/{DRS_MANAGED_TAG}"):
+        if str(_condition(st, "Null", key)).lower() == "false":
+            return True
+    return _condition(st, "StringEquals", "ec2:ResourceTag/AWSDRS") == "AllowLaunchingIntoThisInstance"
+
+
+def _creates_drs_tagged(st: dict[str, Any]) -> bool:
+    return str(_condition(st, "Null", f"aws:RequestTag/{DRS_MANAGED_TAG}")).lower() == "false"
+
+
+def _resource_types(st: dict[str, Any]) -> set[str]:
+    types = set()
+    for res in as_list(st.get("Resource", [])):
+        arn = res["Fn::Sub"] if isinstance(res, dict) else str(res)
+        parts = re.sub(r"\$\{[^}]*\}", "X", arn).split(":")
+        types.add(parts[5].split("/")[0] if len(parts) > 5 else arn)
+    return types
+
+
+def drs_scoping_violations(statements: list[dict[str, Any]]) -> list[str]:
+    """What in ``statements`` AWS's DRS policies would not allow (see DRS_SCOPING above)."""
+    problems = []
+    for st in statements:
+        if st.get("Effect") != "Allow":
+            continue
+        sid = st.get("Sid", "?")
+        for action in as_list(st.get("Action", [])):
+            service = action.split(":", 1)[0]
+            if service not in ("ec2", "ssm") or action in NO_RESOURCE_LEVEL_ACTIONS:
+                continue
+            ssm_on_drs_resources = service == "ssm" and _on_drs_tagged_resources(st)
+            if not (_through_an_aws_service(st) or ssm_on_drs_resources):
+                problems.append(
+                    f"{sid}: {action} is not limited to calls DRS makes (aws:ViaAWSService/aws:CalledVia)"
+                )
+            volume_side_of_detach = action == "ec2:DetachVolume" and _resource_types(st) == {"volume"}
+            tag_scoped = action in DESTRUCTIVE_EC2_ACTIONS or action in (
+                "ec2:AttachVolume",
+                "ec2:DetachVolume",
+                "ec2:StartInstances",
+            )
+            if tag_scoped and not volume_side_of_detach and not _on_drs_tagged_resources(st):
+                problems.append(f"{sid}: {action} reaches resources DRS did not tag {DRS_MANAGED_TAG}")
+            created = TAGGED_CREATIONS.get(action)
+            if created in _resource_types(st) and not _creates_drs_tagged(st):
+                problems.append(f"{sid}: {action} may create a {created} without the {DRS_MANAGED_TAG} tag")
+            if action == "ec2:CreateTags" and not (
+                _condition(st, "StringEquals", "ec2:CreateAction") or _on_drs_tagged_resources(st)
+            ):
+                problems.append(f"{sid}: ec2:CreateTags may retag any resource (needs ec2:CreateAction)")
+    return problems
+
+
+def test_ec2_and_ssm_grants_are_scoped_the_way_aws_scopes_drs() -> None:
+    assert not drs_scoping_violations(role_statements("TaskRole"))
+
+
+def _region_only(actions: list[str], resource: str) -> dict[str, Any]:
+    return {
+        "Sid": "Ec2WriteForRecovery",
+        "Effect": "Allow",
+        "Action": actions,
+        "Resource": {"Fn::Sub": resource},
+        "Condition": {"StringEquals": {"aws:RequestedRegion": {"Ref": "DrsRegions"}}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("action", "resource"),
+    [
+        ("ec2:TerminateInstances", "arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:instance/*"),
+        ("ec2:DeleteVolume", "arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:volume/*"),
+        ("ec2:DeleteSnapshot", "arn:${AWS::Partition}:ec2:*::snapshot/*"),
+        (
+            "ec2:AuthorizeSecurityGroupIngress",
+            "arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:security-group/*",
+        ),
+        ("ec2:RunInstances", "arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:instance/*"),
+        ("ec2:CreateTags", "arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:instance/*"),
+    ],
+)
+def test_scoping_check_rejects_an_ec2_write_conditioned_only_on_the_region(
+    action: str, resource: str
+) -> None:
+    # The grant the template had before: account and region only - anyone in the container could use it.
+    problems = drs_scoping_violations([_region_only([action], resource)])
+    assert problems and all(action in p for p in problems), problems
+    via_drs_only = _region_only([action], resource)
+    via_drs_only["Condition"]["Bool"] = {"aws:ViaAWSService": "true"}
+    # Through DRS is not enough for what destroys or creates: the resource must be DRS's own.
+    assert drs_scoping_violations([via_drs_only])
+
+
+def test_iam_policies_fit_the_iam_size_quotas() -> None:
+    """Managed policies hold 6,144 characters, a role's inline policies 10,240 together (no spaces)."""
+
+    def expand(node: Any) -> Any:  # as IAM stores it: ARNs substituted, six regions listed
+        if isinstance(node, dict) and "Fn::Sub" in node:
+            arn = node["Fn::Sub"].replace("${AWS::AccountId}", "123456789012")
+            return re.sub(r"\$\{[^}]*\}", "aws-us-gov", arn)
+        if node == {"Ref": "DrsRegions"}:
+            return [f"ap-southeast-{i}" for i in range(6)]
+        if isinstance(node, dict):
+            return {k: expand(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [expand(v) for v in node]
+        return node
+
+    def size(document: Any) -> int:
+        return len(re.sub(r"\s", "", json.dumps(expand(document))))
+
+    for name, policy in resources("AWS::IAM::ManagedPolicy").items():
+        assert size(policy["Properties"]["PolicyDocument"]) <= 6144, name
+    for name, role in resources("AWS::IAM::Role").items():
+        inline = sum(size(p["PolicyDocument"]) for p in role["Properties"].get("Policies", []))
+        assert inline <= 10240, name
 
 
 def test_execution_role_reads_exactly_the_injected_secret() -> None:
