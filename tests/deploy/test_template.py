@@ -193,6 +193,10 @@ TAGGED_CREATIONS = {
 # strict "granted == called" check takes over.
 PLANNED_CALLS: dict[str, str] = {}
 
+# With KmsKeyArn set, the tables are under that key: DynamoDB uses it with the caller's
+# permissions (kms:ViaService dynamodb), so the task role gets these, only through DynamoDB.
+TABLE_KEY_ACTIONS = frozenset({"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"})
+
 # The ADOT sidecar runs with the task role: the awsemf exporter writes to its EMF log group.
 SIDECAR_ACTIONS = frozenset({"logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"})
 
@@ -405,7 +409,7 @@ def called_actions() -> dict[str, list[str]]:
 def expected_task_actions() -> set[str]:
     called = set(called_actions()) | set(PLANNED_CALLS)
     deps = {d for parent in called for d in DEPENDENT_ACTIONS.get(parent, ())}
-    return called | deps | SIDECAR_ACTIONS
+    return called | deps | SIDECAR_ACTIONS | TABLE_KEY_ACTIONS
 
 
 # ------------------------------------------------------------------------------ IAM vs code
@@ -541,9 +545,39 @@ def test_pass_role_only_hands_drs_roles_to_ec2() -> None:
 
 def test_drs_and_ec2_grants_are_limited_to_the_polled_regions() -> None:
     for st in role_statements("TaskRole"):
-        if any(a.split(":")[0] in ("drs", "ec2", "ssm", "kms") for a in as_list(st["Action"])):
+        services = {a.split(":")[0] for a in as_list(st["Action"])}
+        if services & {"drs", "ec2", "ssm"} or (services == {"kms"} and not _through_kms_service(st)):
             condition = st["Condition"]["StringEquals"]["aws:RequestedRegion"]
             assert condition == {"Ref": "DrsRegions"}, st.get("Sid")
+
+
+def _through_kms_service(st: dict[str, Any]) -> Any:
+    return st.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")
+
+
+def test_kms_key_is_optional_and_used_only_through_its_services() -> None:
+    params = template()["Parameters"]
+    assert params["KmsKeyArn"]["Default"] == ""
+    key_policies = {
+        name: p
+        for name, p in resources("AWS::IAM::ManagedPolicy").items()
+        if p.get("Condition") == "HasKmsKey"
+    }
+    via = {}
+    for name, policy in key_policies.items():
+        for st in as_list(policy["Properties"]["PolicyDocument"]["Statement"]):
+            assert st["Resource"] == {"Ref": "KmsKeyArn"}, name
+            via[policy["Properties"]["Roles"][0]["Ref"]] = _through_kms_service(st)["Fn::Sub"]
+    assert via == {
+        "TaskExecutionRole": "secretsmanager.${AWS::Region}.amazonaws.com",
+        "TaskRole": "dynamodb.${AWS::Region}.amazonaws.com",
+    }
+    key = {"Fn::If": ["HasKmsKey", {"Ref": "KmsKeyArn"}, {"Ref": "AWS::NoValue"}]}
+    for table in resources("AWS::DynamoDB::Table").values():
+        assert table["Properties"]["SSESpecification"]["KMSMasterKeyId"] == key
+    for group in resources("AWS::Logs::LogGroup").values():
+        assert group["Properties"]["KmsKeyId"] == key
+    assert one("AWS::SecretsManager::Secret")["Properties"]["KmsKeyId"] == key
 
 
 def _condition(st: dict[str, Any], operator: str, key: str) -> Any:
@@ -678,7 +712,9 @@ def test_iam_policies_fit_the_iam_size_quotas() -> None:
 
 
 def test_execution_role_reads_exactly_the_injected_secret() -> None:
-    statements = role_statements("TaskExecutionRole")
+    statements = [
+        s for s in role_statements("TaskExecutionRole") if not _through_kms_service(s)
+    ]  # the KMS grant is checked above
     assert [a for s in statements for a in as_list(s["Action"])] == ["secretsmanager:GetSecretValue"]
     injected = {s["Name"]: s["ValueFrom"] for s in container("poller")["Secrets"]}
     assert statements[0]["Resource"] == injected["POLLER_API_TOKEN"]
@@ -694,8 +730,18 @@ def test_task_definition_is_fargate_awsvpc_half_vcpu_one_gb() -> None:
     assert (props["Cpu"], props["Memory"]) == ("512", "1024")
 
 
-def test_poller_stops_gracefully_within_30_seconds() -> None:
-    assert container("poller")["StopTimeout"] == 30
+# After the shutdown deadline the daemon still closes its HTTP server (2 s), its clients and exits.
+EXIT_AFTER_DEADLINE_SECONDS = 10
+
+
+def test_shutdown_deadline_fits_inside_the_stop_timeout() -> None:
+    from poller.runtime.daemon import HTTP_CLOSE_SECONDS
+
+    grace = float(poller_env()["POLLER_SHUTDOWN_GRACE_SECONDS"])
+    stop_timeout = container("poller")["StopTimeout"]
+    assert stop_timeout <= 120  # Fargate's maximum
+    assert HTTP_CLOSE_SECONDS < EXIT_AFTER_DEADLINE_SECONDS
+    assert grace + EXIT_AFTER_DEADLINE_SECONDS <= stop_timeout
 
 
 def test_containers_log_to_cloudwatch_with_retention() -> None:
@@ -808,7 +854,7 @@ def test_cluster_has_container_insights() -> None:
 
 
 def test_internal_alb_exists_only_when_the_api_is_exposed() -> None:
-    assert template()["Parameters"]["ApiExposure"]["AllowedValues"] == ["none", "internal-alb"]
+    assert template()["Parameters"]["ApiExposure"]["AllowedValues"] == ["internal-alb", "none"]
     for kind in (
         "AWS::ElasticLoadBalancingV2::LoadBalancer",
         "AWS::ElasticLoadBalancingV2::TargetGroup",
@@ -816,6 +862,34 @@ def test_internal_alb_exists_only_when_the_api_is_exposed() -> None:
     ):
         assert one(kind)["Condition"] == "ExposeApi", kind
     assert one("AWS::ElasticLoadBalancingV2::LoadBalancer")["Properties"]["Scheme"] == "internal"
+
+
+def test_api_is_exposed_by_default_over_https_only() -> None:
+    params = template()["Parameters"]
+    assert params["ApiExposure"]["Default"] == "internal-alb"
+    listener = one("AWS::ElasticLoadBalancingV2::Listener")["Properties"]
+    assert (listener["Protocol"], listener["Port"]) == ("HTTPS", 443)
+    assert listener["Certificates"] == [{"CertificateArn": {"Ref": "ApiCertificateArn"}}]
+    assert listener["SslPolicy"].startswith("ELBSecurityPolicy-TLS13")
+    # No way to deploy the ALB without a certificate: the bearer token never travels over HTTP.
+    rule = template()["Rules"]["HttpsNeedsACertificate"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "ApiExposure"}, "internal-alb"]}
+    assert rule["Assertions"][0]["Assert"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ApiCertificateArn"}, ""]}]
+    }
+    ingress = resources("AWS::EC2::SecurityGroup")["AlbSecurityGroup"]["Properties"]["SecurityGroupIngress"]
+    assert [(r["FromPort"], r["ToPort"]) for r in ingress] == [(443, 443)]
+    outputs = template()["Outputs"]
+    assert outputs["ApiUrl"]["Value"] == {"Fn::Sub": "https://${ApiLoadBalancer.DNSName}"}
+
+
+def test_load_balancer_and_circuit_breaker_watch_readiness() -> None:
+    """/readyz (DynamoDB readable, not stopping) decides traffic and rollback; /healthz liveness."""
+    target_group = one("AWS::ElasticLoadBalancingV2::TargetGroup")["Properties"]
+    assert target_group["HealthCheckPath"] == "/readyz"
+    assert "/healthz" in _health_command()
+    service = one("AWS::ECS::Service")["Properties"]
+    assert service["LoadBalancers"]["Fn::If"][0] == "ExposeApi"
 
 
 # ------------------------------------------------------------------------------ data
@@ -879,12 +953,22 @@ def test_status_index_is_status_hash_starttime_range_projecting_a_summary() -> N
 # ------------------------------------------------------------------------------ metrics and alarms
 
 
+NAMESPACE = {"Fn::Sub": "DRSPoller/${AWS::StackName}"}
+
+
 def _poller_alarms() -> dict[str, dict[str, Any]]:
-    return {
-        name: a["Properties"]
-        for name, a in resources("AWS::CloudWatch::Alarm").items()
-        if a["Properties"].get("Namespace") == {"Fn::Sub": "DRSPoller/${AWS::StackName}"}
-    }
+    """Every (alarm, metric) of the poller's namespace, metric-math alarms' inputs included, as
+    {"MetricName": ..., "Dimensions": [...]}; keyed "Alarm" or "Alarm/id"."""
+    found = {}
+    for name, a in resources("AWS::CloudWatch::Alarm").items():
+        props = a["Properties"]
+        if props.get("Namespace") == NAMESPACE:
+            found[name] = props
+        for query in props.get("Metrics", []):
+            metric = query.get("MetricStat", {}).get("Metric", {})
+            if metric.get("Namespace") == NAMESPACE:
+                found[f"{name}/{query['Id']}"] = metric
+    return found
 
 
 def _exported_metrics() -> Iterator[tuple[str, list[str]]]:
@@ -927,14 +1011,16 @@ def _labelnames(metric: str) -> set[str]:
 
     for value in vars(poller.metrics).values():
         if getattr(value, "_name", None) in (metric, metric.removesuffix("_total")):
-            return set(value._labelnames)
+            return set(getattr(value, "_labelnames", ()))
     return set()
 
 
 def test_exported_metrics_exist_in_the_daemon() -> None:
     from prometheus_client import REGISTRY
 
-    import poller.metrics  # noqa: F401  (registers the metrics)
+    from poller.runtime.daemon import start_alarmed_series_at_zero  # imports every metric
+
+    start_alarmed_series_at_zero()
 
     names: dict[str, set[str]] = {}
     for family in REGISTRY.collect():
@@ -951,12 +1037,21 @@ def test_exported_metrics_exist_in_the_daemon() -> None:
 
 def test_alarms_cover_tasks_throttling_timeouts_and_event_loop_lag() -> None:
     alarms = _poller_alarms()
-    watched = {a["MetricName"]: a for a in alarms.values()}
-    assert {"poller_drs_calls_total", "poller_timeouts_total", "poller_event_loop_lag_seconds"} <= set(
-        watched
-    )
-    assert {"Name": "outcome", "Value": "throttled"} in watched["poller_drs_calls_total"]["Dimensions"]
-    assert {"Name": "outcome", "Value": "TIMEOUT"} in watched["poller_timeouts_total"]["Dimensions"]
+    watched = {
+        (a["MetricName"], tuple((d["Name"], d["Value"]) for d in a.get("Dimensions", [])))
+        for a in alarms.values()
+    }
+    assert watched == {
+        ("poller_drs_throttled_total", (("service", "drs-poller"),)),
+        ("poller_timeouts_total", (("outcome", "TIMEOUT"),)),
+        ("poller_event_loop_lag_seconds", (("service", "drs-poller"),)),
+        ("poller_finder_runs_total", (("outcome", "error"),)),
+        ("poller_dynamodb_failures_total", (("service", "drs-poller"),)),
+        ("poller_launches_total", (("outcome", "rejected"),)),
+        ("poller_launches_total", (("outcome", "gave_up"),)),
+        ("poller_events_published_total", (("outcome", "error"),)),
+        ("poller_events_published_total", (("outcome", "rejected"),)),
+    }
     task_alarm = template()["Resources"]["TasksBelowDesiredAlarm"]["Properties"]
     metric_names = {
         m["MetricStat"]["Metric"]["MetricName"] for m in task_alarm["Metrics"] if "MetricStat" in m
