@@ -14,6 +14,7 @@ def test_ready_only_after_a_recent_good_finder_pass_and_never_while_stopping() -
     assert health.ready(1059.0)
     assert not health.ready(1060.0)  # DynamoDB unreadable for the max age
     health.finder_ok(1060.0)
+    health.loop_beat = 1060.0
     health.stopping = True
     assert not health.ready(1061.0)
     assert health.alive(1061.0)  # stopping or not ready is no reason to restart the task
