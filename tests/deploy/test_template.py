@@ -489,14 +489,43 @@ def test_table_administration_is_not_granted_to_the_task() -> None:
     assert not granted_actions("TaskRole") & set(ADMIN_ONLY_ACTIONS)
 
 
-def test_dynamodb_grants_name_both_tables_and_the_status_index() -> None:
+EXECUTIONS_TABLE = {
+    "Fn::If": [
+        "DefaultExecutionsTableName",
+        {"Fn::Sub": "${AWS::StackName}-executions"},
+        {"Ref": "ExecutionsTableName"},
+    ]
+}
+PLANS_TABLE = {
+    "Fn::If": ["DefaultPlansTableName", {"Fn::Sub": "${AWS::StackName}-plans"}, {"Ref": "PlansTableName"}]
+}
+
+
+def test_dynamodb_grants_are_per_table_and_per_action_the_code_uses() -> None:
     statements = [
         s for s in role_statements("TaskRole") if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))
     ]
-    arns = {r["Fn::Sub"] for s in statements for r in as_list(s["Resource"])}
-    assert any(a.endswith(":table/${ExecutionsTableName}") for a in arns)
-    assert any(a.endswith(":table/${ExecutionsTableName}/index/StatusIndex") for a in arns)
-    assert any(a.endswith(":table/${PlansTableName}") for a in arns)
+    grants = {}
+    for st in statements:
+        template_arn, variables = st["Resource"]["Fn::Sub"]
+        table = "executions" if variables["Table"] == EXECUTIONS_TABLE else "plans"
+        assert variables["Table"] in (EXECUTIONS_TABLE, PLANS_TABLE)
+        grants[(table, template_arn.rpartition(":table/")[2])] = sorted(as_list(st["Action"]))
+    assert grants == {
+        ("executions", "${Table}"): ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+        ("executions", "${Table}/index/StatusIndex"): ["dynamodb:Query"],
+        ("plans", "${Table}"): ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"],
+    }
+
+
+def test_table_names_default_to_the_stack_name_so_two_stacks_never_share_tables() -> None:
+    params = template()["Parameters"]
+    assert params["ExecutionsTableName"]["Default"] == params["PlansTableName"]["Default"] == ""
+    assert _tables()["ExecutionsTable"]["Properties"]["TableName"] == EXECUTIONS_TABLE
+    assert _tables()["PlansTable"]["Properties"]["TableName"] == PLANS_TABLE
+    env = poller_env()
+    assert (env["POLLER_TABLE_NAME"], env["POLLER_PLANS_TABLE_NAME"]) == (EXECUTIONS_TABLE, PLANS_TABLE)
+    assert "ReusedTablesAreNamed" in template()["Rules"]
 
 
 def test_put_events_is_limited_to_the_stacks_bus() -> None:
@@ -529,8 +558,9 @@ def test_no_action_wildcards_and_no_not_action() -> None:
 def test_resource_arns_stay_in_this_account() -> None:
     for role, st in all_policy_statements():
         for res in as_list(st.get("Resource", [])):
-            if isinstance(res, dict) and "Fn::Sub" in res and isinstance(res["Fn::Sub"], str):
-                arn = res["Fn::Sub"].replace("${AWS::AccountId}", "ACCOUNT")
+            if isinstance(res, dict) and "Fn::Sub" in res:
+                sub = res["Fn::Sub"]
+                arn = (sub if isinstance(sub, str) else sub[0]).replace("${AWS::AccountId}", "ACCOUNT")
                 account = re.sub(r"\$\{[^}]*\}", "VAR", arn).split(":")[4]
                 assert account in ("ACCOUNT", ""), (role, st.get("Sid"), res)
 
@@ -691,8 +721,9 @@ def test_iam_policies_fit_the_iam_size_quotas() -> None:
 
     def expand(node: Any) -> Any:  # as IAM stores it: ARNs substituted, six regions listed
         if isinstance(node, dict) and "Fn::Sub" in node:
-            arn = node["Fn::Sub"].replace("${AWS::AccountId}", "123456789012")
-            return re.sub(r"\$\{[^}]*\}", "aws-us-gov", arn)
+            sub = node["Fn::Sub"]
+            arn = (sub if isinstance(sub, str) else sub[0]).replace("${AWS::AccountId}", "123456789012")
+            return re.sub(r"\$\{[^}]*\}", "a" * 255 if "${Table}" in arn else "aws-us-gov", arn)
         if node == {"Ref": "DrsRegions"}:
             return [f"ap-southeast-{i}" for i in range(6)]
         if isinstance(node, dict):
