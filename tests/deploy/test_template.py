@@ -1137,3 +1137,44 @@ def cfn_lint_run() -> Iterator[subprocess.Popen[str]]:
 def test_template_passes_cfn_lint_cleanly(cfn_lint_run: subprocess.Popen[str]) -> None:
     output, _ = cfn_lint_run.communicate(timeout=120)
     assert cfn_lint_run.returncode == 0, output
+
+
+# ------------------------------------------------------------------------------ docs
+
+
+DEPLOY_DOC = REPO / "docs" / "deploy.md"
+
+
+def _doc_table(header: str) -> list[list[str]]:
+    lines = DEPLOY_DOC.read_text(encoding="utf-8").splitlines()
+    start = lines.index(header) + 2
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split(" | ")])
+    return rows
+
+
+def test_deploy_doc_lists_every_parameter_with_its_default() -> None:
+    params = template()["Parameters"]
+    documented: dict[str, str] = {}
+    for name_cell, default_cell, *_ in _doc_table("| Parameter | Default | Meaning |"):
+        for name in re.findall(r"`([A-Za-z]+)`", name_cell):
+            documented[name] = default_cell
+    assert set(documented) == set(params)
+    for name, default_cell in documented.items():
+        default = params[name].get("Default")
+        if default is None:
+            assert default_cell == "(required)", name
+        elif default in ("", []):
+            assert default_cell == "empty", name
+        else:
+            assert f"`{default}`" in default_cell, (name, default, default_cell)
+
+
+def test_deploy_doc_lists_every_alarm() -> None:
+    documented = {
+        re.sub(r"`", "", row[0]) for row in _doc_table("| Alarm | Fires when | What it means / what to do |")
+    }
+    assert documented == set(resources("AWS::CloudWatch::Alarm"))
