@@ -6,7 +6,11 @@ running daemon and checks every dashboard query against them.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -82,3 +86,67 @@ EVENTS_PUBLISHED = Counter(
     "Completion events sent to EventBridge: ok, rejected (FailedEntryCount), error",
     ["outcome"],
 )
+
+
+class _SummedCounter(Collector):
+    """An unlabelled counter summed at scrape time over the samples of a labelled one whose
+    ``label`` value passes ``keep``.
+
+    For the CloudWatch alarms: a labelled series exists only once its label set was first used,
+    and the EMF exporter needs a series before its first increment to see that increment. An
+    unlabelled sum is exported from the first scrape (at 0), whatever outcome codes DRS or
+    DynamoDB invent later.
+    """
+
+    _type = "counter"
+
+    def __init__(
+        self, name: str, documentation: str, source: Counter, label: str, keep: Callable[[str], bool]
+    ):
+        self._name = name
+        self._documentation = documentation
+        self._source = source
+        self._label = label
+        self._keep = keep
+        REGISTRY.register(self)
+
+    def describe(self) -> Iterable[CounterMetricFamily]:
+        return [CounterMetricFamily(self._name, self._documentation)]
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        total = sum(
+            sample.value
+            for family in self._source.collect()
+            for sample in family.samples
+            if sample.name.endswith("_total") and self._keep(sample.labels.get(self._label, ""))
+        )
+        yield CounterMetricFamily(self._name, self._documentation, value=total)
+
+
+# DescribeJobs counts "throttled"; StartRecovery counts DRS's error code.
+THROTTLING_OUTCOMES = frozenset(
+    {"throttled", "ThrottlingException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded"}
+)
+# A conditional write that lost is the normal way replicas settle a race, not a failure.
+DYNAMODB_NOT_FAILURES = frozenset({"ok", "ConditionalCheckFailedException"})
+
+DRS_THROTTLED = _SummedCounter(
+    "poller_drs_throttled",
+    "DRS calls refused for throttling, every operation (the throttling outcomes of poller_drs_calls_total)",
+    DRS_CALLS,
+    "outcome",
+    THROTTLING_OUTCOMES.__contains__,
+)
+DYNAMODB_FAILURES = _SummedCounter(
+    "poller_dynamodb_failures",
+    "DynamoDB calls that failed (poller_dynamodb_calls_total but ok and ConditionalCheckFailedException)",
+    DYNAMODB_CALLS,
+    "outcome",
+    lambda outcome: outcome not in DYNAMODB_NOT_FAILURES,
+)
+
+
+def start_at_zero(counter: Counter, *label_values: str) -> None:
+    """Create ``counter``'s series for each value of its one label, at 0 (see _SummedCounter)."""
+    for value in label_values:
+        counter.labels(value)

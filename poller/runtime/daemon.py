@@ -1,8 +1,15 @@
 """The daemon: find → schedule → (track: batch → apply → write), plus the HTTP server.
 
 Every ``finder_period`` the StatusIndex is read; the scheduler keeps one tracker per POLLING
-execution; trackers share one JobStatusBatcher. On stop (SIGTERM) the finder stops first,
-trackers finish in-flight writes within the grace period, then the clients close.
+execution; trackers share one JobStatusBatcher.
+
+On stop (SIGTERM) everything runs against one deadline, ``shutdown_grace_seconds`` away, which the
+deployment's stop timeout must exceed (deploy/poller.yaml: the grace and ``StopTimeout`` are
+checked together): /readyz turns 503 so load balancers stop sending requests; the finder pass or
+launch in flight, then the trackers' in-flight writes, get the deadline minus the share kept for
+completion events (``EVENT_DRAIN_SHARE``), and are cancelled at that point (a StartRecovery cut
+short is the launcher's crash window: the claim is reconciled by whoever next owns the
+execution); the lease hand-over and the completion events still being sent then get what remains.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from poller.aws.clients import AwsClients
 from poller.aws.events import EventPublisher
 from poller.config import Settings
 from poller.domain.model import Execution
+from poller.domain.statuses import ExecutionStatus
 from poller.pipeline.batch import JobStatusBatcher
 from poller.pipeline.find import IncompleteFind, find_polling_executions
 from poller.pipeline.launch import Launcher
@@ -39,6 +47,26 @@ log = structlog.get_logger("poller.runtime.daemon")
 TickHook = Callable[[], Awaitable[None]]
 TerminalHook = Callable[[Execution], None]
 
+# Share of the shutdown grace kept for the completion events still being sent (and the lease
+# hand-over) after the launch and the trackers' writes have had theirs.
+EVENT_DRAIN_SHARE = 0.25
+# Requests still open when the HTTP server closes (after the deadline) get this, not aiohttp's 60 s:
+# by then /readyz has said 503 for the whole grace and load balancers have stopped sending.
+HTTP_CLOSE_SECONDS = 2.0
+
+
+def start_alarmed_series_at_zero() -> None:
+    """Every labelled series a CloudWatch alarm reads (deploy/poller.yaml) exists from start-up.
+
+    The EMF exporter turns counters into deltas per scrape: a series that appears with its first
+    increment has no earlier value to subtract from, so without this that increment - the first
+    TIMEOUT, the first rejected launch - would never reach the alarm.
+    """
+    metrics.start_at_zero(metrics.FINDER_RUNS, "ok", "error")
+    metrics.start_at_zero(metrics.TIMEOUTS, ExecutionStatus.TIMEOUT.value)
+    metrics.start_at_zero(metrics.LAUNCHES, "started", "rejected", "gave_up", "unknown")
+    metrics.start_at_zero(metrics.EVENTS_PUBLISHED, "ok", "rejected", "error")
+
 
 class Daemon:
     def __init__(
@@ -50,6 +78,7 @@ class Daemon:
         self.settings = settings
         self.clients = clients
         self.clock = clock
+        start_alarmed_series_at_zero()
         self.health = Health(ready_max_age_seconds=settings.ready_max_age_seconds)
         self.turns = TurnBudget(settings.turn_budget_seconds)
         self.store = ExecutionStore(
@@ -154,7 +183,7 @@ class Daemon:
         return report
 
     async def serve(self, stop: asyncio.Event) -> None:
-        runner = web.AppRunner(self.app, access_log=None)
+        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=HTTP_CLOSE_SECONDS)
         await runner.setup()
         site = web.TCPSite(runner, self.settings.http_host, self.settings.http_port)
         await site.start()
@@ -166,19 +195,40 @@ class Daemon:
         )
         await self._heartbeat()  # before the first claim: others must see us alive
         keep_alive = asyncio.create_task(self._keep_alive(stop))
+        finder = asyncio.create_task(self._finder_loop(stop))
+        stopping = asyncio.create_task(stop.wait())
         try:
-            await self._finder_loop(stop)
+            await asyncio.wait({finder, stopping}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            self.leases.retiring = True  # one write hands everything over, not one per execution
-            await self.scheduler.shutdown(self.settings.shutdown_grace_seconds)
+            stop.set()  # also when the finder loop died: every loop below ends on it
+            await self._shut_down(finder)
+            stopping.cancel()
             await keep_alive
-            await self.leases.retire()
-            await self.events.drain(self.settings.shutdown_grace_seconds)
-            await self.batcher.aclose()
             await lag
             await collections
             await runner.cleanup()
             log.info("daemon_stopped")
+        if not finder.cancelled() and finder.exception() is not None:
+            raise finder.exception()  # type: ignore[misc]
+
+    async def _shut_down(self, finder: asyncio.Task[None]) -> None:
+        """Everything in-flight, within one deadline: ``shutdown_grace_seconds`` from now."""
+        loop = asyncio.get_running_loop()
+        grace = self.settings.shutdown_grace_seconds
+        deadline = loop.time() + grace
+        work_until = deadline - grace * EVENT_DRAIN_SHARE
+        self.health.stopping = True
+        self.leases.retiring = True  # one write hands everything over, not one per execution
+        log.info("daemon_stopping", grace_seconds=grace)
+        await _finish_or_cancel(finder, work_until - loop.time())
+        await self.scheduler.shutdown(max(0.0, work_until - loop.time()))
+        remaining = max(0.0, deadline - loop.time())
+        handover = asyncio.gather(self.leases.retire(), self.events.drain(remaining))
+        try:
+            await asyncio.wait_for(handover, timeout=remaining)
+        except TimeoutError:
+            log.warning("shutdown_deadline_reached", grace_seconds=grace)
+        await self.batcher.aclose()
 
     async def _heartbeat(self) -> None:
         try:
@@ -205,6 +255,14 @@ class Daemon:
                 await asyncio.wait_for(stop.wait(), timeout=self.settings.finder_period_seconds)
             except TimeoutError:
                 pass
+
+
+async def _finish_or_cancel(task: asyncio.Task[None], timeout: float) -> None:
+    if not task.done():
+        await asyncio.wait({task}, timeout=max(0.0, timeout))
+    if not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def _bound_port(runner: web.AppRunner) -> int:

@@ -1,7 +1,10 @@
 """Liveness and readiness, as the orchestrator sees them.
 
 /healthz: the event loop is turning (the lag monitor beat recently).
-/readyz: the last finder query succeeded recently, so DynamoDB is reachable and we are tracking.
+/readyz: the last finder query succeeded within ``ready_max_age_seconds``, so DynamoDB is readable
+and we are tracking; and the daemon is not stopping. It is what load balancers and the deployment
+circuit breaker watch. A DynamoDB outage fails it (after the max age, not on the first error: one
+failed pass does not flap it), never /healthz: restarting a task does not bring DynamoDB back.
 """
 
 from __future__ import annotations
@@ -21,12 +24,15 @@ class Health:
     loop_beat: float = field(default_factory=time.time)  # alive from the start, not after 0.25 s
     last_finder_ok: float | None = None
     last_finder_error: str | None = None
+    stopping: bool = False  # SIGTERM received: take no new requests
 
     def alive(self, now: float, max_silence: float = 10.0) -> bool:
         return now - self.loop_beat < max_silence
 
     def ready(self, now: float) -> bool:
-        return self.last_finder_ok is not None and now - self.last_finder_ok < self.ready_max_age_seconds
+        if self.stopping or self.last_finder_ok is None:
+            return False
+        return now - self.last_finder_ok < self.ready_max_age_seconds
 
     def finder_ok(self, now: float) -> None:
         self.last_finder_ok = now

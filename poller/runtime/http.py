@@ -31,7 +31,7 @@ async def _readyz(request: web.Request) -> web.Response:
     now = time.time()
     ok = health.ready(now)
     body = {
-        "status": "ready" if ok else "not_ready",
+        "status": "ready" if ok else "stopping" if health.stopping else "not_ready",
         "last_finder_ok_age_s": None
         if health.last_finder_ok is None
         else round(now - health.last_finder_ok, 3),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import http.server
+import json
 import os
 import re
 import shlex
@@ -61,47 +62,86 @@ OPERATION_ACTIONS: dict[str, set[str]] = {
 }
 
 # "Dependent actions" (Service Authorization Reference, AWS Elastic Disaster Recovery): DRS performs
-# these with the caller's credentials while it runs the call; without them the job fails later.
-# They are granted only when the code makes the parent call.
+# these with the caller's credentials (forward access sessions) while it runs the call; without them
+# the job fails later. They are granted only when the code makes the parent call. The EC2, KMS and
+# SSM sets are those AWS's own AWSElasticDisasterRecoveryConsoleFullAccess_v2 grants for launching
+# (its console-only reads - CloudFormation, S3, license manager, console output - left out), with
+# AWS's conditions: see DRS_SCOPING below.
+_LAUNCH_EC2_READS = frozenset(
+    {
+        "ec2:DescribeAccountAttributes",
+        "ec2:DescribeAvailabilityZones",
+        "ec2:DescribeCapacityReservations",
+        "ec2:DescribeHosts",
+        "ec2:DescribeImages",
+        "ec2:DescribeInstanceAttribute",
+        "ec2:DescribeInstanceStatus",
+        "ec2:DescribeInstanceTypeOfferings",
+        "ec2:DescribeInstanceTypes",
+        "ec2:DescribeInstances",
+        "ec2:DescribeKeyPairs",
+        "ec2:DescribeLaunchTemplateVersions",
+        "ec2:DescribeLaunchTemplates",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeSnapshots",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeVolumes",
+        "ec2:GetEbsDefaultKmsKeyId",
+        "ec2:GetEbsEncryptionByDefault",
+        "ec2:GetInstanceTypesFromInstanceRequirements",
+    }
+)
+_LAUNCH_EC2_WRITES = frozenset(
+    {
+        "ec2:AssociateIamInstanceProfile",
+        "ec2:AttachVolume",
+        "ec2:AuthorizeSecurityGroupEgress",
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:CreateFleet",
+        "ec2:CreateLaunchTemplate",
+        "ec2:CreateLaunchTemplateVersion",
+        "ec2:CreateNetworkInterface",
+        "ec2:CreateNetworkInterfacePermission",
+        "ec2:CreateSecurityGroup",
+        "ec2:CreateSnapshot",
+        "ec2:CreateTags",
+        "ec2:CreateVolume",
+        "ec2:DeleteLaunchTemplateVersions",
+        "ec2:DeleteSnapshot",
+        "ec2:DeleteTags",
+        "ec2:DeleteVolume",
+        "ec2:DetachVolume",
+        "ec2:ModifyInstanceAttribute",
+        "ec2:ModifyLaunchTemplate",
+        "ec2:RevokeSecurityGroupEgress",
+        "ec2:RunInstances",
+        "ec2:StartInstances",
+        "ec2:StopInstances",
+        "ec2:TerminateInstances",
+    }
+)
+# Post-launch actions run through Systems Manager with the starter's credentials (DRS user guide).
+_LAUNCH_ACTIONS_SSM = frozenset(
+    {
+        "ssm:DescribeInstanceInformation",
+        "ssm:DescribeParameters",
+        "ssm:GetAutomationExecution",
+        "ssm:GetParameters",
+        "ssm:SendCommand",
+        "ssm:StartAutomationExecution",
+    }
+)
 DEPENDENT_ACTIONS: dict[str, frozenset[str]] = {
     "drs:StartRecovery": frozenset(
         {
             "drs:CreateRecoveryInstanceForDrs",  # registers the launched instance with DRS
             "drs:ListTagsForResource",  # reads source-server tags to copy onto the instance
             "drs:TagResource",  # poller/pipeline/launch.py passes tags= (ExecutionId, LaunchToken) to StartRecovery
-            "ec2:AttachVolume",
-            "ec2:AuthorizeSecurityGroupEgress",
-            "ec2:AuthorizeSecurityGroupIngress",
-            "ec2:CreateLaunchTemplate",
-            "ec2:CreateLaunchTemplateVersion",
-            "ec2:CreateSnapshot",
-            "ec2:CreateTags",
-            "ec2:CreateVolume",
-            "ec2:DeleteLaunchTemplateVersions",
-            "ec2:DeleteSnapshot",
-            "ec2:DeleteVolume",
-            "ec2:DescribeAccountAttributes",
-            "ec2:DescribeAvailabilityZones",
-            "ec2:DescribeImages",
-            "ec2:DescribeInstanceAttribute",
-            "ec2:DescribeInstanceStatus",
-            "ec2:DescribeInstanceTypes",
-            "ec2:DescribeInstances",
-            "ec2:DescribeLaunchTemplateVersions",
-            "ec2:DescribeLaunchTemplates",
-            "ec2:DescribeSecurityGroups",
-            "ec2:DescribeSnapshots",
-            "ec2:DescribeSubnets",
-            "ec2:DescribeVolumes",
-            "ec2:DetachVolume",
-            "ec2:ModifyInstanceAttribute",
-            "ec2:ModifyLaunchTemplate",
-            "ec2:RevokeSecurityGroupEgress",
-            "ec2:RunInstances",
-            "ec2:StartInstances",
-            "ec2:StopInstances",
-            "ec2:TerminateInstances",
             "iam:PassRole",  # hands DRS's instance roles to the instances it launches
+            "kms:DescribeKey",  # encrypted replicated volumes
+            *_LAUNCH_EC2_READS,
+            *_LAUNCH_EC2_WRITES,
+            *_LAUNCH_ACTIONS_SSM,
         }
     ),
     "drs:TerminateRecoveryInstances": frozenset(
@@ -115,10 +155,47 @@ DEPENDENT_ACTIONS: dict[str, frozenset[str]] = {
     ),
 }
 
+# How AWS scopes what DRS does with a caller's credentials (AWSElasticDisasterRecoveryConsoleFullAccess_v2):
+# the poller never calls EC2 or Systems Manager itself, so every EC2/SSM write it is granted must
+# arrive through an AWS service (Bool aws:ViaAWSService "true", or aws:CalledVia naming DRS or SSM),
+# and the destructive ones only on resources DRS tagged (aws:ResourceTag/ec2:ResourceTag
+# AWSElasticDisasterRecoveryManaged present, or AWSDRS=AllowLaunchingIntoThisInstance).
+DRS_MANAGED_TAG = "AWSElasticDisasterRecoveryManaged"
+DESTRUCTIVE_EC2_ACTIONS = frozenset(
+    {
+        "ec2:AssociateIamInstanceProfile",
+        "ec2:AuthorizeSecurityGroupEgress",
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:CreateNetworkInterfacePermission",
+        "ec2:DeleteLaunchTemplateVersions",
+        "ec2:DeleteSnapshot",
+        "ec2:DeleteTags",
+        "ec2:DeleteVolume",
+        "ec2:ModifyInstanceAttribute",
+        "ec2:ModifyLaunchTemplate",
+        "ec2:RevokeSecurityGroupEgress",
+        "ec2:StopInstances",
+        "ec2:TerminateInstances",
+    }
+)
+# Creations whose new resource must carry the DRS tag (aws:RequestTag), on these resource types.
+TAGGED_CREATIONS = {
+    "ec2:CreateLaunchTemplate": "launch-template",
+    "ec2:CreateNetworkInterface": "network-interface",
+    "ec2:CreateSecurityGroup": "security-group",
+    "ec2:CreateSnapshot": "snapshot",
+    "ec2:CreateVolume": "volume",
+    "ec2:RunInstances": "instance",
+}
+
 # Calls the brief for poller/ plans but the code does not make yet: granted ahead so the stack works
 # when they land. Each entry must be deleted once the code makes the call (a test enforces it), so the
 # strict "granted == called" check takes over.
 PLANNED_CALLS: dict[str, str] = {}
+
+# With KmsKeyArn set, the tables are under that key: DynamoDB uses it with the caller's
+# permissions (kms:ViaService dynamodb), so the task role gets these, only through DynamoDB.
+TABLE_KEY_ACTIONS = frozenset({"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"})
 
 # The ADOT sidecar runs with the task role: the awsemf exporter writes to its EMF log group.
 SIDECAR_ACTIONS = frozenset({"logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"})
@@ -130,18 +207,9 @@ NO_RESOURCE_LEVEL_ACTIONS = frozenset(
         "drs:DescribeJobs",
         "drs:DescribeSourceServers",
         "drs:CreateRecoveryInstanceForDrs",
-        "ec2:DescribeAccountAttributes",
-        "ec2:DescribeAvailabilityZones",
-        "ec2:DescribeImages",
-        "ec2:DescribeInstanceStatus",
-        "ec2:DescribeInstanceTypes",
-        "ec2:DescribeInstances",
-        "ec2:DescribeLaunchTemplateVersions",
-        "ec2:DescribeLaunchTemplates",
-        "ec2:DescribeSecurityGroups",
-        "ec2:DescribeSnapshots",
-        "ec2:DescribeSubnets",
-        "ec2:DescribeVolumes",
+        "ssm:DescribeInstanceInformation",
+        "ssm:DescribeParameters",
+        *_LAUNCH_EC2_READS,
     }
 )
 
@@ -181,8 +249,16 @@ def as_list(value: Any) -> list[Any]:
 
 
 def role_statements(role: str) -> list[dict[str, Any]]:
+    """The role's inline policies and the customer-managed policies attached to it."""
     props = template()["Resources"][role]["Properties"]
-    return [s for p in props.get("Policies", []) for s in as_list(p["PolicyDocument"]["Statement"])]
+    inline = [s for p in props.get("Policies", []) for s in as_list(p["PolicyDocument"]["Statement"])]
+    attached = [
+        s
+        for policy in resources("AWS::IAM::ManagedPolicy").values()
+        if {"Ref": role} in policy["Properties"].get("Roles", [])
+        for s in as_list(policy["Properties"]["PolicyDocument"]["Statement"])
+    ]
+    return inline + attached
 
 
 def all_policy_statements() -> Iterator[tuple[str, dict[str, Any]]]:
@@ -333,7 +409,7 @@ def called_actions() -> dict[str, list[str]]:
 def expected_task_actions() -> set[str]:
     called = set(called_actions()) | set(PLANNED_CALLS)
     deps = {d for parent in called for d in DEPENDENT_ACTIONS.get(parent, ())}
-    return called | deps | SIDECAR_ACTIONS
+    return called | deps | SIDECAR_ACTIONS | TABLE_KEY_ACTIONS
 
 
 # ------------------------------------------------------------------------------ IAM vs code
@@ -413,14 +489,43 @@ def test_table_administration_is_not_granted_to_the_task() -> None:
     assert not granted_actions("TaskRole") & set(ADMIN_ONLY_ACTIONS)
 
 
-def test_dynamodb_grants_name_both_tables_and_the_status_index() -> None:
+EXECUTIONS_TABLE = {
+    "Fn::If": [
+        "DefaultExecutionsTableName",
+        {"Fn::Sub": "${AWS::StackName}-executions"},
+        {"Ref": "ExecutionsTableName"},
+    ]
+}
+PLANS_TABLE = {
+    "Fn::If": ["DefaultPlansTableName", {"Fn::Sub": "${AWS::StackName}-plans"}, {"Ref": "PlansTableName"}]
+}
+
+
+def test_dynamodb_grants_are_per_table_and_per_action_the_code_uses() -> None:
     statements = [
         s for s in role_statements("TaskRole") if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))
     ]
-    arns = {r["Fn::Sub"] for s in statements for r in as_list(s["Resource"])}
-    assert any(a.endswith(":table/${ExecutionsTableName}") for a in arns)
-    assert any(a.endswith(":table/${ExecutionsTableName}/index/StatusIndex") for a in arns)
-    assert any(a.endswith(":table/${PlansTableName}") for a in arns)
+    grants = {}
+    for st in statements:
+        template_arn, variables = st["Resource"]["Fn::Sub"]
+        table = "executions" if variables["Table"] == EXECUTIONS_TABLE else "plans"
+        assert variables["Table"] in (EXECUTIONS_TABLE, PLANS_TABLE)
+        grants[(table, template_arn.rpartition(":table/")[2])] = sorted(as_list(st["Action"]))
+    assert grants == {
+        ("executions", "${Table}"): ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+        ("executions", "${Table}/index/StatusIndex"): ["dynamodb:Query"],
+        ("plans", "${Table}"): ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"],
+    }
+
+
+def test_table_names_default_to_the_stack_name_so_two_stacks_never_share_tables() -> None:
+    params = template()["Parameters"]
+    assert params["ExecutionsTableName"]["Default"] == params["PlansTableName"]["Default"] == ""
+    assert _tables()["ExecutionsTable"]["Properties"]["TableName"] == EXECUTIONS_TABLE
+    assert _tables()["PlansTable"]["Properties"]["TableName"] == PLANS_TABLE
+    env = poller_env()
+    assert (env["POLLER_TABLE_NAME"], env["POLLER_PLANS_TABLE_NAME"]) == (EXECUTIONS_TABLE, PLANS_TABLE)
+    assert "ReusedTablesAreNamed" in template()["Rules"]
 
 
 def test_put_events_is_limited_to_the_stacks_bus() -> None:
@@ -453,8 +558,9 @@ def test_no_action_wildcards_and_no_not_action() -> None:
 def test_resource_arns_stay_in_this_account() -> None:
     for role, st in all_policy_statements():
         for res in as_list(st.get("Resource", [])):
-            if isinstance(res, dict) and "Fn::Sub" in res and isinstance(res["Fn::Sub"], str):
-                arn = res["Fn::Sub"].replace("${AWS::AccountId}", "ACCOUNT")
+            if isinstance(res, dict) and "Fn::Sub" in res:
+                sub = res["Fn::Sub"]
+                arn = (sub if isinstance(sub, str) else sub[0]).replace("${AWS::AccountId}", "ACCOUNT")
                 account = re.sub(r"\$\{[^}]*\}", "VAR", arn).split(":")[4]
                 assert account in ("ACCOUNT", ""), (role, st.get("Sid"), res)
 
@@ -469,13 +575,177 @@ def test_pass_role_only_hands_drs_roles_to_ec2() -> None:
 
 def test_drs_and_ec2_grants_are_limited_to_the_polled_regions() -> None:
     for st in role_statements("TaskRole"):
-        if any(a.split(":")[0] in ("drs", "ec2") for a in as_list(st["Action"])):
+        services = {a.split(":")[0] for a in as_list(st["Action"])}
+        if services & {"drs", "ec2", "ssm"} or (services == {"kms"} and not _through_kms_service(st)):
             condition = st["Condition"]["StringEquals"]["aws:RequestedRegion"]
             assert condition == {"Ref": "DrsRegions"}, st.get("Sid")
 
 
+def _through_kms_service(st: dict[str, Any]) -> Any:
+    return st.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")
+
+
+def test_kms_key_is_optional_and_used_only_through_its_services() -> None:
+    params = template()["Parameters"]
+    assert params["KmsKeyArn"]["Default"] == ""
+    key_policies = {
+        name: p
+        for name, p in resources("AWS::IAM::ManagedPolicy").items()
+        if p.get("Condition") == "HasKmsKey"
+    }
+    via = {}
+    for name, policy in key_policies.items():
+        for st in as_list(policy["Properties"]["PolicyDocument"]["Statement"]):
+            assert st["Resource"] == {"Ref": "KmsKeyArn"}, name
+            via[policy["Properties"]["Roles"][0]["Ref"]] = _through_kms_service(st)["Fn::Sub"]
+    assert via == {
+        "TaskExecutionRole": "secretsmanager.${AWS::Region}.amazonaws.com",
+        "TaskRole": "dynamodb.${AWS::Region}.amazonaws.com",
+    }
+    key = {"Fn::If": ["HasKmsKey", {"Ref": "KmsKeyArn"}, {"Ref": "AWS::NoValue"}]}
+    for table in resources("AWS::DynamoDB::Table").values():
+        assert table["Properties"]["SSESpecification"]["KMSMasterKeyId"] == key
+    for group in resources("AWS::Logs::LogGroup").values():
+        assert group["Properties"]["KmsKeyId"] == key
+    assert one("AWS::SecretsManager::Secret")["Properties"]["KmsKeyId"] == key
+
+
+def _condition(st: dict[str, Any], operator: str, key: str) -> Any:
+    return st.get("Condition", {}).get(operator, {}).get(key)
+
+
+def _through_an_aws_service(st: dict[str, Any]) -> bool:
+    """The call must come from an AWS service acting for the role (forward access session)."""
+    if str(_condition(st, "Bool", "aws:ViaAWSService")).lower() == "true":
+        return True
+    called_via = _condition(st, "ForAnyValue:StringEquals", "aws:CalledVia")
+    return bool(called_via) and set(as_list(called_via)) <= {"drs.amazonaws.com", "ssm.amazonaws.com"}
+
+
+def _on_drs_tagged_resources(st: dict[str, Any]) -> bool:
+    for key in (f"aws:ResourceTag/{DRS_MANAGED_TAG}", f"ec2:ResourceTag/{DRS_MANAGED_TAG}"):
+        if str(_condition(st, "Null", key)).lower() == "false":
+            return True
+    return _condition(st, "StringEquals", "ec2:ResourceTag/AWSDRS") == "AllowLaunchingIntoThisInstance"
+
+
+def _creates_drs_tagged(st: dict[str, Any]) -> bool:
+    return str(_condition(st, "Null", f"aws:RequestTag/{DRS_MANAGED_TAG}")).lower() == "false"
+
+
+def _resource_types(st: dict[str, Any]) -> set[str]:
+    types = set()
+    for res in as_list(st.get("Resource", [])):
+        arn = res["Fn::Sub"] if isinstance(res, dict) else str(res)
+        parts = re.sub(r"\$\{[^}]*\}", "X", arn).split(":")
+        types.add(parts[5].split("/")[0] if len(parts) > 5 else arn)
+    return types
+
+
+def drs_scoping_violations(statements: list[dict[str, Any]]) -> list[str]:
+    """What in ``statements`` AWS's DRS policies would not allow (see DRS_SCOPING above)."""
+    problems = []
+    for st in statements:
+        if st.get("Effect") != "Allow":
+            continue
+        sid = st.get("Sid", "?")
+        for action in as_list(st.get("Action", [])):
+            service = action.split(":", 1)[0]
+            if service not in ("ec2", "ssm") or action in NO_RESOURCE_LEVEL_ACTIONS:
+                continue
+            ssm_on_drs_resources = service == "ssm" and _on_drs_tagged_resources(st)
+            if not (_through_an_aws_service(st) or ssm_on_drs_resources):
+                problems.append(
+                    f"{sid}: {action} is not limited to calls DRS makes (aws:ViaAWSService/aws:CalledVia)"
+                )
+            volume_side_of_detach = action == "ec2:DetachVolume" and _resource_types(st) == {"volume"}
+            tag_scoped = action in DESTRUCTIVE_EC2_ACTIONS or action in (
+                "ec2:AttachVolume",
+                "ec2:DetachVolume",
+                "ec2:StartInstances",
+            )
+            if tag_scoped and not volume_side_of_detach and not _on_drs_tagged_resources(st):
+                problems.append(f"{sid}: {action} reaches resources DRS did not tag {DRS_MANAGED_TAG}")
+            created = TAGGED_CREATIONS.get(action)
+            if created in _resource_types(st) and not _creates_drs_tagged(st):
+                problems.append(f"{sid}: {action} may create a {created} without the {DRS_MANAGED_TAG} tag")
+            if action == "ec2:CreateTags" and not (
+                _condition(st, "StringEquals", "ec2:CreateAction") or _on_drs_tagged_resources(st)
+            ):
+                problems.append(f"{sid}: ec2:CreateTags may retag any resource (needs ec2:CreateAction)")
+    return problems
+
+
+def test_ec2_and_ssm_grants_are_scoped_the_way_aws_scopes_drs() -> None:
+    assert not drs_scoping_violations(role_statements("TaskRole"))
+
+
+def _region_only(actions: list[str], resource: str) -> dict[str, Any]:
+    return {
+        "Sid": "Ec2WriteForRecovery",
+        "Effect": "Allow",
+        "Action": actions,
+        "Resource": {"Fn::Sub": resource},
+        "Condition": {"StringEquals": {"aws:RequestedRegion": {"Ref": "DrsRegions"}}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("action", "resource"),
+    [
+        ("ec2:TerminateInstances", "arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:instance/*"),
+        ("ec2:DeleteVolume", "arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:volume/*"),
+        ("ec2:DeleteSnapshot", "arn:${AWS::Partition}:ec2:*::snapshot/*"),
+        (
+            "ec2:AuthorizeSecurityGroupIngress",
+            "arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:security-group/*",
+        ),
+        ("ec2:RunInstances", "arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:instance/*"),
+        ("ec2:CreateTags", "arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:instance/*"),
+    ],
+)
+def test_scoping_check_rejects_an_ec2_write_conditioned_only_on_the_region(
+    action: str, resource: str
+) -> None:
+    # The grant the template had before: account and region only - anyone in the container could use it.
+    problems = drs_scoping_violations([_region_only([action], resource)])
+    assert problems and all(action in p for p in problems), problems
+    via_drs_only = _region_only([action], resource)
+    via_drs_only["Condition"]["Bool"] = {"aws:ViaAWSService": "true"}
+    # Through DRS is not enough for what destroys or creates: the resource must be DRS's own.
+    assert drs_scoping_violations([via_drs_only])
+
+
+def test_iam_policies_fit_the_iam_size_quotas() -> None:
+    """Managed policies hold 6,144 characters, a role's inline policies 10,240 together (no spaces)."""
+
+    def expand(node: Any) -> Any:  # as IAM stores it: ARNs substituted, six regions listed
+        if isinstance(node, dict) and "Fn::Sub" in node:
+            sub = node["Fn::Sub"]
+            arn = (sub if isinstance(sub, str) else sub[0]).replace("${AWS::AccountId}", "123456789012")
+            return re.sub(r"\$\{[^}]*\}", "a" * 255 if "${Table}" in arn else "aws-us-gov", arn)
+        if node == {"Ref": "DrsRegions"}:
+            return [f"ap-southeast-{i}" for i in range(6)]
+        if isinstance(node, dict):
+            return {k: expand(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [expand(v) for v in node]
+        return node
+
+    def size(document: Any) -> int:
+        return len(re.sub(r"\s", "", json.dumps(expand(document))))
+
+    for name, policy in resources("AWS::IAM::ManagedPolicy").items():
+        assert size(policy["Properties"]["PolicyDocument"]) <= 6144, name
+    for name, role in resources("AWS::IAM::Role").items():
+        inline = sum(size(p["PolicyDocument"]) for p in role["Properties"].get("Policies", []))
+        assert inline <= 10240, name
+
+
 def test_execution_role_reads_exactly_the_injected_secret() -> None:
-    statements = role_statements("TaskExecutionRole")
+    statements = [
+        s for s in role_statements("TaskExecutionRole") if not _through_kms_service(s)
+    ]  # the KMS grant is checked above
     assert [a for s in statements for a in as_list(s["Action"])] == ["secretsmanager:GetSecretValue"]
     injected = {s["Name"]: s["ValueFrom"] for s in container("poller")["Secrets"]}
     assert statements[0]["Resource"] == injected["POLLER_API_TOKEN"]
@@ -491,8 +761,18 @@ def test_task_definition_is_fargate_awsvpc_half_vcpu_one_gb() -> None:
     assert (props["Cpu"], props["Memory"]) == ("512", "1024")
 
 
-def test_poller_stops_gracefully_within_30_seconds() -> None:
-    assert container("poller")["StopTimeout"] == 30
+# After the shutdown deadline the daemon still closes its HTTP server (2 s), its clients and exits.
+EXIT_AFTER_DEADLINE_SECONDS = 10
+
+
+def test_shutdown_deadline_fits_inside_the_stop_timeout() -> None:
+    from poller.runtime.daemon import HTTP_CLOSE_SECONDS
+
+    grace = float(poller_env()["POLLER_SHUTDOWN_GRACE_SECONDS"])
+    stop_timeout = container("poller")["StopTimeout"]
+    assert stop_timeout <= 120  # Fargate's maximum
+    assert HTTP_CLOSE_SECONDS < EXIT_AFTER_DEADLINE_SECONDS
+    assert grace + EXIT_AFTER_DEADLINE_SECONDS <= stop_timeout
 
 
 def test_containers_log_to_cloudwatch_with_retention() -> None:
@@ -605,7 +885,7 @@ def test_cluster_has_container_insights() -> None:
 
 
 def test_internal_alb_exists_only_when_the_api_is_exposed() -> None:
-    assert template()["Parameters"]["ApiExposure"]["AllowedValues"] == ["none", "internal-alb"]
+    assert template()["Parameters"]["ApiExposure"]["AllowedValues"] == ["internal-alb", "none"]
     for kind in (
         "AWS::ElasticLoadBalancingV2::LoadBalancer",
         "AWS::ElasticLoadBalancingV2::TargetGroup",
@@ -613,6 +893,34 @@ def test_internal_alb_exists_only_when_the_api_is_exposed() -> None:
     ):
         assert one(kind)["Condition"] == "ExposeApi", kind
     assert one("AWS::ElasticLoadBalancingV2::LoadBalancer")["Properties"]["Scheme"] == "internal"
+
+
+def test_api_is_exposed_by_default_over_https_only() -> None:
+    params = template()["Parameters"]
+    assert params["ApiExposure"]["Default"] == "internal-alb"
+    listener = one("AWS::ElasticLoadBalancingV2::Listener")["Properties"]
+    assert (listener["Protocol"], listener["Port"]) == ("HTTPS", 443)
+    assert listener["Certificates"] == [{"CertificateArn": {"Ref": "ApiCertificateArn"}}]
+    assert listener["SslPolicy"].startswith("ELBSecurityPolicy-TLS13")
+    # No way to deploy the ALB without a certificate: the bearer token never travels over HTTP.
+    rule = template()["Rules"]["HttpsNeedsACertificate"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "ApiExposure"}, "internal-alb"]}
+    assert rule["Assertions"][0]["Assert"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ApiCertificateArn"}, ""]}]
+    }
+    ingress = resources("AWS::EC2::SecurityGroup")["AlbSecurityGroup"]["Properties"]["SecurityGroupIngress"]
+    assert [(r["FromPort"], r["ToPort"]) for r in ingress] == [(443, 443)]
+    outputs = template()["Outputs"]
+    assert outputs["ApiUrl"]["Value"] == {"Fn::Sub": "https://${ApiLoadBalancer.DNSName}"}
+
+
+def test_load_balancer_and_circuit_breaker_watch_readiness() -> None:
+    """/readyz (DynamoDB readable, not stopping) decides traffic and rollback; /healthz liveness."""
+    target_group = one("AWS::ElasticLoadBalancingV2::TargetGroup")["Properties"]
+    assert target_group["HealthCheckPath"] == "/readyz"
+    assert "/healthz" in _health_command()
+    service = one("AWS::ECS::Service")["Properties"]
+    assert service["LoadBalancers"]["Fn::If"][0] == "ExposeApi"
 
 
 # ------------------------------------------------------------------------------ data
@@ -676,12 +984,22 @@ def test_status_index_is_status_hash_starttime_range_projecting_a_summary() -> N
 # ------------------------------------------------------------------------------ metrics and alarms
 
 
+NAMESPACE = {"Fn::Sub": "DRSPoller/${AWS::StackName}"}
+
+
 def _poller_alarms() -> dict[str, dict[str, Any]]:
-    return {
-        name: a["Properties"]
-        for name, a in resources("AWS::CloudWatch::Alarm").items()
-        if a["Properties"].get("Namespace") == {"Fn::Sub": "DRSPoller/${AWS::StackName}"}
-    }
+    """Every (alarm, metric) of the poller's namespace, metric-math alarms' inputs included, as
+    {"MetricName": ..., "Dimensions": [...]}; keyed "Alarm" or "Alarm/id"."""
+    found = {}
+    for name, a in resources("AWS::CloudWatch::Alarm").items():
+        props = a["Properties"]
+        if props.get("Namespace") == NAMESPACE:
+            found[name] = props
+        for query in props.get("Metrics", []):
+            metric = query.get("MetricStat", {}).get("Metric", {})
+            if metric.get("Namespace") == NAMESPACE:
+                found[f"{name}/{query['Id']}"] = metric
+    return found
 
 
 def _exported_metrics() -> Iterator[tuple[str, list[str]]]:
@@ -724,14 +1042,16 @@ def _labelnames(metric: str) -> set[str]:
 
     for value in vars(poller.metrics).values():
         if getattr(value, "_name", None) in (metric, metric.removesuffix("_total")):
-            return set(value._labelnames)
+            return set(getattr(value, "_labelnames", ()))
     return set()
 
 
 def test_exported_metrics_exist_in_the_daemon() -> None:
     from prometheus_client import REGISTRY
 
-    import poller.metrics  # noqa: F401  (registers the metrics)
+    from poller.runtime.daemon import start_alarmed_series_at_zero  # imports every metric
+
+    start_alarmed_series_at_zero()
 
     names: dict[str, set[str]] = {}
     for family in REGISTRY.collect():
@@ -748,12 +1068,21 @@ def test_exported_metrics_exist_in_the_daemon() -> None:
 
 def test_alarms_cover_tasks_throttling_timeouts_and_event_loop_lag() -> None:
     alarms = _poller_alarms()
-    watched = {a["MetricName"]: a for a in alarms.values()}
-    assert {"poller_drs_calls_total", "poller_timeouts_total", "poller_event_loop_lag_seconds"} <= set(
-        watched
-    )
-    assert {"Name": "outcome", "Value": "throttled"} in watched["poller_drs_calls_total"]["Dimensions"]
-    assert {"Name": "outcome", "Value": "TIMEOUT"} in watched["poller_timeouts_total"]["Dimensions"]
+    watched = {
+        (a["MetricName"], tuple((d["Name"], d["Value"]) for d in a.get("Dimensions", [])))
+        for a in alarms.values()
+    }
+    assert watched == {
+        ("poller_drs_throttled_total", (("service", "drs-poller"),)),
+        ("poller_timeouts_total", (("outcome", "TIMEOUT"),)),
+        ("poller_event_loop_lag_seconds", (("service", "drs-poller"),)),
+        ("poller_finder_runs_total", (("outcome", "error"),)),
+        ("poller_dynamodb_failures_total", (("service", "drs-poller"),)),
+        ("poller_launches_total", (("outcome", "rejected"),)),
+        ("poller_launches_total", (("outcome", "gave_up"),)),
+        ("poller_events_published_total", (("outcome", "error"),)),
+        ("poller_events_published_total", (("outcome", "rejected"),)),
+    }
     task_alarm = template()["Resources"]["TasksBelowDesiredAlarm"]["Properties"]
     metric_names = {
         m["MetricStat"]["Metric"]["MetricName"] for m in task_alarm["Metrics"] if "MetricStat" in m
@@ -808,3 +1137,44 @@ def cfn_lint_run() -> Iterator[subprocess.Popen[str]]:
 def test_template_passes_cfn_lint_cleanly(cfn_lint_run: subprocess.Popen[str]) -> None:
     output, _ = cfn_lint_run.communicate(timeout=120)
     assert cfn_lint_run.returncode == 0, output
+
+
+# ------------------------------------------------------------------------------ docs
+
+
+DEPLOY_DOC = REPO / "docs" / "deploy.md"
+
+
+def _doc_table(header: str) -> list[list[str]]:
+    lines = DEPLOY_DOC.read_text(encoding="utf-8").splitlines()
+    start = lines.index(header) + 2
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split(" | ")])
+    return rows
+
+
+def test_deploy_doc_lists_every_parameter_with_its_default() -> None:
+    params = template()["Parameters"]
+    documented: dict[str, str] = {}
+    for name_cell, default_cell, *_ in _doc_table("| Parameter | Default | Meaning |"):
+        for name in re.findall(r"`([A-Za-z]+)`", name_cell):
+            documented[name] = default_cell
+    assert set(documented) == set(params)
+    for name, default_cell in documented.items():
+        default = params[name].get("Default")
+        if default is None:
+            assert default_cell == "(required)", name
+        elif default in ("", []):
+            assert default_cell == "empty", name
+        else:
+            assert f"`{default}`" in default_cell, (name, default, default_cell)
+
+
+def test_deploy_doc_lists_every_alarm() -> None:
+    documented = {
+        re.sub(r"`", "", row[0]) for row in _doc_table("| Alarm | Fires when | What it means / what to do |")
+    }
+    assert documented == set(resources("AWS::CloudWatch::Alarm"))
