@@ -62,6 +62,7 @@ class Daemon:
             max_backoff_seconds=settings.retry_backoff_max_seconds,
             idle_write_seconds=settings.idle_write_seconds,
             batch_lead_seconds=settings.batch_window_seconds,
+            regions=frozenset(settings.drs_regions),
         )
         self.leases = LeaseKeeper(
             clients.dynamodb,
