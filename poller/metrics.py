@@ -78,6 +78,12 @@ GC_PAUSE = Histogram(
     ["generation"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+HTTP_CONNECTIONS_CLOSED = Counter(
+    "poller_http_connections_closed_total",
+    "HTTP connections the server closed on a client: over_cap (POLLER_HTTP_MAX_CONNECTIONS), "
+    "request_timeout (a request not in within POLLER_HTTP_REQUEST_TIMEOUT_SECONDS)",
+    ["reason"],
+)
 LEASES_HELD = Gauge("poller_leases_held", "Execution leases this replica holds")
 LEASES_CLAIMED = Counter("poller_leases_claimed_total", "Execution leases claimed")
 LEASES_LOST = Counter("poller_leases_lost_total", "Leases found taken by another replica at write time")
