@@ -24,6 +24,8 @@ JOB_ID_PATTERN = re.compile(r"drsjob-[0-9a-zA-Z]{17}")
 MAX_COUNTER = 10**38 - 2
 #: Reasons written into an item are cut to this length, so its worst-case size stays known
 MAX_REASON_CHARS = 256
+#: A server's FailureReason is shorter: a wave's reason is copied onto each of its (up to 200) servers
+MAX_SERVER_REASON_CHARS = 96
 
 #: What code raises on data it cannot handle (decimal.Rounded is an ArithmeticError, an unserved
 #: region a LookupError, ...): an item that crashes its tracker or launch with one of these will

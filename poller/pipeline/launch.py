@@ -60,7 +60,7 @@ from poller.domain.statuses import (
     ServerStatus,
     WaveStatus,
 )
-from poller.domain.trackable import DATA_ERRORS, MAX_REASON_CHARS, abandoned
+from poller.domain.trackable import DATA_ERRORS, MAX_REASON_CHARS, MAX_SERVER_REASON_CHARS, abandoned
 from poller.pipeline.find import find_polling_executions
 from poller.pipeline.schedule import QUARANTINE_SECONDS
 from poller.store.dynamodb import DynamoDBError
@@ -157,7 +157,9 @@ def _may_have_pending_wave(item: Mapping[str, Any]) -> bool:
 def _fail_wave(wave: Wave, reason: str) -> Wave:
     reason = reason[:MAX_REASON_CHARS]  # bounded: the item's worst-case size is checked at plan time
     servers = [
-        s.model_copy(update={"Status": ServerStatus.FAILED, "FailureReason": reason})
+        s.model_copy(
+            update={"Status": ServerStatus.FAILED, "FailureReason": reason[:MAX_SERVER_REASON_CHARS]}
+        )
         if s.RecoveryJobId is None
         else s
         for s in wave.Servers
