@@ -149,7 +149,9 @@ def save_request(
     stand-in time exactly what the daemon asks, not a hand-made copy of it."""
     names: dict[str, str] = {"#v": "Version", "#waves": "Waves"}
     values: dict[str, Any] = {":expected": expected_version, ":next": expected_version + 1}
-    sets = ["#v = :next", "#waves = :waves", "#pending = :pending"]
+    # Waves first: the one attribute that can make the item too large. DynamoDB applies an update
+    # whole or not at all; moto applies SET actions in order, and must fail before Version moves.
+    sets = ["#waves = :waves", "#v = :next", "#pending = :pending"]
     names["#pending"] = PENDING_WAVES
     values[":pending"] = pending_waves(execution)
     condition = "#v = :expected"
