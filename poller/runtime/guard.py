@@ -143,10 +143,12 @@ async def arrival_middleware(request: web.Request, handler: Handler) -> web.Stre
     connection = request.app[GUARD_KEY].of(request)
     if connection is None:
         return await handler(request)
+    remaining = connection.remaining()
+    connection.arrived()  # the headers are in: the body's share of the deadline is timed here (408)
     try:
         if request.can_read_body:
             try:
-                async with asyncio.timeout(connection.remaining()):
+                async with asyncio.timeout(remaining):
                     await request.read()  # kept by aiohttp: the handler's read returns it
             except TimeoutError:
                 metrics.HTTP_CONNECTIONS_CLOSED.labels("request_timeout").inc()
@@ -162,10 +164,8 @@ async def arrival_middleware(request: web.Request, handler: Handler) -> web.Stre
                     status=413,
                     headers={"Connection": "close"},
                 )
-        connection.arrived()
         return await handler(request)
     finally:
-        connection.arrived()
         connection.answered()
 
 
