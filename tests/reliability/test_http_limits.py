@@ -79,7 +79,7 @@ async def test_a_body_that_does_not_arrive_in_time_is_answered_408(make_settings
         reader, writer = await asyncio.open_connection("127.0.0.1", running.daemon.port)
         writer.write(
             b"POST /plans HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 100\r\n\r\n{\"PlanName\":"
+            b'Content-Length: 100\r\n\r\n{"PlanName":'
         )
         answer = await _until_closed(reader)
         writer.close()

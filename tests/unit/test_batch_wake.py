@@ -103,7 +103,9 @@ async def test_asking_creates_no_task_per_question_only_one_flush_per_region_and
     loop.set_task_factory(counting_factory)
     try:
         asked = [
-            batcher.ask(region, [f"drsjob-{i:017d}"]) for i in range(100) for region in ("us-east-1", "us-west-2")
+            batcher.ask(region, [f"drsjob-{i:017d}"])
+            for i in range(100)
+            for region in ("us-east-1", "us-west-2")
         ]
         answers = await asyncio.gather(*asked)
     finally:

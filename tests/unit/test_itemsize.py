@@ -112,7 +112,11 @@ def test_a_thousand_servers_in_five_waves_fit_and_the_issues_plan_does_not() -> 
     wide = {
         "PlanId": "p",
         "Waves": [
-            {"WaveName": n, "Region": "us-east-1", "SourceServerIds": [f"s-{i:03d}{j:014d}" for j in range(10)]}
+            {
+                "WaveName": n,
+                "Region": "us-east-1",
+                "SourceServerIds": [f"s-{i:03d}{j:014d}" for j in range(10)],
+            }
             for i, n in enumerate(names)
         ],
     }

@@ -51,8 +51,9 @@ async def test_a_crash_on_data_is_quarantined_and_counted_once(error: Exception)
         return _Crashing(error)
 
     scheduler = Scheduler(make, quarantine_seconds=300)
-    malformed, crashes = _value("poller_malformed_items_total"), _value(
-        "poller_poll_failures_total", {"reason": "crash"}
+    malformed, crashes = (
+        _value("poller_malformed_items_total"),
+        _value("poller_poll_failures_total", {"reason": "crash"}),
     )
     await _sync_until_done(scheduler, ["e1"])
     for _ in range(3):
