@@ -60,7 +60,9 @@ def _item(job_id: str, servers: list[str], started: float) -> dict[str, Any]:
                 "WaveName": "Wave-1",
                 "Region": REGION,
                 "Status": "LAUNCHING",
-                "Servers": [{"SourceServerId": s, "RecoveryJobId": job_id, "Status": "LAUNCHING"} for s in servers],
+                "Servers": [
+                    {"SourceServerId": s, "RecoveryJobId": job_id, "Status": "LAUNCHING"} for s in servers
+                ],
             }
         ],
     }
@@ -147,7 +149,10 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     with running_moto_server(in_process=False) as moto_url, running_simulator(seed=3) as sim:
         for run in range(args.runs):
             for bad in (0, args.bad):
-                print(f"run {run + 1}/{args.runs}: {'clean' if not bad else f'with {bad} bad IDs'} ...", flush=True)
+                print(
+                    f"run {run + 1}/{args.runs}: {'clean' if not bad else f'with {bad} bad IDs'} ...",
+                    flush=True,
+                )
                 results.append(await one_run(moto_url, sim, args, bad))
     return results
 
@@ -159,14 +164,22 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
         rows.append(
             [
                 "clean" if not r["bad"] else f"{r['bad']} bad IDs",
-                ", ".join(f"{s:.2f}" for s in secs) + (f" (+{r['unfinished']} unfinished)" if r["unfinished"] else ""),
+                ", ".join(f"{s:.2f}" for s in secs)
+                + (f" (+{r['unfinished']} unfinished)" if r["unfinished"] else ""),
                 f"{max(secs):.2f}" if secs else "—",
                 str(r["describe_calls"]),
                 str(r["refused_calls"]),
                 f"{r['quarantined']:.0f}",
             ]
         )
-    headers = ["case", "drills: job start → COMPLETED (s)", "slowest (s)", "DescribeJobs", "refused", "quarantined"]
+    headers = [
+        "case",
+        "drills: job start → COMPLETED (s)",
+        "slowest (s)",
+        "DescribeJobs",
+        "refused",
+        "quarantined",
+    ]
     clean = [max(r["drill_seconds"]) for r in results if not r["bad"] and r["drill_seconds"]]
     dirty = [max(r["drill_seconds"]) for r in results if r["bad"] and r["drill_seconds"]]
     summary = ""
@@ -188,9 +201,15 @@ def main() -> None:
     parser.add_argument("--servers", type=int, default=2, help="servers per drill (2)")
     parser.add_argument("--bad", type=int, default=20, help="items with a bad job ID in the second case (20)")
     parser.add_argument("--runs", type=int, default=2, help="runs of each case, alternating (2)")
-    parser.add_argument("--interval", type=float, default=1.0, help="every poll interval and the finder period, s (1)")
-    parser.add_argument("--time-scale", type=float, default=300.0, help="drssim clock speed (300: a drill ~4 s)")
-    parser.add_argument("--timeout", type=float, default=180.0, help="give up on a run after this many s (180)")
+    parser.add_argument(
+        "--interval", type=float, default=1.0, help="every poll interval and the finder period, s (1)"
+    )
+    parser.add_argument(
+        "--time-scale", type=float, default=300.0, help="drssim clock speed (300: a drill ~4 s)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=180.0, help="give up on a run after this many s (180)"
+    )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
     use_local_credentials()
@@ -204,8 +223,10 @@ def main() -> None:
     print(report(results, args))
     logged = [json.loads(line) for line in logs.getvalue().splitlines() if line.startswith("{")]
     quarantine_lines = sum(1 for e in logged if e.get("event") == "malformed_item")
-    print(f"malformed_item log lines: {quarantine_lines}; poll_failed lines: "
-          f"{sum(1 for e in logged if e.get('event') == 'poll_failed')}")
+    print(
+        f"malformed_item log lines: {quarantine_lines}; poll_failed lines: "
+        f"{sum(1 for e in logged if e.get('event') == 'poll_failed')}"
+    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
