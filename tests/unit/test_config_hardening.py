@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 
 import pytest
+import structlog
 
 from poller.cli import main
 from poller.config import ConfigError, load_settings, unknown_variables
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """``poller run`` configures logging onto this test's captured stderr: undo it afterwards."""
+    old = structlog.get_config()
+    yield
+    structlog.configure(**old)
 
 
 @pytest.mark.parametrize(
