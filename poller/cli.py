@@ -11,13 +11,14 @@ from pathlib import Path
 
 import structlog
 
-from poller.config import ConfigError, Settings, load_settings
+from poller.config import ConfigError, Settings, load_settings, unknown_variables
 from poller.logs import configure_logging
 
 
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     configure_logging(settings.log_level, settings.log_format)
+    warn_unknown_variables()
     from poller.runtime.daemon import run_daemon
 
     async def main() -> None:
@@ -46,6 +47,13 @@ def _init_tables(args: argparse.Namespace) -> int:
     created = asyncio.run(main())
     structlog.get_logger("poller.cli").info("tables_ready", created=created)
     return 0
+
+
+def warn_unknown_variables() -> None:
+    """One warning per ``POLLER_*`` variable no setting reads, naming the closest known one."""
+    log = structlog.get_logger("poller.config")
+    for name, closest in unknown_variables():
+        log.warning("unknown_setting", variable=name, did_you_mean=closest)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,12 +1,18 @@
 """Settings from environment variables (``POLLER_*``) and an optional file under ``config/``.
 
-Invalid configuration fails at start with a message naming the setting, never later in the loop.
+Invalid configuration fails at start with a message naming the setting, never later in the loop:
+regions must look like AWS regions, durations must be finite and above a floor (a 1e-9 s
+interval would spin the loop), and an unknown ``POLLER_*`` variable (a typo) is reported with the
+closest known name.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,6 +22,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, Settin
 from poller.domain.phases import PollingIntervals
 
 DEFAULT_CONFIG_FILE = Path("config/poller.env")
+#: AWS region names (us-east-1, us-gov-west-1, ap-southeast-3, ...), matched in full
+AWS_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+#: The shortest poll interval, finder period or heartbeat accepted: below, the loop only spins
+MIN_PERIOD_SECONDS = 0.01
 
 
 class ConfigError(SystemExit):
@@ -25,31 +35,47 @@ class ConfigError(SystemExit):
 class Settings(BaseSettings):
     """Every knob of the daemon. The README's configuration table is checked against this class."""
 
-    model_config = SettingsConfigDict(env_prefix="POLLER_", extra="forbid", case_sensitive=False)
+    model_config = SettingsConfigDict(
+        env_prefix="POLLER_", extra="forbid", case_sensitive=False, allow_inf_nan=False
+    )
 
     table_name: str = Field("drs-executions", min_length=3, description="DynamoDB execution table")
     plans_table_name: str = Field("drs-plans", min_length=3, description="DynamoDB recovery-plan table")
     status_index_name: str = Field("StatusIndex", min_length=1, description="GSI on (Status, StartTime)")
     aws_region: str = Field("us-east-1", description="Region of the DynamoDB tables")
     drs_regions: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["us-east-1"], description="Regions whose DRS jobs may be polled"
+        default_factory=lambda: ["us-east-1"],
+        min_length=1,
+        description="Regions whose DRS jobs may be polled",
     )
     dynamodb_endpoint_url: str | None = Field(None, description="Override, e.g. a moto server")
     drs_endpoint_url: str | None = Field(None, description="Override, e.g. the drssim simulator")
     events_endpoint_url: str | None = Field(None, description="Override for EventBridge")
     event_bus_name: str | None = Field(None, description="EventBridge bus for completion events; unset = off")
-    interval_pending_seconds: float = Field(45.0, gt=0, description="Poll interval while servers are PENDING")
-    interval_started_seconds: float = Field(15.0, gt=0, description="Poll interval in the STARTED transition")
-    interval_in_progress_seconds: float = Field(30.0, gt=0, description="Poll interval while IN_PROGRESS")
-    interval_launching_seconds: float = Field(15.0, gt=0, description="First poll after jobs were started")
-    interval_post_launch_seconds: float = Field(
-        30.0, gt=0, description="Poll interval for post-launch actions"
+    interval_pending_seconds: float = Field(
+        45.0, ge=MIN_PERIOD_SECONDS, description="Poll interval while servers are PENDING"
     )
-    interval_default_seconds: float = Field(30.0, gt=0, description="Poll interval for any other phase")
+    interval_started_seconds: float = Field(
+        15.0, ge=MIN_PERIOD_SECONDS, description="Poll interval in the STARTED transition"
+    )
+    interval_in_progress_seconds: float = Field(
+        30.0, ge=MIN_PERIOD_SECONDS, description="Poll interval while IN_PROGRESS"
+    )
+    interval_launching_seconds: float = Field(
+        15.0, ge=MIN_PERIOD_SECONDS, description="First poll after jobs were started"
+    )
+    interval_post_launch_seconds: float = Field(
+        30.0, ge=MIN_PERIOD_SECONDS, description="Poll interval for post-launch actions"
+    )
+    interval_default_seconds: float = Field(
+        30.0, ge=MIN_PERIOD_SECONDS, description="Poll interval for any other phase"
+    )
     timeout_seconds: float = Field(
         1800.0, gt=0, description="Execution age at which DRS is asked for the truth"
     )
-    finder_period_seconds: float = Field(10.0, gt=0, description="How often the StatusIndex is queried")
+    finder_period_seconds: float = Field(
+        10.0, ge=MIN_PERIOD_SECONDS, description="How often the StatusIndex is queried"
+    )
     batch_window_seconds: float = Field(
         1.0,
         ge=0,
@@ -95,7 +121,9 @@ class Settings(BaseSettings):
         90.0, gt=0, description="A replica silent this long is presumed dead; its executions are taken over"
     )
     heartbeat_seconds: float = Field(
-        30.0, gt=0, description="How often a replica renews its liveness record (one write per replica)"
+        30.0,
+        ge=MIN_PERIOD_SECONDS,
+        description="How often a replica renews its liveness record (one write per replica)",
     )
     idle_write_seconds: float = Field(
         300.0, gt=0, description="A poll without transitions is written (LastPolledTime) at most this often"
@@ -103,6 +131,18 @@ class Settings(BaseSettings):
     replica_id: str | None = Field(None, description="Lease owner name; default host-pid-random")
     http_host: str = Field("127.0.0.1", description="Address of the API, /metrics and health server")
     http_port: int = Field(8080, ge=0, le=65535, description="Port of that server (0 = any free port)")
+    http_request_timeout_seconds: float = Field(
+        10.0,
+        ge=0.1,
+        le=300,
+        description="A request (line, headers, body) must arrive within this, or its connection is closed",
+    )
+    http_keepalive_seconds: float = Field(
+        15.0, ge=0.1, le=3600, description="An idle keep-alive connection is closed after this"
+    )
+    http_max_connections: int = Field(
+        512, ge=1, le=100_000, description="Open HTTP connections at most; one more is answered 503"
+    )
     api_token: str | None = Field(None, description="Bearer token the API requires (off loopback: mandatory)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
     log_format: Literal["auto", "json", "console"] = Field("auto", description="console on a TTY, else JSON")
@@ -123,10 +163,33 @@ class Settings(BaseSettings):
     def _split_regions(cls, value: object) -> object:
         if isinstance(value, str):
             text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
+            if text.startswith(("[", "{", '"')):
+                try:
+                    value = json.loads(text)
+                except ValueError as err:
+                    raise ValueError(
+                        f"not a JSON list ({err}); use us-east-1,eu-west-1 or a JSON list"
+                    ) from None
+                if not isinstance(value, list):
+                    raise ValueError('JSON must be a list of region names, e.g. ["us-east-1"]')
+                return value
             return [r.strip() for r in text.split(",") if r.strip()]
         return value
+
+    @field_validator("drs_regions")
+    @classmethod
+    def _aws_regions(cls, regions: list[str]) -> list[str]:
+        for region in regions:
+            if not AWS_REGION.fullmatch(region):
+                raise ValueError(f"{region!r} is not an AWS region name (like us-east-1)")
+        return list(dict.fromkeys(regions))
+
+    @field_validator("aws_region")
+    @classmethod
+    def _aws_region(cls, region: str) -> str:
+        if not AWS_REGION.fullmatch(region):
+            raise ValueError(f"{region!r} is not an AWS region name (like us-east-1)")
+        return region
 
     @model_validator(mode="after")
     def _token_off_loopback(self) -> Settings:
@@ -154,6 +217,20 @@ class Settings(BaseSettings):
             post_launch=self.interval_post_launch_seconds,
             default=self.interval_default_seconds,
         )
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[tuple[str, str | None]]:
+    """``POLLER_*`` variables no setting reads (a typo goes unnoticed otherwise), each with the
+    closest known name (None when nothing is close)."""
+    environ = os.environ if environ is None else environ
+    known = {f"POLLER_{name.upper()}" for name in Settings.model_fields} | {"POLLER_CONFIG_FILE"}
+    found = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if upper.startswith("POLLER_") and upper not in known:
+            close = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
+            found.append((name, close[0] if close else None))
+    return found
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

@@ -33,7 +33,17 @@ DYNAMODB_LATENCY = Histogram(
     "poller_dynamodb_call_seconds", "DynamoDB API call latency", ["operation"], buckets=_LATENCY_BUCKETS
 )
 WRITE_CONFLICTS = Counter("poller_write_conflicts_total", "Conditional writes that lost to a newer version")
-MALFORMED_ITEMS = Counter("poller_malformed_items_total", "Execution items left untouched because unreadable")
+MALFORMED_ITEMS = Counter(
+    "poller_malformed_items_total",
+    "Execution items left untouched because unreadable, or untrackable for a reason a retry cannot fix "
+    "(bad job ID, unserved region, counter too large, crash on its data)",
+)
+REFUSED_JOB_IDS = Counter(
+    "poller_drs_refused_job_ids_total",
+    "Job IDs kept out of DescribeJobs: not_sent (not a DRS job ID, or refused before), "
+    "refused_by_drs (ValidationException, isolated by splitting the call)",
+    ["reason"],
+)
 MISSING_JOBS = Counter("poller_missing_jobs_total", "Job IDs DRS did not return (servers left untouched)")
 POLL_FAILURES = Counter("poller_poll_failures_total", "Polls that failed and will be retried", ["reason"])
 TIMEOUTS = Counter("poller_timeouts_total", "Executions that reached the timeout", ["outcome"])
@@ -71,6 +81,12 @@ GC_PAUSE = Histogram(
     "Garbage collections (the loop stops meanwhile), by generation: 1 every 25 ms, 2 every 10 min (POLLER_GC_*)",
     ["generation"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+HTTP_CONNECTIONS_CLOSED = Counter(
+    "poller_http_connections_closed_total",
+    "HTTP connections the server closed on a client: over_cap (POLLER_HTTP_MAX_CONNECTIONS), "
+    "request_timeout (a request not in within POLLER_HTTP_REQUEST_TIMEOUT_SECONDS)",
+    ["reason"],
 )
 LEASES_HELD = Gauge("poller_leases_held", "Execution leases this replica holds")
 LEASES_CLAIMED = Counter("poller_leases_claimed_total", "Execution leases claimed")

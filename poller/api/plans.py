@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from poller.api.errors import ApiError, json_response, read_json_object
+from poller.api.limits import refuse_oversized_plan
 from poller.store.dynamodb import ConditionFailed, deserialize, serialize, timed_dynamodb_call
 
 SOURCE_SERVER_PATTERN = re.compile(r"^s-[0-9a-zA-Z]{17}$")
@@ -228,6 +229,7 @@ class PlanHandlers:
 
     async def create(self, request: web.Request) -> web.Response:
         item = validate_plan(await read_json_object(request), self.regions)
+        refuse_oversized_plan(item)  # worst-case execution item over 400 KB: 400, saying by how much
         try:
             await self.plans.create(item)
         except ConditionFailed:

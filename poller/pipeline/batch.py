@@ -4,6 +4,12 @@ Requests that arrive within ``window`` seconds of the first one in a region shar
 (deduplicated IDs, chunks of at most 1,000 — DRS's limit — with nextToken followed:
 ``poller.aws.drs.describe_jobs``). The number of DRS calls therefore grows with regions and
 time, not with executions.
+
+One bad ID must not cost the others their answer: DRS refuses a whole call for one ID that is not
+``^drsjob-[0-9a-zA-Z]{17}$`` (ValidationException). IDs of that shape are never sent; if DRS still
+refuses a call, it is split in halves and retried until the refused IDs stand alone, so every
+other ID is answered in the same window. Refused IDs are remembered (:meth:`JobStatusBatcher.refused`)
+and never sent again: the tracker that asked quarantines its item.
 """
 
 from __future__ import annotations
@@ -13,10 +19,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
-from poller.aws.drs import DrsError, Job, describe_jobs
+from poller import metrics
+from poller.aws.drs import MAX_JOB_IDS_PER_CALL, DrsError, Job
+from poller.aws.drs import describe_jobs as describe_all_pages
+from poller.domain.trackable import is_job_id
 
+log = structlog.get_logger("poller.pipeline.batch")
+
+#: Job IDs DRS refused that a batcher remembers (oldest forgotten first): a bound, not a budget
+MAX_REMEMBERED_REFUSALS = 10_000
 # Waiters woken per loop turn. One answer serves hundreds of executions, and each spends ~1.5 ms
 # applying it and building its write: waking them all in one turn stalled the loop for tenths of
 # a second at 10,000 executions (timers, health and HTTP waited). Slices keep a turn ~10 ms.
@@ -39,6 +53,11 @@ class JobStatusBatcher:
         self._window = window
         self._open: dict[str, _Batch] = {}
         self._flushes: set[asyncio.Task[None]] = set()
+        self._refused: dict[str, None] = {}  # insertion-ordered, so the oldest is dropped first
+
+    def refused(self, job_ids: Iterable[str]) -> list[str]:
+        """The IDs among ``job_ids`` that are never sent: malformed, or refused by DRS before."""
+        return [i for i in job_ids if i in self._refused or not is_job_id(i)]
 
     async def describe(self, region: str, job_ids: Iterable[str]) -> dict[str, Job]:
         """Job ID → DRS job item; IDs DRS does not know are absent (as DRS answers)."""
@@ -53,6 +72,10 @@ class JobStatusBatcher:
         """
         answer: asyncio.Future[dict[str, Job]] = asyncio.get_running_loop().create_future()
         wanted = set(job_ids)
+        excluded = self.refused(wanted)
+        if excluded:  # answered as absent: their servers stay untouched
+            metrics.REFUSED_JOB_IDS.labels("not_sent").inc(len(excluded))
+            wanted.difference_update(excluded)
         if not wanted:
             answer.set_result({})
             return answer
@@ -76,12 +99,20 @@ class JobStatusBatcher:
         if self._open.get(region) is batch:
             del self._open[region]
         try:
-            jobs = await _describe(self._client_for(region), region, batch.job_ids)
+            refused: set[str] = set()
+            jobs = await describe_jobs(self._client_for(region), region, batch.job_ids, refused)
+            self._remember(refused)
         except Exception as err:  # every waiter must hear about the failure, whatever it is
             failure = err
             await _wake(batch.waiters, lambda answer: answer.set_exception(failure))
         else:
             await _wake(batch.waiters, lambda answer: answer.set_result(jobs))
+
+    def _remember(self, refused: set[str]) -> None:
+        for job_id in sorted(refused):
+            self._refused[job_id] = None
+        while len(self._refused) > MAX_REMEMBERED_REFUSALS:
+            del self._refused[next(iter(self._refused))]
 
 
 def asked_jobs(answer: dict[str, Job], job_ids: Iterable[str]) -> dict[str, Job]:
@@ -106,8 +137,50 @@ async def _wake(
                 settle(answer)
 
 
-async def _describe(drs: Any, region: str, job_ids: Iterable[str]) -> dict[str, Job]:
+async def describe_jobs(
+    drs: Any, region: str, job_ids: Iterable[str], refused: set[str] | None = None
+) -> dict[str, Job]:
+    """All jobs for ``job_ids`` in as few calls as DRS allows.
+
+    IDs that are not DRS job IDs are not sent. A call DRS refuses as invalid (ValidationException)
+    is split in halves and retried, down to single IDs: the ones still refused are added to
+    ``refused`` and left out of the answer, every other ID is answered.
+    """
+    refused = set() if refused is None else refused
+    ids = sorted(set(job_ids))
+    malformed = [i for i in ids if not is_job_id(i)]
+    if malformed:
+        refused.update(malformed)
+        metrics.REFUSED_JOB_IDS.labels("not_sent").inc(len(malformed))
+        ids = [i for i in ids if is_job_id(i)]
+    found: dict[str, Job] = {}
+    for start in range(0, len(ids), MAX_JOB_IDS_PER_CALL):
+        await _describe_isolating(drs, region, ids[start : start + MAX_JOB_IDS_PER_CALL], found, refused)
+    return found
+
+
+async def _describe_isolating(
+    drs: Any, region: str, chunk: list[str], found: dict[str, Job], refused: set[str]
+) -> None:
     try:
-        return await describe_jobs(drs, region, job_ids)
+        found.update(await _describe_pages(drs, region, chunk))
+    except DrsError as err:
+        if err.code != "ValidationException":
+            raise
+        if len(chunk) == 1:
+            refused.add(chunk[0])
+            metrics.REFUSED_JOB_IDS.labels("refused_by_drs").inc()
+            log.warning("drs_refused_job_id", region=region, job_id=chunk[0][:64], error=str(err)[:300])
+            return
+        half = len(chunk) // 2
+        await asyncio.gather(
+            _describe_isolating(drs, region, chunk[:half], found, refused),
+            _describe_isolating(drs, region, chunk[half:], found, refused),
+        )
+
+
+async def _describe_pages(drs: Any, region: str, chunk: list[str]) -> dict[str, Job]:
+    try:
+        return await describe_all_pages(drs, region, chunk)
     except (ClientError, BotoCoreError) as err:
         raise DrsError(region, err) from err

@@ -61,10 +61,17 @@ from poller.domain.statuses import (
     ServerStatus,
     WaveStatus,
 )
+from poller.domain.trackable import DATA_ERRORS, MAX_REASON_CHARS, MAX_SERVER_REASON_CHARS, abandoned
 from poller.pipeline.find import find_polling_executions
 from poller.pipeline.schedule import QUARANTINE_SECONDS
 from poller.store.dynamodb import DynamoDBError
-from poller.store.executions import PENDING_WAVES, ExecutionNotFound, ExecutionStore, WriteConflict
+from poller.store.executions import (
+    PENDING_WAVES,
+    ExecutionNotFound,
+    ExecutionStore,
+    InvalidWrite,
+    WriteConflict,
+)
 
 log = structlog.get_logger("poller.pipeline.launch")
 
@@ -142,8 +149,11 @@ def _may_have_pending_wave(item: Mapping[str, Any]) -> bool:
 
 
 def _fail_wave(wave: Wave, reason: str) -> Wave:
+    reason = reason[:MAX_REASON_CHARS]  # bounded: the item's worst-case size is checked at plan time
     servers = [
-        s.model_copy(update={"Status": ServerStatus.FAILED, "FailureReason": reason})
+        s.model_copy(
+            update={"Status": ServerStatus.FAILED, "FailureReason": reason[:MAX_SERVER_REASON_CHARS]}
+        )
         if s.RecoveryJobId is None
         else s
         for s in wave.Servers
@@ -226,14 +236,16 @@ def record_results(
             waves[i] = wave.model_copy(
                 update={
                     "LaunchClaimedAt": None,
-                    "StatusReason": f"StartRecovery will be retried: {result.message}",
+                    "StatusReason": f"StartRecovery will be retried: {result.message}"[:MAX_REASON_CHARS],
                 }
             )
         else:  # outcome unknown: keep the claim; its job is looked up by tag after the timeout
             waves[i] = wave.model_copy(
                 update={
-                    "StatusReason": f"StartRecovery outcome unknown ({result.message}); "
-                    f"DRS is searched for the job after {claim_timeout:g} s"
+                    "StatusReason": (
+                        f"StartRecovery outcome unknown ({result.message}); "
+                        f"DRS is searched for the job after {claim_timeout:g} s"
+                    )[:MAX_REASON_CHARS]
                 }
             )
     return _settle(execution.model_copy(update={"Waves": waves}), now)
@@ -323,6 +335,15 @@ class Launcher:
                 await self.launch(execution_id)
             except DynamoDBError as err:
                 log.error("launch_failed", execution_id=execution_id, error=str(err))
+            except DATA_ERRORS as err:  # its data: every tick would crash the same way
+                self._quarantine[execution_id] = self._clock() + QUARANTINE_SECONDS
+                metrics.MALFORMED_ITEMS.inc()
+                log.error(
+                    "malformed_item",
+                    key=execution_id,
+                    field="<item>",
+                    reason=f"launch crashed: {err!r}"[:500],
+                )
 
     async def launch(self, execution_id: str) -> Execution | None:
         """Claim, start and record every wave of this execution that may start now.
@@ -339,7 +360,10 @@ class Launcher:
             actions = wave_actions(execution, now, self.claim_timeout)
             if not actions:
                 return execution
-            step = await self._launch_step(execution, actions, now)
+            try:
+                step = await self._launch_step(execution, actions, now)
+            except InvalidWrite as err:
+                return await self._give_up(execution, err)
             if step is None or step.Version == execution.Version:
                 return step
             execution = step
@@ -356,6 +380,26 @@ class Launcher:
             metrics.MALFORMED_ITEMS.inc()
             log.error("malformed_item", key=err.key, field=err.field, reason=err.reason)
             return None
+
+    async def _give_up(self, execution: Execution, err: InvalidWrite) -> Execution | None:
+        """DynamoDB refuses this item for good (e.g. it would exceed 400 KB): end it FAILED with
+        DynamoDB's reason instead of failing the same write every tick."""
+        log.error("execution_unwritable", execution_id=execution.ExecutionId, reason=err.reason)
+        reason = f"DynamoDB refused the execution item: {err.reason}"
+        current: Execution | None = execution
+        for _ in range(MAX_RECORD_ATTEMPTS):
+            if current is None or current.Status in TERMINAL_EXECUTION:
+                return current
+            try:
+                saved = await self.store.save(abandoned(current, reason, self._clock()), current.Version)
+            except WriteConflict:
+                current = await self._load(execution.ExecutionId)
+                continue
+            self._on_terminal(saved)
+            if execution.Status == ExecutionStatus.POLLING:
+                self._on_changed(saved.ExecutionId)
+            return saved
+        return None
 
     async def _launch_step(self, execution: Execution, actions: WaveActions, now: float) -> Execution | None:
         adopted: dict[int, StartResult] = {}

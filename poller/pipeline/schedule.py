@@ -1,7 +1,8 @@
 """Schedule: one tracking coroutine per execution the finder saw in POLLING.
 
 A crash in one coroutine is logged and counted and never touches the others; an execution
-whose item is malformed is left alone for a while instead of being re-read every tick.
+whose item is malformed, or whose data crashed its tracker (a retry would crash it again), is
+left alone for a while instead of being re-read every tick.
 
 Trackers start a slice per loop turn. A restart that finds 10,000 executions in POLLING
 would otherwise make 10,000 trackers in one turn and run their first steps in the next
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 import structlog
 
 from poller import metrics
+from poller.domain.trackable import DATA_ERRORS
 from poller.pipeline.track import ExecutionTracker
 
 log = structlog.get_logger("poller.pipeline.schedule")
@@ -126,6 +128,16 @@ class Scheduler:
         error = task.exception()
         if error is not None:
             self._failed_since_report += 1
+            if isinstance(error, DATA_ERRORS):  # its data: a retry would crash the same way
+                self._quarantine[execution_id] = time.monotonic() + self._quarantine_seconds
+                metrics.MALFORMED_ITEMS.inc()
+                log.error(
+                    "malformed_item",
+                    key=execution_id,
+                    field="<item>",
+                    reason=f"tracker crashed: {error!r}"[:500],
+                )
+                return
             metrics.POLL_FAILURES.labels("crash").inc()
             log.error("tracker_crashed", execution_id=execution_id, error=repr(error))
         elif entry is not None and entry[0].malformed:

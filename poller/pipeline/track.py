@@ -2,7 +2,9 @@
 
 The coroutine owns its execution's in-memory copy and version. It never dies of a bad poll:
 DRS or DynamoDB trouble is logged, counted and retried with jittered backoff; an unreadable
-item is logged with its key, counted, and left untouched.
+item, or one no retry can help (:mod:`poller.domain.trackable`: a job ID DRS refuses, an unserved
+region, ...), is logged with its key, counted, and left untouched. An item DynamoDB refuses to
+store (ValidationException, e.g. over 400 KB) ends the execution FAILED with DynamoDB's reason.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import structlog
@@ -23,10 +25,11 @@ from poller.domain.model import Execution, MalformedItemError
 from poller.domain.phases import PollingIntervals, detect_execution_phase, seconds_until_next_poll
 from poller.domain.statuses import TERMINAL_EXECUTION, ExecutionStatus
 from poller.domain.timeout import is_timed_out, resolve_timeout
+from poller.domain.trackable import abandoned, untrackable
 from poller.pipeline.batch import JobStatusBatcher, asked_jobs
 from poller.runtime.turns import TurnBudget
 from poller.store.dynamodb import DynamoDBError
-from poller.store.executions import ExecutionNotFound, ExecutionStore, WriteConflict
+from poller.store.executions import ExecutionNotFound, ExecutionStore, InvalidWrite, WriteConflict
 from poller.store.lease import LEASE_OWNER, LeaseKeeper
 
 log = structlog.get_logger("poller.pipeline.track")
@@ -41,6 +44,7 @@ class TrackerConfig:
     idle_write_seconds: float = 300.0  # a poll without transitions is written at most this often
     max_backoff_seconds: float = 60.0
     batch_lead_seconds: float = 0.0  # ask this early: the batch window, so answers keep the interval
+    regions: Collection[str] | None = None  # regions whose DRS is served (None: any)
 
 
 class ExecutionTracker:
@@ -113,14 +117,23 @@ class ExecutionTracker:
 
     async def _load(self) -> Execution | None:
         try:
-            return await self._store.get(self.execution_id)
+            execution = await self._store.get(self.execution_id)
         except MalformedItemError as err:
-            self.malformed = True
-            metrics.MALFORMED_ITEMS.inc()
-            log.error("malformed_item", key=err.key, field=err.field, reason=err.reason)
+            self._quarantine(err)
         except ExecutionNotFound:
             log.warning("execution_vanished")
+        else:
+            problem = untrackable(execution, self._config.regions)
+            if problem is None:
+                return execution
+            self._quarantine(problem)
         return None
+
+    def _quarantine(self, err: MalformedItemError) -> None:
+        """Once per item and quarantine: the scheduler leaves it alone for a while."""
+        self.malformed = True
+        metrics.MALFORMED_ITEMS.inc()
+        log.error("malformed_item", key=err.key, field=err.field, reason=err.reason)
 
     def _delay(self, execution: Execution) -> float:
         now = self._clock()
@@ -169,6 +182,8 @@ class ExecutionTracker:
         self._report_gaps(outcome)
         try:
             written = await self._write(execution, outcome, jobs, timed_out)
+        except InvalidWrite as err:
+            return await self._give_up(execution, err)
         except DynamoDBError as err:
             return self._failed(execution, "dynamodb_error", err)
         self._failures = 0
@@ -184,6 +199,34 @@ class ExecutionTracker:
         for ids, answer in zip(wanted.values(), answers, strict=True):
             jobs.update(asked_jobs(answer, ids))
         return jobs
+
+    async def _give_up(self, execution: Execution, err: InvalidWrite) -> Execution | None:
+        """DynamoDB refuses this item for good: end it FAILED with DynamoDB's reason (the store
+        writes a terminal status even when the whole item cannot be written)."""
+        metrics.POLL_FAILURES.labels("invalid_write").inc()
+        log.error("execution_unwritable", reason=err.reason)
+        reason = f"DynamoDB refused the execution item: {err.reason}"
+        current = execution
+        try:
+            for _ in range(MAX_WRITE_ATTEMPTS):
+                lease = self._leases.lease(self._clock()) if self._leases is not None else None
+                try:
+                    saved = await self._store.save(
+                        abandoned(current, reason, self._clock()), current.Version, lease
+                    )
+                except WriteConflict:
+                    fresh = await self._load()
+                    if fresh is None or self._lease_lost(fresh):
+                        return None
+                    if fresh.Status != ExecutionStatus.POLLING:
+                        return fresh
+                    current = fresh
+                    continue
+                self._finished(saved, False)
+                return saved
+        except DynamoDBError as failure:
+            return self._failed(current, "dynamodb_error", failure)
+        return await self._load()
 
     def _failed(self, execution: Execution, reason: str, err: Exception) -> Execution:
         """Back off with full jitter, capped, so an outage slows us down instead of spinning."""

@@ -15,6 +15,8 @@ execution); the lease hand-over and the completion events still being sent then 
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -26,7 +28,7 @@ from poller import metrics
 from poller.api import add_api_routes
 from poller.aws.clients import AwsClients
 from poller.aws.events import EventPublisher
-from poller.config import Settings
+from poller.config import ConfigError, Settings
 from poller.domain.model import Execution
 from poller.domain.statuses import ExecutionStatus
 from poller.pipeline.batch import JobStatusBatcher
@@ -35,6 +37,7 @@ from poller.pipeline.launch import Launcher
 from poller.pipeline.schedule import Scheduler, ScheduleReport
 from poller.pipeline.track import ExecutionTracker, TrackerConfig
 from poller.runtime.garbage import pace_collections
+from poller.runtime.guard import GUARD_KEY, GuardedSite, HttpLimits
 from poller.runtime.health import Health, monitor_loop_lag
 from poller.runtime.http import build_app
 from poller.runtime.turns import TurnBudget
@@ -91,6 +94,7 @@ class Daemon:
             max_backoff_seconds=settings.retry_backoff_max_seconds,
             idle_write_seconds=settings.idle_write_seconds,
             batch_lead_seconds=settings.batch_window_seconds,
+            regions=frozenset(settings.drs_regions),
         )
         self.leases = LeaseKeeper(
             clients.dynamodb,
@@ -101,7 +105,14 @@ class Daemon:
         self.start_gate = asyncio.Semaphore(settings.max_concurrent_writes)
         self.poll_gate = asyncio.Semaphore(settings.max_polls_in_flight)
         self.scheduler = Scheduler(self._make_tracker)
-        self.app = build_app(self.health)
+        self.app = build_app(
+            self.health,
+            HttpLimits(
+                request_seconds=settings.http_request_timeout_seconds,
+                keepalive_seconds=settings.http_keepalive_seconds,
+                max_connections=settings.http_max_connections,
+            ),
+        )
         self.tick_hooks: list[TickHook] = []
         self.terminal_hooks: list[TerminalHook] = []
         self.port: int | None = None
@@ -183,10 +194,20 @@ class Daemon:
         return report
 
     async def serve(self, stop: asyncio.Event) -> None:
-        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=HTTP_CLOSE_SECONDS)
+        runner = web.AppRunner(
+            self.app,
+            access_log=None,
+            shutdown_timeout=HTTP_CLOSE_SECONDS,
+            keepalive_timeout=self.settings.http_keepalive_seconds,
+        )
         await runner.setup()
-        site = web.TCPSite(runner, self.settings.http_host, self.settings.http_port)
-        await site.start()
+        host, port = self.settings.http_host, self.settings.http_port
+        site = GuardedSite(runner, host, port, self.app[GUARD_KEY])
+        try:
+            await site.start()
+        except OSError as err:
+            await runner.cleanup()
+            raise ConfigError(bind_error(host, port, err)) from None
         self.port = _bound_port(runner)
         log.info("daemon_started", host=self.settings.http_host, port=self.port)
         lag = asyncio.create_task(monitor_loop_lag(self.health, stop))
@@ -263,6 +284,19 @@ async def _finish_or_cancel(task: asyncio.Task[None], timeout: float) -> None:
     if not task.done():
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def bind_error(host: str, port: int, err: OSError) -> str:
+    """One line naming the setting at fault, for a listen that failed."""
+    if isinstance(err, socket.gaierror):
+        return (
+            f"POLLER_HTTP_HOST: cannot resolve {host!r} ({err.strerror}); use an address or a resolvable name"
+        )
+    if err.errno == errno.EADDRINUSE:
+        return f"POLLER_HTTP_PORT: port {port} on {host} is in use; choose another (0 = any free port)"
+    if err.errno == errno.EACCES:
+        return f"POLLER_HTTP_PORT: no permission to listen on port {port}; use a port above 1023"
+    return f"POLLER_HTTP_HOST/POLLER_HTTP_PORT: cannot listen on {host}:{port}: {err.strerror or err}"
 
 
 def _bound_port(runner: web.AppRunner) -> int:

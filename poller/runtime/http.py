@@ -8,6 +8,7 @@ import time
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from poller.runtime.guard import GUARD_KEY, ConnectionGuard, HttpLimits, arrival_middleware
 from poller.runtime.health import Health
 
 HEALTH_KEY = web.AppKey("health", Health)
@@ -40,9 +41,11 @@ async def _readyz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ok else 503)
 
 
-def build_app(health: Health) -> web.Application:
-    app = web.Application(client_max_size=256 * 1024)
+def build_app(health: Health, limits: HttpLimits | None = None) -> web.Application:
+    """The app; its connections are bounded by ``limits`` when served by a GuardedSite."""
+    app = web.Application(client_max_size=256 * 1024, middlewares=[arrival_middleware])
     app[HEALTH_KEY] = health
+    app[GUARD_KEY] = ConnectionGuard(limits or HttpLimits())
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)

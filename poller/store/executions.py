@@ -16,9 +16,15 @@ from poller.domain.model import (
     execution_to_item,
     to_dynamo_number,
 )
-from poller.domain.statuses import WaveStatus
+from poller.domain.statuses import TERMINAL_EXECUTION, WaveStatus
 from poller.runtime.turns import TurnBudget
-from poller.store.dynamodb import ConditionFailed, deserialize, serialize, timed_dynamodb_call
+from poller.store.dynamodb import (
+    ConditionFailed,
+    DynamoDBError,
+    deserialize,
+    serialize,
+    timed_dynamodb_call,
+)
 from poller.store.lease import LEASE_EXPIRY, LEASE_OWNER, Lease
 
 PENDING_WAVES = "PendingWaves"  # derived on every write, so the finder needs no waves to see it
@@ -37,6 +43,17 @@ class ExecutionNotFound(LookupError):
 
 class WriteConflict(RuntimeError):
     """The item moved on since it was read; re-read and re-apply."""
+
+
+class InvalidWrite(DynamoDBError):
+    """DynamoDB refused the write as invalid (ValidationException: the item would exceed 400 KB,
+    a number out of range): the same write will be refused forever, so it is not retried."""
+
+    def __init__(self, err: DynamoDBError) -> None:
+        super().__init__(err.operation, err.table, err.__cause__ or err)
+        cause = err.__cause__
+        message = getattr(cause, "response", {}).get("Error", {}).get("Message", "") if cause else ""
+        self.reason = str(message or err)
 
 
 _MUTABLE = ("Status", "LastPolledTime", "EndTime", "TimeoutDetected", "StatusReason")
@@ -102,12 +119,27 @@ class ExecutionStore:
                 await self._turns.checkpoint()
             request = save_request(self.table, execution, expected_version, lease)
             try:
-                await timed_dynamodb_call("UpdateItem", self.table, self._db.update_item, **request)
-            except ConditionFailed as err:
-                raise WriteConflict(
-                    f"execution {execution.ExecutionId} is no longer at version {expected_version}"
-                ) from err
+                await self._update(request, execution, expected_version)
+            except InvalidWrite:
+                if execution.Status not in TERMINAL_EXECUTION:
+                    raise
+                # The end of an execution is always recorded: if the whole item cannot be
+                # written, its status, end and reason are, and the waves stay as they were.
+                request = terminal_request(self.table, execution, expected_version, lease)
+                await self._update(request, execution, expected_version)
         return execution.model_copy(update={"Version": expected_version + 1})
+
+    async def _update(self, request: dict[str, Any], execution: Execution, expected_version: int) -> None:
+        try:
+            await timed_dynamodb_call("UpdateItem", self.table, self._db.update_item, **request)
+        except ConditionFailed as err:
+            raise WriteConflict(
+                f"execution {execution.ExecutionId} is no longer at version {expected_version}"
+            ) from err
+        except DynamoDBError as err:
+            if err.code == "ValidationException":
+                raise InvalidWrite(err) from err.__cause__
+            raise
 
 
 def save_request(
@@ -117,7 +149,9 @@ def save_request(
     stand-in time exactly what the daemon asks, not a hand-made copy of it."""
     names: dict[str, str] = {"#v": "Version", "#waves": "Waves"}
     values: dict[str, Any] = {":expected": expected_version, ":next": expected_version + 1}
-    sets = ["#v = :next", "#waves = :waves", "#pending = :pending"]
+    # Waves first: the one attribute that can make the item too large. DynamoDB applies an update
+    # whole or not at all; moto applies SET actions in order, and must fail before Version moves.
+    sets = ["#waves = :waves", "#v = :next", "#pending = :pending"]
     names["#pending"] = PENDING_WAVES
     values[":pending"] = pending_waves(execution)
     condition = "#v = :expected"
@@ -141,6 +175,42 @@ def save_request(
         "TableName": table,
         "Key": {"ExecutionId": {"S": execution.ExecutionId}},
         "UpdateExpression": expression,
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": serialize(values),
+    }
+
+
+def terminal_request(
+    table: str, execution: Execution, expected_version: int, lease: Lease | None
+) -> dict[str, Any]:
+    """A terminal execution's end as a small UpdateItem (status, end time, reason; no waves): what
+    is written when DynamoDB refuses the whole item, so an execution can always end."""
+    names = {"#v": "Version", "#s": "Status", "#pending": PENDING_WAVES}
+    values: dict[str, Any] = {
+        ":expected": expected_version,
+        ":next": expected_version + 1,
+        ":s": str(execution.Status),
+        ":pending": 0,
+    }
+    sets = ["#v = :next", "#s = :s", "#pending = :pending"]
+    for i, (attr, value) in enumerate(
+        (("EndTime", execution.EndTime), ("StatusReason", execution.StatusReason))
+    ):
+        if value is not None:
+            names[f"#t{i}"] = attr
+            values[f":t{i}"] = to_dynamo_number(value) if isinstance(value, float) else value
+            sets.append(f"#t{i} = :t{i}")
+    condition = "#v = :expected"
+    if lease is not None:
+        names.update({"#lo": LEASE_OWNER, "#le": LEASE_EXPIRY})
+        values.update({":owner": lease.owner, ":expiry": to_dynamo_number(lease.expiry)})
+        sets.append("#le = :expiry")
+        condition += " AND #lo = :owner"
+    return {
+        "TableName": table,
+        "Key": {"ExecutionId": {"S": execution.ExecutionId}},
+        "UpdateExpression": "SET " + ", ".join(sets),
         "ConditionExpression": condition,
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": serialize(values),

@@ -1,7 +1,9 @@
 """Hostile execution items: hypothesis strategies for items a person or a bug could write.
 
 Each strategy mutates a well-formed POLLING item (so the finder's StatusIndex still sees it:
-``Status`` and ``StartTime`` keep their key types) in one of the ways real tables get damaged.
+``Status`` and ``StartTime`` keep their key types) in one of the ways real tables get damaged:
+unreadable items, and readable ones no retry can help (a job ID DRS refuses, a number DynamoDB
+cannot increment, a region the daemon does not serve, a lease field of the wrong type).
 :func:`draw_hostile_items` makes one seeded, bounded draw for an integration test.
 """
 
@@ -17,6 +19,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from poller.domain.model import MalformedItemError, execution_from_item
+from poller.domain.trackable import untrackable
 
 KINDS = (
     "missing_field",
@@ -26,7 +29,22 @@ KINDS = (
     "duplicate_servers",
     "non_string_ids",
     "nested_garbage",
+    "bad_job_id",
+    "huge_number",
+    "unserved_region",
+    "wrong_lease_type",
 )
+#: the regions the test daemon serves (tests/conftest.py make_settings)
+SERVED_REGIONS = ("us-east-1", "us-west-2")
+BAD_JOB_IDS = st.sampled_from(
+    [
+        "not-a-job",
+        "drsjob-" + "a" * 9_993,  # 10,000 characters: passes botocore, refused by DRS
+        "drsjob-" + "a" * 17 + "\n",
+        "drsjob-" + "a" * 16 + "-",
+        "drsjob-" + "a" * 18,
+    ]
+) | st.text(min_size=1, max_size=40).filter(lambda t: not t.startswith("drsjob-"))
 
 _text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
 _key = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=8)  # moto breaks on ""
@@ -73,12 +91,13 @@ def base_item(region: str = "us-east-1") -> dict[str, Any]:
     }
 
 
-def is_malformed(item: dict[str, Any]) -> bool:
+def is_malformed(item: dict[str, Any], regions: tuple[str, ...] = SERVED_REGIONS) -> bool:
+    """Unreadable, or readable but untrackable by a daemon serving ``regions``."""
     try:
-        execution_from_item(item)
+        execution = execution_from_item(item)
     except MalformedItemError:
         return True
-    return False
+    return untrackable(execution, regions) is not None
 
 
 @st.composite
@@ -153,6 +172,23 @@ def hostile_item(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
         where[name] = draw(
             st.integers(0, 10**9).map(Decimal) | st.binary(min_size=1, max_size=8) | st.just([1])
         )
+    elif kind == "bad_job_id":
+        bad = draw(BAD_JOB_IDS)
+        for s in wave["Servers"][: draw(st.integers(1, 2))]:
+            s["RecoveryJobId"] = bad
+    elif kind == "huge_number":
+        where, name = draw(st.sampled_from([(item, "Version"), (server, "PollAttempts")]))
+        where[name] = Decimal(draw(st.sampled_from(["9.9E+125", "1E+38", "9" * 38])))
+    elif kind == "unserved_region":
+        wave["Region"] = draw(st.sampled_from(["eu-north-1", "ap-south-2", "sa-east-1"]))
+    elif kind == "wrong_lease_type":
+        if draw(st.booleans()):
+            item["LeaseOwner"] = draw(garbage.filter(lambda v: v is not None and not isinstance(v, str)))
+        else:
+            item["LeaseOwner"] = "replica-" + uuid.uuid4().hex[:6]
+            item["LeaseExpiry"] = draw(
+                garbage.filter(lambda v: v is not None and not isinstance(v, Decimal | bool))
+            )
     else:  # nested_garbage
         target = draw(st.sampled_from(["waves", "wave", "server"]))
         junk = draw(st.dictionaries(_key, garbage, min_size=1, max_size=4))

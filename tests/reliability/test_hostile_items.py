@@ -1,6 +1,6 @@
 """Hostile items in the table: the good executions complete, the malformed ones are not touched.
 
-Thirty malformed items from one seeded hypothesis draw (:mod:`tests.reliability.hostile`) are
+Forty malformed items from one seeded hypothesis draw (:mod:`tests.reliability.hostile`) are
 written straight into moto in POLLING next to good executions and items whose jobs DRS never
 heard of. Malformed items must come back byte-for-byte as written, each logged with its key
 and counted once in ``poller_malformed_items_total``; the loop must go on finding.
@@ -31,7 +31,7 @@ from tests.reliability.oracle import TERMINAL, mismatch
 
 pytestmark = [pytest.mark.integration]
 
-HOSTILE_COUNT = 30
+HOSTILE_COUNT = 40
 
 
 def _raw(dynamodb: Any, table: str, execution_id: str) -> dict[str, Any]:
@@ -100,6 +100,9 @@ async def test_malformed_items_are_left_untouched_logged_and_counted_while_good_
     assert changed == [], "malformed items were modified"
     assert logged >= set(hostile_ids)
     assert metrics.MALFORMED_ITEMS._value.get() - malformed_before == HOSTILE_COUNT  # once each
+    refused = [c for c in sim.control.calls("DescribeJobs") if c["outcome"] != "OK"]
+    assert refused == [], "a malformed job ID joined a DescribeJobs call"
+    assert not json_logs.events("tracker_crashed"), "an item crashed its tracker instead of being quarantined"
     for event in json_logs.events("malformed_item"):
         assert event["level"] == "error" and event["field"] and event["reason"]
     for item in strangers:  # unknown jobs: servers untouched and counted, still POLLING

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import botocore.session
 import pytest
-from aiobotocore.paginate import AioPaginator
 
 from poller.pipeline.batch import WAKE_SLICE, DrsError, JobStatusBatcher
+from tests.fakes import PaginatedDrs
 
 
-class _Drs:
+class _Drs(PaginatedDrs):
     """Answers every asked job as STARTED after a loop turn; counts calls."""
 
     def __init__(self, fail: bool = False) -> None:
@@ -28,18 +27,11 @@ class _Drs:
             raise EndpointConnectionError(endpoint_url="http://drs.invalid")
         return {"items": [{"jobID": j, "status": "STARTED"} for j in filters["jobIDs"]]}
 
-    def get_paginator(self, operation: str) -> AioPaginator:
-        """botocore's own DescribeJobs paginator, over this fake's ``describe_jobs``."""
-        session = botocore.session.get_session()
-        config = session.get_paginator_model("drs").get_paginator("DescribeJobs")
-        model = session.get_service_model("drs").operation_model("DescribeJobs")
-        return AioPaginator(self.describe_jobs, config, model)
-
 
 async def _ask_many(batcher: JobStatusBatcher, n: int, resumed: list[int]) -> list[Any]:
     async def ask(i: int) -> Any:
         try:
-            return await batcher.describe("us-east-1", [f"drsjob-{i}"])
+            return await batcher.describe("us-east-1", [f"drsjob-{i:017d}"])
         except DrsError as err:
             return err
         finally:
@@ -67,7 +59,7 @@ async def test_answer_wakes_at_most_a_slice_of_waiters_per_loop_turn() -> None:
     answers, worst = await asyncio.gather(_ask_many(batcher, n, resumed), _max_resumed_per_turn(resumed, n))
     assert drs.calls == 1
     assert [a for a in answers] == [
-        {f"drsjob-{i}": {"jobID": f"drsjob-{i}", "status": "STARTED"}} for i in range(n)
+        {f"drsjob-{i:017d}": {"jobID": f"drsjob-{i:017d}", "status": "STARTED"}} for i in range(n)
     ]
     assert 0 < worst <= WAKE_SLICE
 
@@ -87,8 +79,8 @@ async def test_failure_reaches_every_waiter_in_slices() -> None:
 async def test_cancelled_waiter_does_not_stop_the_others() -> None:
     drs = _Drs()
     batcher = JobStatusBatcher(lambda _region: drs, window=0.01)
-    doomed = asyncio.create_task(batcher.describe("us-east-1", ["drsjob-x"]))
-    others = [asyncio.create_task(batcher.describe("us-east-1", [f"drsjob-{i}"])) for i in range(40)]
+    doomed = asyncio.create_task(batcher.describe("us-east-1", ["drsjob-x" + "0" * 16]))
+    others = [asyncio.create_task(batcher.describe("us-east-1", [f"drsjob-{i:017d}"])) for i in range(40)]
     await asyncio.sleep(0)
     doomed.cancel()
     results = await asyncio.gather(*others)
@@ -112,7 +104,9 @@ async def test_asking_creates_no_task_per_question_only_one_flush_per_region_and
     loop.set_task_factory(counting_factory)
     try:
         asked = [
-            batcher.ask(region, [f"drsjob-{i}"]) for i in range(100) for region in ("us-east-1", "us-west-2")
+            batcher.ask(region, [f"drsjob-{i:017d}"])
+            for i in range(100)
+            for region in ("us-east-1", "us-west-2")
         ]
         answers = await asyncio.gather(*asked)
     finally:
