@@ -28,7 +28,7 @@ from poller.pipeline.schedule import Scheduler, ScheduleReport
 from poller.pipeline.track import ExecutionTracker, TrackerConfig
 from poller.runtime.garbage import pace_collections
 from poller.runtime.health import Health, monitor_loop_lag
-from poller.runtime.http import build_app
+from poller.runtime.http import app_runner, build_app
 from poller.runtime.turns import TurnBudget
 from poller.store.dynamodb import DynamoDBError
 from poller.store.executions import ExecutionStore
@@ -154,7 +154,7 @@ class Daemon:
         return report
 
     async def serve(self, stop: asyncio.Event) -> None:
-        runner = web.AppRunner(self.app, access_log=None)
+        runner = app_runner(self.app)
         await runner.setup()
         site = web.TCPSite(runner, self.settings.http_host, self.settings.http_port)
         await site.start()
