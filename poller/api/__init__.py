@@ -20,10 +20,11 @@ from aiohttp import web
 
 from poller.api.errors import ApiError, error_middleware
 from poller.api.executions import ExecutionHandlers
-from poller.api.plans import PlanHandlers, PlanStore
+from poller.api.plans import PlanHandlers
 from poller.config import Settings
 from poller.domain.model import Execution
 from poller.store.executions import ExecutionStore
+from poller.store.plans import PlanStore
 
 __all__ = ["ApiError", "add_api_routes"]
 

@@ -10,10 +10,9 @@ type is a 422.
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,70 +20,76 @@ import structlog
 from aiohttp import web
 from botocore.exceptions import BotoCoreError, ClientError
 
-from poller.api.errors import ApiError, json_response, read_json_object
-from poller.api.plans import ID_PATTERN, PlanStore, decode_token, encode_token, parse_limit
+from poller.api.errors import ApiError, json_response
+from poller.api.plans import bad_token, page_start
+from poller.api.requests import (
+    IDEMPOTENCY_KEY_PATTERN,
+    CancelRequest,
+    ExecutionRequest,
+    PlanRequest,
+    StatusPageQuery,
+    encode_token,
+    is_id,
+    query,
+    read_json_object,
+    validated,
+)
 from poller.aws.drs import describe_jobs, drs_error
 from poller.config import Settings
+from poller.domain.cancel import AlreadyFinished, CancelRefused, cancel_execution
 from poller.domain.model import Execution, MalformedItemError, Server, Wave
-from poller.domain.statuses import (
-    TERMINAL_EXECUTION,
-    TERMINAL_WAVE,
-    ExecutionStatus,
-    ExecutionType,
-    WaveStatus,
-)
-from poller.store.dynamodb import ConditionFailed, deserialize, timed_dynamodb_call
+from poller.domain.statuses import ExecutionStatus, ExecutionType, WaveStatus
+from poller.store.dynamodb import ConditionFailed
 from poller.store.executions import ExecutionNotFound, ExecutionStore, WriteConflict
 from poller.store.lease import is_replica_record
+from poller.store.listing import StartKeyError, executions_by_status
+from poller.store.plans import PlanStore
 
 log = structlog.get_logger("poller.api")
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("0b7f3c1e-5a8d-4a77-9c55-2f1d3e6b9a40")
-IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-EXECUTION_FIELDS = frozenset({"PlanId", "ExecutionType"})
-CANCEL_FIELDS = frozenset({"terminateRecoveryInstances"})
 MAX_CANCEL_ATTEMPTS = 5
 TERMINATE_BATCH = 200  # TerminateRecoveryInstances takes at most 200 IDs
+PLAN_ITEM_ONLY = frozenset({"CreatedTime"})  # stored with a plan, not part of a plan request
 
 
 def execution_from_plan(
-    plan: Mapping[str, Any],
+    plan: PlanRequest,
     execution_id: str,
     execution_type: ExecutionType,
     now: float,
     key_hash: str | None,
 ) -> Execution:
     """A PENDING execution: every wave PENDING, no job IDs; SEQUENTIAL becomes DependsOn chains."""
-    order = str(plan.get("WaveOrder", "PARALLEL"))
     waves: list[Wave] = []
     previous: str | None = None
-    for raw in plan["Waves"]:
-        deps = [str(d) for d in raw.get("DependsOn") or []]
-        if order == "SEQUENTIAL" and previous is not None and previous not in deps:
+    for i, raw in enumerate(plan.Waves):
+        name = plan.wave_name(i)
+        deps = list(raw.DependsOn)
+        if plan.WaveOrder == "SEQUENTIAL" and previous is not None and previous not in deps:
             deps.insert(0, previous)
-        extra: dict[str, Any] = {"DependsOn": deps} if deps else {}
         waves.append(
             Wave(
-                WaveName=str(raw["WaveName"]),
-                Region=str(raw["Region"]),
+                WaveName=name,
+                Region=raw.Region,
                 Status=WaveStatus.PENDING,
-                Servers=[Server(SourceServerId=str(s)) for s in raw["SourceServerIds"]],
-                **extra,
+                Servers=[Server(SourceServerId=s) for s in raw.SourceServerIds],
+                DependsOn=deps or None,
             )
         )
-        previous = str(raw["WaveName"])
-    extra_exec: dict[str, Any] = {"WaveOrder": order, "PlanName": str(plan.get("PlanName", plan["PlanId"]))}
-    if key_hash:
-        extra_exec["IdempotencyKeyHash"] = key_hash
+        previous = name
+    plan_id = str(plan.PlanId)
     return Execution(
         ExecutionId=execution_id,
-        PlanId=str(plan["PlanId"]),
+        PlanId=plan_id,
         ExecutionType=execution_type,
         Status=ExecutionStatus.PENDING,
         StartTime=round(now, 3),
         Waves=waves,
         Version=0,
-        **extra_exec,
+        WaveOrder=plan.WaveOrder,
+        PlanName=plan.PlanName or plan_id,
+        IdempotencyKeyHash=key_hash,
     )
 
 
@@ -102,44 +107,41 @@ class ExecutionHandlers:
     # ---- POST /executions ---------------------------------------------------------------
     async def create(self, request: web.Request) -> web.Response:
         key = request.headers.get("Idempotency-Key")
-        if key is not None and not IDEMPOTENCY_KEY.match(key):
+        if key is not None and not IDEMPOTENCY_KEY_PATTERN.fullmatch(key):
             raise ApiError(
                 400, "Idempotency-Key must be 1 to 255 printable ASCII characters", "Idempotency-Key"
             )
-        body = await read_json_object(request)
-        unknown = sorted(set(body) - EXECUTION_FIELDS)
-        if unknown:
-            raise ApiError(400, f"unknown field {unknown[0]!r}; allowed: PlanId, ExecutionType", unknown[0])
-        plan_id = body.get("PlanId")
-        if not isinstance(plan_id, str) or not plan_id:
-            raise ApiError(400, "PlanId is required (a string)", "PlanId")
-        raw_type = body.get("ExecutionType")
-        if raw_type not in {t.value for t in ExecutionType}:
-            raise ApiError(400, f"ExecutionType must be DRILL or RECOVERY, not {raw_type!r}", "ExecutionType")
-        execution_type = ExecutionType(raw_type)
-        plan = await self.plans.get(plan_id) if ID_PATTERN.match(plan_id) else None
-        if plan is None:
-            raise ApiError(404, f"plan {plan_id!r} does not exist", "PlanId")
-        unserved = sorted(
-            {str(w.get("Region")) for w in plan.get("Waves", [])} - set(self.settings.drs_regions)
-        )
-        if unserved:
-            raise ApiError(422, f"plan uses region {unserved[0]} which this poller does not serve", "PlanId")
+        asked = validated(ExecutionRequest, await read_json_object(request))
+        plan = await self._plan(asked.PlanId)
         key_hash = hashlib.sha256(key.encode()).hexdigest() if key else None
         execution_id = str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, key)) if key else str(uuid.uuid4())
-        execution = execution_from_plan(plan, execution_id, execution_type, self.clock(), key_hash)
+        execution = execution_from_plan(plan, execution_id, asked.ExecutionType, self.clock(), key_hash)
         try:
             await self.store.create(execution)
         except ConditionFailed:
             if key is None:
                 raise ApiError(409, "execution ID collision; retry", "ExecutionId") from None
-            return await self._replay(execution_id, plan_id, execution_type)
-        log.info("execution_created", execution_id=execution_id, plan_id=plan_id, type=execution_type)
+            return await self._replay(execution_id, asked.PlanId, asked.ExecutionType)
+        log.info(
+            "execution_created", execution_id=execution_id, plan_id=asked.PlanId, type=asked.ExecutionType
+        )
         return json_response(
             {"executionId": execution_id, "status": "PENDING"},
             status=202,
             headers={"Location": f"/executions/{execution_id}"},
         )
+
+    async def _plan(self, plan_id: str) -> PlanRequest:
+        """The stored plan, checked again as a request: one written by hand or by an older
+        version, or using a region no longer served, is a 422 naming what is wrong with it."""
+        item = await self.plans.get(plan_id)
+        if item is None:
+            raise ApiError(404, f"plan {plan_id!r} does not exist", "PlanId")
+        stored = {k: v for k, v in item.items() if k not in PLAN_ITEM_ONLY}
+        try:
+            return validated(PlanRequest, stored, {"regions": list(self.settings.drs_regions)})
+        except ApiError as err:
+            raise ApiError(422, f"plan {plan_id!r} cannot be executed: {err.message}", "PlanId") from None
 
     async def _replay(self, execution_id: str, plan_id: str, execution_type: ExecutionType) -> web.Response:
         existing = await self.store.get_item(execution_id)
@@ -167,48 +169,29 @@ class ExecutionHandlers:
 
     # ---- GET /executions?status= --------------------------------------------------------
     async def list_by_status(self, request: web.Request) -> web.Response:
-        status = request.query.get("status")
-        allowed = [s.value for s in ExecutionStatus]
-        if status not in allowed:
-            raise ApiError(400, f"query parameter status is required, one of {', '.join(allowed)}", "status")
-        limit = parse_limit(request)
+        params = query(request, StatusPageQuery)
         s = self.settings
-        params: dict[str, Any] = {
-            "TableName": s.table_name,
-            "IndexName": s.status_index_name,
-            "KeyConditionExpression": "#status = :status",
-            "ExpressionAttributeNames": {"#status": "Status"},
-            "ExpressionAttributeValues": {":status": {"S": status}},
-            "ScanIndexForward": False,  # newest first
-            "Limit": limit,
-        }
-        token = request.query.get("nextToken")
-        if token:
-            start = decode_token(token, "nextToken")
-            if start.get("Status") != {"S": status}:
-                raise ApiError(400, "nextToken belongs to a listing of another status", "nextToken")
-            params["ExclusiveStartKey"] = start
-        page = await timed_dynamodb_call("Query", s.table_name, self.dynamodb.query, **params)
-        body: dict[str, Any] = {"executions": [deserialize(i) for i in page.get("Items", [])]}
-        last = page.get("LastEvaluatedKey")
-        if last:
-            body["nextToken"] = encode_token(last)
+        try:
+            page = await executions_by_status(
+                self.dynamodb,
+                s.table_name,
+                s.status_index_name,
+                params.status,
+                params.limit,
+                page_start(params.nextToken),
+            )
+        except StartKeyError as err:
+            raise bad_token(err) from None
+        body: dict[str, Any] = {"executions": page.items}
+        if page.last_key:
+            body["nextToken"] = encode_token(page.last_key)
         return json_response(body)
 
     # ---- POST /executions/{id}/cancel ---------------------------------------------------
     async def cancel(self, request: web.Request) -> web.Response:
         execution_id = _execution_id(request)
-        body = await read_json_object(request, optional=True)
-        unknown = sorted(set(body) - CANCEL_FIELDS)
-        if unknown:
-            raise ApiError(
-                400, f"unknown field {unknown[0]!r}; allowed: terminateRecoveryInstances", unknown[0]
-            )
-        terminate = body.get("terminateRecoveryInstances", False)
-        if not isinstance(terminate, bool):
-            raise ApiError(
-                400, "terminateRecoveryInstances must be true or false", "terminateRecoveryInstances"
-            )
+        asked = validated(CancelRequest, await read_json_object(request, optional=True))
+        terminate = asked.terminateRecoveryInstances
         saved = await self._cancel(execution_id, terminate)
         self.on_terminal(saved)
         response: dict[str, Any] = {"executionId": execution_id, "status": str(saved.Status)}
@@ -221,40 +204,17 @@ class ExecutionHandlers:
         for _ in range(MAX_CANCEL_ATTEMPTS):
             try:
                 execution = await self.store.get(execution_id)
+                cancelled = cancel_execution(execution, self.clock(), terminate)
             except ExecutionNotFound:
                 raise ApiError(404, f"execution {execution_id!r} does not exist", "executionId") from None
             except MalformedItemError as err:
                 raise ApiError(
                     409, f"execution item is malformed ({err.field}: {err.reason})", err.field
                 ) from None
-            if execution.Status in TERMINAL_EXECUTION:
-                raise ApiError(
-                    409,
-                    f"execution is already {execution.Status}; only PENDING or POLLING can be cancelled",
-                    "status",
-                )
-            if terminate and execution.ExecutionType != ExecutionType.DRILL:
-                raise ApiError(
-                    400,
-                    "terminateRecoveryInstances is only for DRILL executions",
-                    "terminateRecoveryInstances",
-                )
-            now = self.clock()
-            reason = "cancelled by request"
-            waves = [
-                w
-                if w.Status in TERMINAL_WAVE
-                else w.model_copy(update={"Status": WaveStatus.CANCELLED, "StatusReason": reason})
-                for w in execution.Waves
-            ]
-            cancelled = execution.model_copy(
-                update={
-                    "Waves": waves,
-                    "Status": ExecutionStatus.CANCELLED,
-                    "EndTime": now,
-                    "StatusReason": reason,
-                }
-            )
+            except AlreadyFinished as err:
+                raise ApiError(409, str(err), "status") from None
+            except CancelRefused as err:
+                raise ApiError(400, str(err), "terminateRecoveryInstances") from None
             try:
                 return await self.store.save(cancelled, execution.Version)
             except WriteConflict:
@@ -316,6 +276,6 @@ class ExecutionHandlers:
 def _execution_id(request: web.Request) -> str:
     """The path's execution id; the replicas' liveness records share the table but are not executions."""
     execution_id = request.match_info["execution_id"]
-    if is_replica_record(execution_id):
+    if not is_id(execution_id) or is_replica_record(execution_id):
         raise ApiError(404, f"execution {execution_id!r} does not exist", "executionId")
     return execution_id

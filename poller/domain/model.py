@@ -1,7 +1,9 @@
 """Execution → Waves → Servers, and their DynamoDB item form.
 
 Models keep attributes they do not know (``extra="allow"``): an item written by a newer
-version or by hand must come back out of a poll with nothing lost.
+version or by hand must come back out of a poll with nothing lost. Everything the poller itself
+reads is a typed field, the launcher's state included; optional fields default to None, which
+the item form leaves out, so an item carries only what was set.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from poller.domain.statuses import (
     WaveStatus,
 )
 
-REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d$"
+REGION_NAME = r"[a-z]{2}(-[a-z]+)+-[0-9]"  # us-east-1, ap-southeast-2, us-gov-west-1
+REGION_PATTERN = rf"^{REGION_NAME}$"  # pydantic's regex engine: '$' is the end of the text
 MAX_SERVERS_PER_EXECUTION = 10_000
 
 
@@ -52,6 +55,14 @@ class Server(_Model):
 
 
 class Wave(_Model):
+    """A wave; the ``Launch*`` fields are the launcher's claim state (see poller.pipeline.launch).
+
+    ``LaunchToken`` is the current claim and ``LaunchClaimedAt`` its time (None once recorded or
+    released); ``LaunchTokens`` every claim ever made, so a job tagged with any of them is
+    adopted; ``LaunchFirstClaimedAt`` bounds the DescribeJobs search; ``LaunchAttempts`` counts
+    StartRecovery attempts against ``launch_max_attempts``.
+    """
+
     WaveName: str = Field(min_length=1)
     Region: str = Field(pattern=REGION_PATTERN)
     Status: WaveStatus = WaveStatus.LAUNCHING
@@ -59,6 +70,27 @@ class Wave(_Model):
     StatusReason: str | None = None
     FailedServerIds: list[str] = Field(default_factory=list)
     JobStartedTime: float | None = None  # when the launcher started this wave's DRS job
+    DependsOn: list[str] | None = None  # names of waves that must be COMPLETED first
+    RecoveryJobId: str | None = None  # the wave's DRS job, once started
+    LaunchToken: str | None = None
+    LaunchTokens: list[str] | None = None
+    LaunchClaimedAt: float | None = None
+    LaunchFirstClaimedAt: float | None = None
+    LaunchAttempts: int | None = Field(default=None, ge=0)
+
+    @field_validator("DependsOn", mode="before")
+    @classmethod
+    def _one_name_is_a_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    def depends_on(self) -> list[str]:
+        return list(self.DependsOn or [])
+
+    def launch_tokens(self) -> list[str]:
+        return list(self.LaunchTokens or [])
+
+    def launch_attempts(self) -> int:
+        return self.LaunchAttempts or 0
 
 
 class Execution(_Model):
@@ -73,6 +105,11 @@ class Execution(_Model):
     Version: int = Field(default=0, ge=0)
     TimeoutDetected: bool = False
     StatusReason: str | None = None
+    PlanName: str | None = None
+    WaveOrder: str | None = None
+    IdempotencyKeyHash: str | None = None  # SHA-256 of the Idempotency-Key that created it
+    LeaseOwner: str | None = None  # the replica polling it (poller.store.lease)
+    LeaseExpiry: float | None = None
 
     @field_validator("Waves")
     @classmethod

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from decimal import Decimal
 
 from poller.domain.apply import jobs_to_request
 from poller.domain.model import Execution, MalformedItemError
@@ -37,9 +36,6 @@ DATA_ERRORS: tuple[type[Exception], ...] = (
     ValueError,
     AttributeError,
 )
-
-_LEASE_OWNER = "LeaseOwner"
-_LEASE_EXPIRY = "LeaseExpiry"
 
 
 def is_job_id(value: object) -> bool:
@@ -78,13 +74,8 @@ def untrackable(execution: Execution, regions: Collection[str] | None = None) ->
                     f"Waves.{w}.Servers.{s}.RecoveryJobId",
                     f"{_preview(job_id)} is not a DRS job ID ({JOB_ID_PATTERN.pattern})",
                 )
-    extra = execution.model_extra or {}
-    owner = extra.get(_LEASE_OWNER)
-    if owner is not None and not isinstance(owner, str):
-        return MalformedItemError(key, _LEASE_OWNER, f"expected a string, got {type(owner).__name__}")
-    expiry = extra.get(_LEASE_EXPIRY)
-    if expiry is not None and (isinstance(expiry, bool) or not isinstance(expiry, int | float | Decimal)):
-        return MalformedItemError(key, _LEASE_EXPIRY, f"expected a number, got {type(expiry).__name__}")
+    # LeaseOwner and LeaseExpiry of the wrong type never get here: the model refuses them
+    # (MalformedItemError when the item is read).
     return None
 
 

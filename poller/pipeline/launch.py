@@ -102,15 +102,6 @@ class WaveActions:
         return bool(self.skip or self.launch or self.reconcile)
 
 
-def _extra(wave: Wave, key: str, default: Any = None) -> Any:
-    return (wave.model_extra or {}).get(key, default)
-
-
-def depends_on(wave: Wave) -> list[str]:
-    value = _extra(wave, "DependsOn") or []
-    return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
-
-
 def wave_actions(execution: Execution, now: float, claim_timeout: float) -> WaveActions:
     """Pure: which PENDING waves are ready, which must be skipped, which claims are stale."""
     actions = WaveActions()
@@ -123,7 +114,7 @@ def wave_actions(execution: Execution, now: float, claim_timeout: float) -> Wave
         for i, wave in enumerate(execution.Waves):
             if status[wave.WaveName] != WaveStatus.PENDING or i in actions.launch or i in actions.reconcile:
                 continue
-            deps = [d for d in depends_on(wave) if d in status]
+            deps = [d for d in wave.depends_on() if d in status]
             if any(status[d] not in TERMINAL_WAVE for d in deps):
                 continue
             failed = [d for d in deps if status[d] != WaveStatus.COMPLETED]
@@ -132,10 +123,9 @@ def wave_actions(execution: Execution, now: float, claim_timeout: float) -> Wave
                 status[wave.WaveName] = WaveStatus.FAILED
                 changed = True
                 continue
-            claimed_at = _extra(wave, "LaunchClaimedAt")
-            if claimed_at is None:
+            if wave.LaunchClaimedAt is None:
                 actions.launch.append(i)
-            elif now - float(claimed_at) >= claim_timeout:
+            elif now - wave.LaunchClaimedAt >= claim_timeout:
                 actions.reconcile.append(i)
     return actions
 
@@ -181,10 +171,10 @@ def claim_waves(
         waves[i] = wave.model_copy(
             update={
                 "LaunchToken": token,
-                "LaunchTokens": [*(_extra(wave, "LaunchTokens") or []), token],
+                "LaunchTokens": [*wave.launch_tokens(), token],
                 "LaunchClaimedAt": now,
-                "LaunchFirstClaimedAt": _extra(wave, "LaunchFirstClaimedAt") or now,
-                "LaunchAttempts": int(_extra(wave, "LaunchAttempts", 0)) + 1,
+                "LaunchFirstClaimedAt": wave.LaunchFirstClaimedAt or now,
+                "LaunchAttempts": wave.launch_attempts() + 1,
             }
         )
     return _settle(execution.model_copy(update={"Waves": waves}), now)
@@ -206,7 +196,7 @@ def record_results(
     closed = execution.Status in TERMINAL_EXECUTION
     for i, result in results.items():
         wave = waves[i]
-        if result.token not in (_extra(wave, "LaunchTokens") or []):
+        if result.token not in wave.launch_tokens():
             continue
         if result.kind == STARTED:
             servers = [s.model_copy(update={"RecoveryJobId": result.job_id}) for s in wave.Servers]
@@ -225,7 +215,7 @@ def record_results(
             continue
         if wave.Status != WaveStatus.PENDING or closed:
             continue
-        attempts = int(_extra(wave, "LaunchAttempts", 0))
+        attempts = wave.launch_attempts()
         if result.kind == REJECTED:
             waves[i] = _fail_wave(wave, f"StartRecovery failed: {result.message}")
         elif attempts >= max_attempts:
@@ -412,12 +402,9 @@ class Launcher:
             if found is not None:
                 adopted[i] = found
         give_up = {
-            i: StartResult(
-                UNKNOWN, str(_extra(execution.Waves[i], "LaunchToken")), message="no job found in DRS"
-            )
+            i: StartResult(UNKNOWN, str(execution.Waves[i].LaunchToken), message="no job found in DRS")
             for i in actions.reconcile
-            if i not in adopted
-            and int(_extra(execution.Waves[i], "LaunchAttempts", 0)) >= self.settings.launch_max_attempts
+            if i not in adopted and execution.Waves[i].launch_attempts() >= self.settings.launch_max_attempts
         }
         to_start = [*actions.launch, *(i for i in actions.reconcile if i not in adopted and i not in give_up)]
         tokens = {i: uuid.uuid4().hex for i in to_start}
@@ -482,10 +469,10 @@ class Launcher:
 
     async def _find_tagged_job(self, execution: Execution, wave: Wave) -> StartResult | None:
         """A DRS job started under one of the wave's claims (the crash window), if any."""
-        tokens = [str(t) for t in _extra(wave, "LaunchTokens") or []]
+        tokens = wave.launch_tokens()
         if not tokens:
             return None
-        since = float(_extra(wave, "LaunchFirstClaimedAt") or execution.StartTime) - LOOKBACK_SECONDS
+        since = (wave.LaunchFirstClaimedAt or execution.StartTime) - LOOKBACK_SECONDS
         client = self._read_drs(wave.Region)
         filters = {"fromDate": iso_utc(since)}
         async with aclosing(describe_job_pages(client, wave.Region, filters, LISTING_PAGE_SIZE)) as pages:

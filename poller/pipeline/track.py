@@ -30,7 +30,7 @@ from poller.pipeline.batch import JobStatusBatcher, asked_jobs
 from poller.runtime.turns import TurnBudget
 from poller.store.dynamodb import DynamoDBError
 from poller.store.executions import ExecutionNotFound, ExecutionStore, InvalidWrite, WriteConflict
-from poller.store.lease import LEASE_OWNER, LeaseKeeper
+from poller.store.lease import LEASE_EXPIRY, LEASE_OWNER, LeaseKeeper
 
 log = structlog.get_logger("poller.pipeline.track")
 
@@ -100,7 +100,8 @@ class ExecutionTracker:
     async def _claim(self, execution: Execution) -> bool:
         if self._leases is None:
             return True
-        if await self._leases.claim(self.execution_id, self._clock(), execution.model_extra):
+        held = {LEASE_OWNER: execution.LeaseOwner, LEASE_EXPIRY: execution.LeaseExpiry}
+        if await self._leases.claim(self.execution_id, self._clock(), held):
             return True
         log.info("lease_held_elsewhere")
         return False
@@ -274,10 +275,10 @@ class ExecutionTracker:
 
     def _lease_lost(self, fresh: Execution) -> bool:
         """Another replica took the execution over (it judged us dead): stop, write nothing."""
-        if self._leases is None or (fresh.model_extra or {}).get(LEASE_OWNER) == self._leases.owner:
+        if self._leases is None or fresh.LeaseOwner == self._leases.owner:
             return False
         self._leases.lost(self.execution_id)
-        log.warning("lease_lost", owner=(fresh.model_extra or {}).get(LEASE_OWNER))
+        log.warning("lease_lost", owner=fresh.LeaseOwner)
         return True
 
     def _count_transitions(self, outcome: PollOutcome, previous_poll: float | None) -> None:

@@ -39,7 +39,7 @@ from poller.pipeline.track import ExecutionTracker, TrackerConfig
 from poller.runtime.garbage import pace_collections
 from poller.runtime.guard import GUARD_KEY, GuardedSite, HttpLimits
 from poller.runtime.health import Health, monitor_loop_lag
-from poller.runtime.http import build_app
+from poller.runtime.http import app_runner, build_app
 from poller.runtime.turns import TurnBudget
 from poller.store.dynamodb import DynamoDBError
 from poller.store.executions import ExecutionStore
@@ -194,9 +194,8 @@ class Daemon:
         return report
 
     async def serve(self, stop: asyncio.Event) -> None:
-        runner = web.AppRunner(
+        runner = app_runner(
             self.app,
-            access_log=None,
             shutdown_timeout=HTTP_CLOSE_SECONDS,
             keepalive_timeout=self.settings.http_keepalive_seconds,
         )

@@ -3,15 +3,66 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
+from typing import Any
 
-from aiohttp import web
+import structlog
+from aiohttp import http_exceptions, web
+from aiohttp.web_protocol import RequestPayloadError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from poller.api.errors import MAX_HEADER_FIELD, MAX_REQUEST_TARGET
 from poller.runtime.guard import GUARD_KEY, ConnectionGuard, HttpLimits, arrival_middleware
 from poller.runtime.health import Health
 
+log = structlog.get_logger("poller.http")
+
 HEALTH_KEY = web.AppKey("health", Health)
+# aiohttp's own parser limits, twice the API's: a request line or header over the API's limit
+# still parses, and the API answers it in JSON (poller.api.errors). Only past these does the
+# parser answer by itself (a plain-text 400: aiohttp has no hook for that body).
+PARSER_MAX_LINE = 2 * MAX_REQUEST_TARGET
+PARSER_MAX_FIELD = 2 * MAX_HEADER_FIELD
+
+
+class ProtocolLog:
+    """aiohttp's server logger (its documented ``logger`` argument), as structured lines.
+
+    aiohttp logs a request it cannot parse (a line or header past its limits, bytes that are not
+    HTTP) as a multi-line traceback quoting the offending bytes, which may hold a token. Here
+    it is one line naming the error's type. Anything else it reports (a failure outside the
+    API's error middleware) is a server fault: one line with the exception rendered in it.
+    """
+
+    def exception(self, message: str, *args: Any, exc_info: Any = None, **_: Any) -> None:
+        err = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
+        if isinstance(err, http_exceptions.HttpProcessingError | RequestPayloadError):
+            log.warning("http_request_refused", reason=type(err).__name__)
+        else:
+            log.error("http_server_error", message=message % args if args else message, exc_info=err)
+
+    def warning(self, message: str, *args: Any, **_: Any) -> None:
+        log.warning("http_server_warning", message=message % args if args else message)
+
+    def debug(self, message: str, *args: Any, **_: Any) -> None:
+        return None  # aiohttp's debug lines: client disconnects, non-HTTP probes
+
+
+def app_runner(app: web.Application, shutdown_timeout: float, keepalive_timeout: float) -> web.AppRunner:
+    """The runner serving ``app``: no access log, the parser limits and the log above, bodies as
+    sent; idle keep-alive connections closed after ``keepalive_timeout``, open requests given
+    ``shutdown_timeout`` at shutdown."""
+    return web.AppRunner(
+        app,
+        access_log=None,
+        shutdown_timeout=shutdown_timeout,
+        keepalive_timeout=keepalive_timeout,
+        logger=ProtocolLog(),
+        max_line_size=PARSER_MAX_LINE,
+        max_field_size=PARSER_MAX_FIELD,
+        auto_decompress=False,  # compressed bodies are refused by the API (poller.api.errors)
+    )
 
 
 async def _metrics(_: web.Request) -> web.Response:

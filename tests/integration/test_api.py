@@ -119,7 +119,7 @@ BAD_INPUT: list[tuple[str, str, str, dict[str, Any], int, str | None, str]] = [
         {"json": _plan(_wave(SourceServerIds=[]))},
         400,
         "Waves[0].SourceServerIds",
-        "no source servers",
+        "non-empty list",
     ),
     ("plan-no-waves", "POST", "/plans", {"json": {"PlanName": "x", "Waves": []}}, 400, "Waves", "non-empty"),
     (

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from poller.api.executions import execution_from_plan
+from poller.api.requests import validate_plan_request
 from poller.domain.apply import apply_poll
 from poller.domain.itemsize import ITEM_LIMIT_BYTES, attribute_size, item_size, worst_case_execution_bytes
 from poller.domain.model import execution_to_item
@@ -51,7 +52,8 @@ def _plan(waves: list[tuple[str, int]], order: str, name_length: int) -> dict[st
 def _run_to_the_end(plan: dict[str, Any], launched: bool) -> dict[str, Any]:
     """An execution of ``plan`` taken as far as it can grow: every wave claimed five times, then
     started (every server launched, post-launch failed) or refused with a long message."""
-    execution = execution_from_plan(plan, str(uuid.uuid4()), ExecutionType.RECOVERY, 1.7e9, "0" * 64)
+    request = validate_plan_request(plan, ["us-east-1"])
+    execution = execution_from_plan(request, str(uuid.uuid4()), ExecutionType.RECOVERY, 1.7e9, "0" * 64)
     now = 1.7e9
     for attempt in range(5):
         actions = wave_actions(execution, now, 0.0)
@@ -60,9 +62,9 @@ def _run_to_the_end(plan: dict[str, Any], launched: bool) -> dict[str, Any]:
         tokens = {i: uuid.uuid4().hex for i in range(len(execution.Waves))}
         execution = claim_waves(execution, actions, tokens, now + attempt)
     results = {
-        i: StartResult(STARTED, str((w.model_extra or {})["LaunchToken"]), job_id=job_id(i))
+        i: StartResult(STARTED, str(w.LaunchToken), job_id=job_id(i))
         if launched
-        else StartResult(REJECTED, str((w.model_extra or {})["LaunchToken"]), message="E" * 5_000)
+        else StartResult(REJECTED, str(w.LaunchToken), message="E" * 5_000)
         for i, w in enumerate(execution.Waves)
     }
     execution = record_results(execution, results, now, 5, 120.0)
