@@ -23,6 +23,7 @@ from poller.domain.phases import PollingIntervals, detect_execution_phase, secon
 from poller.domain.statuses import TERMINAL_EXECUTION, ExecutionStatus
 from poller.domain.timeout import is_timed_out, resolve_timeout
 from poller.pipeline.batch import DrsError, JobStatusBatcher, asked_jobs
+from poller.pipeline.wake import Alarm, Wake, WakeBoard, observe_detection, settle
 from poller.runtime.turns import TurnBudget
 from poller.store.dynamodb import DynamoDBError
 from poller.store.executions import ExecutionNotFound, ExecutionStore, WriteConflict
@@ -57,6 +58,7 @@ class ExecutionTracker:
         start_gate: asyncio.Semaphore | None = None,
         poll_gate: asyncio.Semaphore | None = None,
         turns: TurnBudget | None = None,
+        wakes: WakeBoard | None = None,
     ) -> None:
         self.execution_id = execution_id
         self._store = store
@@ -74,6 +76,11 @@ class ExecutionTracker:
         self.stopping = False
         self.sleeping = False
         self.malformed = False
+        # launch-result events (poller.pipeline.wake): they end a sleep early, nothing more
+        self.alarm = Alarm()
+        self._wakes = wakes
+        self._watched: frozenset[str] = frozenset()
+        self._last_status: ExecutionStatus | None = None
 
     async def run(self) -> None:
         structlog.contextvars.bind_contextvars(execution_id=self.execution_id)
@@ -89,6 +96,7 @@ class ExecutionTracker:
             metrics.POLL_FAILURES.labels("dynamodb_error").inc()
             log.warning("tracker_start_failed", error=str(err))
         finally:
+            self._stop_watching()
             if self._leases is not None:
                 await self._leases.release(self.execution_id)
 
@@ -101,14 +109,42 @@ class ExecutionTracker:
         return False
 
     async def _track(self, execution: Execution | None) -> None:
+        self._watch(execution)
         while execution is not None and not self.stopping:
             if execution.Status != ExecutionStatus.POLLING:
                 return
             delay = self._delay(execution)
+            if delay > 0 and self.alarm.rung and self._retry_at is None:
+                delay = 0.0  # a launch-result event: ask now (a backoff after failures still holds)
             if delay > 0:
                 await self._sleep(delay)
                 continue
+            wakes = self.alarm.take()
+            before = execution
             execution = await self._gated_poll(execution)
+            self._answered(before, execution, wakes)
+
+    # ---- launch-result events (poller.pipeline.wake) -------------------------------------------
+    def _watch(self, execution: Execution | None) -> None:
+        if execution is not None:
+            self._last_status = execution.Status
+        if self._wakes is not None and execution is not None:
+            self._watched = self._wakes.watch(self.alarm, execution, self._watched)
+
+    def _answered(self, before: Execution, after: Execution | None, wakes: list[Wake]) -> None:
+        """The poll is settled: written (no backoff pending, still ours) or to be retried."""
+        written = after is not None and self._retry_at is None
+        if written and after is not None:
+            observe_detection(before, after, wakes, self._clock())
+        settle(wakes, written)
+        self._watch(after)
+
+    def _stop_watching(self) -> None:
+        self.alarm.close()
+        if self._wakes is not None:
+            finished = self._last_status in TERMINAL_EXECUTION
+            self._wakes.forget(self.alarm, self._watched, finished)
+            self._watched = frozenset()
 
     async def _load(self) -> Execution | None:
         try:
@@ -134,7 +170,7 @@ class ExecutionTracker:
     async def _sleep(self, seconds: float) -> None:
         self.sleeping = True
         try:
-            await asyncio.sleep(seconds)
+            await self.alarm.sleep(seconds)
         finally:
             self.sleeping = False
 

@@ -19,6 +19,7 @@ from poller import metrics
 from poller.api import add_api_routes
 from poller.aws.clients import AwsClients
 from poller.aws.events import EventPublisher
+from poller.aws.launch_events import LaunchEventConsumer
 from poller.config import Settings
 from poller.domain.model import Execution
 from poller.pipeline.batch import JobStatusBatcher
@@ -26,6 +27,7 @@ from poller.pipeline.find import IncompleteFind, find_polling_executions
 from poller.pipeline.launch import Launcher
 from poller.pipeline.schedule import Scheduler, ScheduleReport
 from poller.pipeline.track import ExecutionTracker, TrackerConfig
+from poller.pipeline.wake import WakeBoard
 from poller.runtime.garbage import pace_collections
 from poller.runtime.health import Health, monitor_loop_lag
 from poller.runtime.http import build_app
@@ -72,6 +74,18 @@ class Daemon:
         self.start_gate = asyncio.Semaphore(settings.max_concurrent_writes)
         self.poll_gate = asyncio.Semaphore(settings.max_polls_in_flight)
         self.scheduler = Scheduler(self._make_tracker)
+        # launch-result events wake trackers early (off unless POLLER_LAUNCH_EVENTS_QUEUE_URL is set)
+        self.wakes: WakeBoard | None = None
+        self.launch_events: LaunchEventConsumer | None = None
+        if settings.launch_events_queue_url and clients.sqs is not None:
+            self.wakes = WakeBoard()
+            self.launch_events = LaunchEventConsumer(
+                clients.sqs,
+                settings.launch_events_queue_url,
+                self.wakes.offer,
+                wait_seconds=settings.launch_events_wait_seconds,
+                max_backoff_seconds=settings.retry_backoff_max_seconds,
+            )
         self.app = build_app(self.health)
         self.tick_hooks: list[TickHook] = []
         self.terminal_hooks: list[TerminalHook] = []
@@ -109,6 +123,7 @@ class Daemon:
             self.start_gate,
             self.poll_gate,
             self.turns,
+            self.wakes,
         )
 
     def _terminal(self, execution: Execution) -> None:
@@ -166,11 +181,17 @@ class Daemon:
         )
         await self._heartbeat()  # before the first claim: others must see us alive
         keep_alive = asyncio.create_task(self._keep_alive(stop))
+        reading = asyncio.create_task(self.launch_events.run(stop)) if self.launch_events else None
         try:
             await self._finder_loop(stop)
         finally:
             self.leases.retiring = True  # one write hands everything over, not one per execution
+            if reading is not None:  # a long poll in flight: its messages are redelivered later
+                reading.cancel()
+                await asyncio.gather(reading, return_exceptions=True)
             await self.scheduler.shutdown(self.settings.shutdown_grace_seconds)
+            if self.launch_events is not None:
+                await self.launch_events.drain(self.settings.shutdown_grace_seconds)
             await keep_alive
             await self.leases.retire()
             await self.events.drain(self.settings.shutdown_grace_seconds)
