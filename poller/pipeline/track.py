@@ -140,9 +140,9 @@ class ExecutionTracker:
         self._watch(after)
 
     def _stop_watching(self) -> None:
-        self.alarm.close()
+        finished = self._last_status in TERMINAL_EXECUTION
+        self.alarm.close(finished)
         if self._wakes is not None:
-            finished = self._last_status in TERMINAL_EXECUTION
             self._wakes.forget(self.alarm, self._watched, finished)
             self._watched = frozenset()
 

@@ -74,9 +74,11 @@ class Alarm:
         taken, self._pending = self._pending, []
         return taken
 
-    def close(self) -> None:
-        """The tracker ends: wakes nobody answered are retried by the queue (another replica, a restart)."""
-        settle(self.take(), False)
+    def close(self, finished: bool = False) -> None:
+        """The tracker ends. ``finished`` (the execution's terminal status is written): the wakes
+        still pending have nothing left to learn, their messages go. Otherwise (stopped, lease
+        lost) the queue delivers them again, to this replica's next tracker or another's."""
+        settle(self.take(), finished)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
