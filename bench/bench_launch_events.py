@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from drssim.client import SimControl
-from poller_devtools.local import create_launch_event_queue, use_local_credentials
+from drssim.launch_events import create_launch_event_queue
+from poller_devtools.local import use_local_credentials
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import harness as h

@@ -319,7 +319,7 @@ async def play(options: DemoOptions, moto_url: str, sim: Any) -> int:
     token = secrets.token_urlsafe(16)
     queue_url = None
     if options.launch_events:
-        from poller_devtools.local import create_launch_event_queue
+        from drssim.launch_events import create_launch_event_queue
 
         queue_url = await asyncio.to_thread(create_launch_event_queue, moto_url, "us-east-1", REGIONS)
     settings = scaled_settings(options, moto_url, sim.endpoint_url, token, pick_port(options.port), queue_url)

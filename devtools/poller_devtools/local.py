@@ -7,7 +7,6 @@ the daemon over real sockets exactly as it runs against AWS.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import socket
@@ -16,7 +15,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -139,43 +138,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-LAUNCH_RESULT_PATTERN = {"source": ["aws.drs"], "detail-type": ["DRS Source Server Launch Result"]}
-
-
-def create_launch_event_queue(
-    endpoint_url: str, queue_region: str, drs_regions: Sequence[str], name: str = "drs-launch-events"
-) -> str:
-    """What deploy/poller.yaml creates, on moto: an SQS queue (and its dead-letter queue) that an
-    EventBridge rule fills with DRS launch-result events; returns the queue URL.
-
-    DRS publishes in the region of the job. The rule in the queue's region targets the queue; a
-    rule in every other DRS region forwards to the queue region's default bus, as on AWS (an
-    EventBridge rule cannot target a queue in another region).
-    """
-    import boto3
-
-    sqs = boto3.client("sqs", endpoint_url=endpoint_url, region_name=queue_region)
-    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})
-    queue_url = sqs.create_queue(
-        QueueName=name, Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": "60"}
-    )["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    for region in dict.fromkeys([queue_region, *drs_regions]):
-        events = boto3.client("events", endpoint_url=endpoint_url, region_name=region)
-        events.put_rule(Name=f"{name}-rule", EventPattern=json.dumps(LAUNCH_RESULT_PATTERN), State="ENABLED")
-        account = queue_arn.split(":")[4]
-        target = (
-            queue_arn
-            if region == queue_region
-            else f"arn:aws:events:{queue_region}:{account}:event-bus/default"
-        )
-        events.put_targets(Rule=f"{name}-rule", Targets=[{"Id": "launch-events", "Arn": target}])
-    return str(queue_url)

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from drssim.app import build_app
 from drssim.clock import SimClock
-from drssim.launch_events import EventOptions
+from drssim.launch_events import EventOptions, create_launch_event_queue
 from drssim.state import Simulator
 
 
@@ -48,12 +48,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of launch events sent twice (0-1, default 0)",
     )
     serve.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    queue = sub.add_parser(
+        "events-queue",
+        help="create the SQS queue an EventBridge rule fills with launch-result events (on moto)",
+        description="Creates (idempotently) the launch-event queue, its dead-letter queue and the rules "
+        "that deliver 'DRS Source Server Launch Result' events to it, on an EventBridge + SQS stand-in "
+        "such as moto; prints the queue URL for POLLER_LAUNCH_EVENTS_QUEUE_URL.",
+    )
+    queue.add_argument(
+        "--endpoint-url", required=True, help="EventBridge and SQS endpoint, e.g. http://moto:5000"
+    )
+    queue.add_argument("--queue-region", default="us-east-1", help="region of the queue (default us-east-1)")
+    queue.add_argument(
+        "--drs-regions",
+        default="us-east-1",
+        help="comma-separated regions whose events reach it (default us-east-1)",
+    )
+    queue.add_argument("--name", default="drs-launch-events", help="queue name (default drs-launch-events)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``drssim`` script."""
     args = build_parser().parse_args(argv)
+    if args.command == "events-queue":
+        regions = [r.strip() for r in args.drs_regions.split(",") if r.strip()]
+        print(create_launch_event_queue(args.endpoint_url, args.queue_region, regions, args.name), flush=True)
+        return 0
     if args.time_scale < 0:
         raise SystemExit("--time-scale must be >= 0")
     for name in ("events_drop_rate", "events_duplicate_rate"):

@@ -22,7 +22,7 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -176,3 +176,47 @@ def _botocore_sender(endpoint_url: str) -> Sender:
             raise RuntimeError(f"{answer['FailedEntryCount']} of {len(entries)} entries rejected")
 
     return send
+
+
+LAUNCH_RESULT_PATTERN = {"source": [SOURCE], "detail-type": [DETAIL_TYPE]}
+
+
+def create_launch_event_queue(
+    endpoint_url: str, queue_region: str, drs_regions: Sequence[str], name: str = "drs-launch-events"
+) -> str:
+    """On an EventBridge + SQS stand-in (moto): the queue (with a dead-letter queue) that a rule
+    fills with launch-result events, as deploy/poller.yaml creates on AWS; returns its URL.
+
+    DRS publishes in the region of the job. The rule in the queue's region targets the queue; a
+    rule in every other region forwards to the queue region's default bus, as on AWS (a rule
+    cannot target a queue in another region). Idempotent: run it again, get the same queue.
+    """
+    import botocore.session
+
+    session = botocore.session.get_session()
+    sqs = session.create_client("sqs", region_name=queue_region, endpoint_url=endpoint_url)
+
+    def arn_of(url: str) -> str:
+        return str(
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        )
+
+    dead_letters = arn_of(sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"])
+    redrive = json.dumps({"deadLetterTargetArn": dead_letters, "maxReceiveCount": "5"})
+    queue_url = str(
+        sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": "60"})[
+            "QueueUrl"
+        ]
+    )
+    queue_arn = arn_of(queue_url)
+    account = queue_arn.split(":")[4]
+    for region in dict.fromkeys([queue_region, *drs_regions]):
+        events = session.create_client("events", region_name=region, endpoint_url=endpoint_url)
+        events.put_rule(Name=f"{name}-rule", EventPattern=json.dumps(LAUNCH_RESULT_PATTERN), State="ENABLED")
+        target = (
+            queue_arn
+            if region == queue_region
+            else f"arn:aws:events:{queue_region}:{account}:event-bus/default"
+        )
+        events.put_targets(Rule=f"{name}-rule", Targets=[{"Id": "launch-events", "Arn": target}])
+    return queue_url

@@ -16,9 +16,8 @@ from typing import Any
 import boto3
 import pytest
 import pytest_asyncio
-from drssim.launch_events import EventOptions
+from drssim.launch_events import EventOptions, create_launch_event_queue
 from drssim.testing import RunningSimulator, running_simulator
-from poller_devtools.local import create_launch_event_queue
 from prometheus_client import REGISTRY
 
 from poller.config import Settings
