@@ -42,7 +42,16 @@ from bench.bench_daemon import poller_env
 
 ARMS = ("polling", "events")
 RESULTS = ("LAUNCHED", "FAILED")
-OUTCOMES = ("applied", "requeued", "duplicate", "finished", "unknown_job", "other_type", "malformed")
+OUTCOMES = (
+    "applied",
+    "requeued",
+    "passed_on",
+    "duplicate",
+    "finished",
+    "unknown_job",
+    "other_type",
+    "malformed",
+)
 
 
 def start_drssim(out: Path, moto_url: str, drop: float, duplicate: float, seed: int) -> tuple[h.Child, str]:

@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     launch_events_wait_seconds: int = Field(
         20, ge=1, le=20, description="Long-poll wait of each ReceiveMessage on the launch-event queue"
     )
+    launch_events_handoffs: int = Field(
+        3, ge=0, description="Times an event for a job this replica does not track is put back for another"
+    )
 
     @field_validator("drs_regions", mode="before")
     @classmethod

@@ -77,8 +77,8 @@ LEASES_TAKEN_OVER = Counter("poller_leases_taken_over_total", "Expired leases of
 LAUNCH_EVENTS = Counter(
     "poller_launch_events_total",
     "DRS launch-result events read from the queue, by what became of them: applied (woke a poll that "
-    "was written), requeued (that poll failed: left for redelivery), duplicate, finished, unknown_job, "
-    "other_type, malformed",
+    "was written), requeued (that poll failed: left for redelivery), passed_on (job not tracked here: put "
+    "back for another replica), duplicate, finished, unknown_job, other_type, malformed",
     ["outcome"],
 )
 LAUNCH_EVENTS_QUEUE_UP = Gauge(

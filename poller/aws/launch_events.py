@@ -10,7 +10,9 @@ The event, as DRS publishes it (source ``aws.drs``)::
 The source server is in ``resources``, not in ``detail``. Delivery is best effort, so an event
 is a hint: it wakes the poll of the tracker waiting on its job, and DescribeJobs decides. A
 message is deleted once that poll was written, or at once when it is dropped (duplicate,
-unknown or finished job, another detail type, a malformed body: counted by outcome). A queue
+finished job, another detail type, a malformed body: counted by outcome). An event for a job
+this replica does not track may belong to another replica reading the same queue: it is made
+visible again at once, up to ``handoffs`` times, and only then dropped as ``unknown_job``. A queue
 that does not answer leaves the daemon polling as without events: a metric, one log line per
 outage, retries with capped backoff; readiness does not depend on it.
 """
@@ -114,6 +116,7 @@ class LaunchEventConsumer:
         offer: Offer,
         wait_seconds: int = 20,
         max_backoff_seconds: float = 60.0,
+        handoffs: int = 3,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._sqs = sqs
@@ -121,6 +124,7 @@ class LaunchEventConsumer:
         self._offer = offer
         self._wait_seconds = wait_seconds
         self._max_backoff = max_backoff_seconds
+        self._handoffs = handoffs
         self._clock = clock
         self._failures = 0
         self._waiting: set[asyncio.Task[None]] = set()
@@ -134,9 +138,13 @@ class LaunchEventConsumer:
                 if messages is None:
                     await _wait(stop, self._backoff())
                     continue
-                drops = [m for m in messages if not self._handle(m)]
+                outcomes = [(m, self._handle(m)) for m in messages]
+                drops = [m for m, outcome in outcomes if outcome == "drop"]
                 if drops:
                     await self._delete(drops)
+                passed = [m for m, outcome in outcomes if outcome == "pass"]
+                if passed:
+                    await self._pass_on(passed)
             except Exception as err:  # a surprise must not end event reading, let alone the daemon
                 self._unreachable("Unexpected", err)
                 log.exception("launch_events_crashed", error=repr(err))
@@ -156,7 +164,7 @@ class LaunchEventConsumer:
                 QueueUrl=self._queue_url,
                 MaxNumberOfMessages=MAX_MESSAGES,
                 WaitTimeSeconds=self._wait_seconds,
-                AttributeNames=["SentTimestamp"],
+                AttributeNames=["SentTimestamp", "ApproximateReceiveCount"],
             )
         except (ClientError, BotoCoreError) as err:
             self._unreachable("ReceiveMessage", err)
@@ -185,25 +193,29 @@ class LaunchEventConsumer:
         cap = min(self._max_backoff, 2.0 ** min(self._failures, 6))
         return random.uniform(cap / 2, cap)
 
-    def _handle(self, message: dict[str, Any]) -> bool:
-        """True when a wake now owns the message (deleted once its poll is written)."""
+    def _handle(self, message: dict[str, Any]) -> str:
+        """``wake`` (a wake owns the message: deleted once its poll is written), ``drop``
+        (delete now) or ``pass`` (another replica may track its job: make it visible again)."""
         try:
             event = parse_launch_event(message.get("Body", ""))
         except NotALaunchResult as err:
             metrics.LAUNCH_EVENTS.labels(err.outcome).inc()
             if err.outcome == "malformed":
                 log.warning("launch_event_malformed", message_id=message.get("MessageId"), reason=str(err))
-            return False
+            return "drop"
         result = self._offer(
             event.job_id, event.source_server_id, event.state, self._sent_at(message), event.event_id
         )
+        if result == "unknown_job" and _receive_count(message) <= self._handoffs:
+            metrics.LAUNCH_EVENTS.labels("passed_on").inc()
+            return "pass"
         if isinstance(result, str):
             metrics.LAUNCH_EVENTS.labels(result).inc()
-            return False
+            return "drop"
         task = asyncio.get_running_loop().create_task(self._delete_when_written(result, message))
         self._waiting.add(task)
         task.add_done_callback(self._waiting.discard)
-        return True
+        return "wake"
 
     def _sent_at(self, message: dict[str, Any]) -> float:
         sent = (message.get("Attributes") or {}).get("SentTimestamp")
@@ -229,6 +241,23 @@ class LaunchEventConsumer:
             return
         for failed in answer.get("Failed") or []:
             metrics.LAUNCH_EVENTS_QUEUE_ERRORS.labels("DeleteMessageBatch", str(failed.get("Code"))).inc()
+
+    async def _pass_on(self, messages: list[dict[str, Any]]) -> None:
+        entries = [
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+            for i, m in enumerate(messages)
+        ]
+        try:
+            await self._sqs.change_message_visibility_batch(QueueUrl=self._queue_url, Entries=entries)
+        except (ClientError, BotoCoreError) as err:  # visible again after the visibility timeout anyway
+            metrics.LAUNCH_EVENTS_QUEUE_ERRORS.labels("ChangeMessageVisibilityBatch", _code(err)).inc()
+
+
+def _receive_count(message: dict[str, Any]) -> int:
+    try:
+        return int(str((message.get("Attributes") or {}).get("ApproximateReceiveCount")))
+    except ValueError:
+        return 1
 
 
 def _code(err: BaseException) -> str:

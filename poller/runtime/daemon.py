@@ -85,6 +85,7 @@ class Daemon:
                 self.wakes.offer,
                 wait_seconds=settings.launch_events_wait_seconds,
                 max_backoff_seconds=settings.retry_backoff_max_seconds,
+                handoffs=settings.launch_events_handoffs,
             )
         self.app = build_app(self.health)
         self.tick_hooks: list[TickHook] = []

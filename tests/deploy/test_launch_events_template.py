@@ -15,7 +15,11 @@ from tests.deploy.test_template import REPO, as_list, poller_env, template
 
 CONSUMER = REPO / "poller" / "aws" / "launch_events.py"
 # IAM action of each SQS operation the consumer calls (DeleteMessageBatch authorizes as DeleteMessage).
-ACTIONS = {"ReceiveMessage": "sqs:ReceiveMessage", "DeleteMessageBatch": "sqs:DeleteMessage"}
+ACTIONS = {
+    "ReceiveMessage": "sqs:ReceiveMessage",
+    "DeleteMessageBatch": "sqs:DeleteMessage",
+    "ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+}
 
 
 def resource(name: str) -> dict[str, Any]:
