@@ -1,19 +1,21 @@
 """Launch results found by polling alone vs woken by DRS's launch-result events, side by side.
 
-One run, one moto (DynamoDB, EventBridge, SQS) and one drssim as child processes; two daemons
-as child processes at the same time, each with its own table of N executions (one wave per
-region, S servers split over the regions, drills): "polling" has no queue, "events" long-polls
-the queue that an EventBridge rule fills with drssim's "DRS Source Server Launch Result"
-events. Both see the same DRS, clock and machine.
+One run, one moto (DynamoDB, EventBridge, SQS) as a child process, and per arm one drssim and
+one daemon as child processes, all at the same time; each daemon has its own table of N
+executions (one wave per region, S servers split over the regions, drills). "polling" has no
+queue; "events" long-polls the queue that an EventBridge rule fills with its drssim's "DRS
+Source Server Launch Result" events. The two drssims have the same seed and get the same
+commands, so both arms see the same jobs with the same timelines, on the same machine.
 
-The PENDING and STARTED phases are skipped (jobs are moved to IN_PROGRESS with the clock
-frozen, both daemons make their first poll, then the clock runs at ``--time-scale``): the
-launch results, the thing measured, come ~6.3 simulated minutes later, while the daemons poll
-at the IN_PROGRESS interval (30 s at scale 1). ``--fail-rate`` of the servers are failed by
-drssim's control API at random moments of that phase (FAILED results). With ``--drop-rate`` and
-``--duplicate-rate`` drssim loses or doubles that share of its events (EventBridge is best
-effort). The events daemon also receives the polling daemon's events: for it they are jobs it
-does not track (``unknown_job``), as other DRS jobs of the account would be.
+The PENDING and STARTED phases are skipped: with the clock frozen, the executions' jobs are
+moved to IN_PROGRESS in ten groups spread over ``--spread-seconds`` (simulated), as executions
+started at different times would be; both daemons make their first poll; then the clock runs
+at ``--time-scale``. The launch results, the thing measured, come over the next ~6 + spread/60
+simulated minutes while the daemons poll at the IN_PROGRESS interval (30 s at scale 1).
+``--fail-rate`` of the servers are failed (drssim's control API, in both drssims at once) at a
+random moment before their launch (FAILED results). With ``--drop-rate`` and
+``--duplicate-rate`` the events drssim loses or doubles that share of its events (EventBridge
+is best effort).
 
 Detection latency = the daemon's log line of the write (``transitions``) − the wall-clock moment
 drssim made the change (its ground truth). Accuracy = each server's final status against
@@ -54,32 +56,53 @@ OUTCOMES = (
 )
 
 
-def start_drssim(out: Path, moto_url: str, drop: float, duplicate: float, seed: int) -> tuple[h.Child, str]:
+def start_drssim(
+    out: Path, arm: str, moto_url: str | None, drop: float, duplicate: float, seed: int
+) -> tuple[h.Child, str]:
+    """drssim with a frozen clock; with ``moto_url``, sending launch-result events there."""
     port = h.free_port()
     argv = [
         *(sys.executable, "-m", "drssim", "serve", "--port", str(port), "--time-scale", "0"),
-        *("--seed", str(seed), "--log-level", "WARNING", "--events-endpoint-url", moto_url),
-        *("--events-drop-rate", str(drop), "--events-duplicate-rate", str(duplicate)),
+        *("--seed", str(seed), "--log-level", "WARNING"),
     ]
-    child = h.Child("drssim", argv, out, nice=h.STAND_IN_NICE)
+    if moto_url:
+        argv += ["--events-endpoint-url", moto_url, "--events-drop-rate", str(drop)]
+        argv += ["--events-duplicate-rate", str(duplicate)]
+    child = h.Child(f"drssim-{arm}", argv, out, nice=h.STAND_IN_NICE)
     url = f"http://127.0.0.1:{port}"
     h.wait_http(f"{url}/_sim/health", child)
     return child, url
 
 
-def fail_some(
-    control: SimControl, victims: list[tuple[str, str]], span: float, stop: threading.Event
-) -> None:
-    """Fail each (job, server) at a random moment of the next ``span`` wall seconds."""
-    plan = sorted((random.uniform(0.05, 0.9) * span, job, sid) for job, sid in victims)
-    start = time.monotonic()
-    for at, job, sid in plan:
-        if stop.wait(max(0.0, start + at - time.monotonic())):
+def failure_plan(
+    control: SimControl, groups: list[list[str]], ahead: list[float], args: argparse.Namespace, t0: float
+) -> list[tuple[float, str, str]]:
+    """``--fail-rate`` of the servers, each to fail at a random moment before its launch.
+
+    ``groups[g]`` are job IDs that had run ``ahead[g]`` simulated seconds into IN_PROGRESS when the
+    clock was released at wall time ``t0``; a drill launches 363-393 s into IN_PROGRESS.
+    """
+    rng = random.Random(args.seed)
+    plan = []
+    for ids, done in zip(groups, ahead, strict=True):
+        for job in control.truth(job_ids=ids):
+            for s in job["servers"]:
+                if rng.random() < args.fail_rate:
+                    at = rng.uniform(5.0, max(5.0, 360.0 - done))  # simulated s after the release
+                    plan.append((t0 + at / args.time_scale, job["jobID"], s["sourceServerID"]))
+    return plan
+
+
+def fail_some(controls: list[SimControl], plan: list[tuple[float, str, str]], stop: threading.Event) -> None:
+    """Fail each (wall time, job, server) of ``plan`` in every drssim at that time."""
+    for at, job, sid in sorted(plan):
+        if stop.wait(max(0.0, at - time.time())):
             return
-        try:
-            control.fail_server(job, sid, "Launch failed (bench --fail-rate)")
-        except Exception as err:  # already launched (jitter): it stays a LAUNCHED sample
-            print(f"  fail {sid}: {err}", file=sys.stderr)
+        for control in controls:
+            try:
+                control.fail_server(job, sid, "Launch failed (bench --fail-rate)")
+            except Exception as err:  # launched meanwhile: it stays a LAUNCHED sample
+                print(f"  fail {sid}: {err}", file=sys.stderr)
 
 
 def result_truth(drs_url: str) -> tuple[dict[tuple[str, str], float], dict[str, dict[str, Any]]]:
@@ -113,19 +136,32 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         moto, moto_url = h.start_moto(out)
         children.append(moto)
-        sim, drs_url = start_drssim(out, moto_url, args.drop_rate, args.duplicate_rate, args.seed)
-        children.append(sim)
+        drs_url: dict[str, str] = {}
+        for arm in ARMS:
+            events_to = moto_url if arm == "events" else None
+            sim, drs_url[arm] = start_drssim(
+                out, arm, events_to, args.drop_rate, args.duplicate_rate, args.seed
+            )
+            children.append(sim)
         queue_url = create_launch_event_queue(moto_url, "us-east-1", h.REGIONS)
         print(f"seeding 2 × {args.executions} executions × {args.servers} servers ...", flush=True)
-        workloads = {arm: h.seed(moto_url, drs_url, args.executions, args.servers) for arm in ARMS}
-        control = SimControl(drs_url, timeout=300)
-        job_ids = [j for wl in workloads.values() for j in wl.job_ids]
-        control.advance_jobs("IN_PROGRESS", job_ids)
+        workloads = {arm: h.seed(moto_url, drs_url[arm], args.executions, args.servers) for arm in ARMS}
+        controls = [SimControl(drs_url[arm], timeout=300) for arm in ARMS]
+        groups = 10
+        group_jobs: list[list[str]] = []
+        for g in range(groups):  # executions started at different times: ten groups, spread apart
+            mine = [i for i in range(args.executions) if i * groups // args.executions == g]
+            ids = workloads[ARMS[0]].job_ids  # one job per region: all us-east-1 ones, then us-west-2
+            group_jobs.append([ids[i + k * args.executions] for i in mine for k in (0, 1)])
+            for control in controls:  # same seed, same commands: the same job IDs in both drssims
+                control.advance_jobs("IN_PROGRESS", group_jobs[-1])
+                control.advance_clock(args.spread_seconds / groups)
+        ahead = [(groups - g) * args.spread_seconds / groups for g in range(groups)]
         daemons: dict[str, h.Child] = {}
         metrics_url: dict[str, str] = {}
         for arm, wl in workloads.items():
             port = h.free_port()
-            env = h.child_env(poller_env(wl, moto_url, drs_url, port, scale))
+            env = h.child_env(poller_env(wl, moto_url, drs_url[arm], port, scale))
             if arm == "events":
                 env.update(POLLER_LAUNCH_EVENTS_QUEUE_URL=queue_url, POLLER_SQS_ENDPOINT_URL=moto_url)
             daemons[arm] = h.Child(f"daemon-{arm}", [sys.executable, "-m", "poller", "run"], out, env)
@@ -147,16 +183,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     )
                 time.sleep(0.5)
         before = {arm: h.scrape(metrics_url[arm]) for arm in ARMS}
-        truth_now = control.truth()
-        servers = [(j["jobID"], s["sourceServerID"]) for j in truth_now for s in j["servers"]]
-        victims = random.Random(args.seed).sample(servers, round(len(servers) * args.fail_rate))
-        t0 = h.release_clock(drs_url, scale)
-        in_progress_wall = 360.0 / scale  # drills launch ~378 ± 15 simulated s into IN_PROGRESS
-        failer = threading.Thread(
-            target=fail_some, args=(control, victims, in_progress_wall, stop_failing), daemon=True
-        )
+        for control in controls:
+            control.set_time_scale(scale)
+        t0 = time.time()
+        plan = failure_plan(controls[0], group_jobs, ahead, args, t0)  # the same in both drssims
+        failer = threading.Thread(target=fail_some, args=(controls, plan, stop_failing), daemon=True)
         failer.start()
-        limit = t0 + 900.0 / scale + 120
+        limit = t0 + (900.0 + args.spread_seconds) / scale + 120
         print(f"clock released at time scale {scale:g}; waiting for both daemons to finish ...", flush=True)
         finished = False
         while time.time() < limit:
@@ -174,9 +207,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             daemons[arm].stop()
         r["finished"] = finished
         r["wall_seconds"] = t1 - t0
-        truth, final = result_truth(drs_url)
         dynamodb = h.ddb_client(moto_url)
         for arm in ARMS:
+            truth, final = result_truth(drs_url[arm])
             a, b = after[arm], before[arm]
 
             def delta(name: str, a: h.Scrape = a, b: h.Scrape = b, **lab: str) -> float:
@@ -287,6 +320,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fail-rate", type=float, default=0.1, help="share of servers failed mid-launch")
     parser.add_argument("--drop-rate", type=float, default=0.0, help="share of launch events drssim loses")
     parser.add_argument("--duplicate-rate", type=float, default=0.0, help="share of launch events sent twice")
+    parser.add_argument(
+        "--spread-seconds",
+        type=float,
+        default=300.0,
+        help="simulated seconds over which the executions start",
+    )
     parser.add_argument("--seed", type=int, default=1, help="drssim and victim seed")
     args = parser.parse_args(argv)
     use_local_credentials()

@@ -240,6 +240,20 @@ class DirectSeeder:
         return deserialize(answer["Item"]) if "Item" in answer else None
 
 
+def launch_event_summary() -> str:
+    """What the daemon (in this process) did with drssim's launch-result events."""
+    from prometheus_client import REGISTRY
+
+    def count(name: str, **labels: str) -> int:
+        return int(REGISTRY.get_sample_value(name, labels) or 0)
+
+    outcomes = ("applied", "duplicate", "finished", "passed_on", "unknown_job", "requeued")
+    read = ", ".join(f"{count('poller_launch_events_total', outcome=o)} {o}" for o in outcomes)
+    woken = count("poller_launch_detection_seconds_count", trigger="event")
+    timer = count("poller_launch_detection_seconds_count", trigger="timer")
+    return f"Launch results found by event-woken polls: {woken}, by timer polls: {timer} (events: {read})."
+
+
 class DemoError(RuntimeError):
     """Something the user should read, printed without a traceback."""
 
@@ -415,6 +429,8 @@ async def _watch(
         except TimeoutError:
             pass
     sys.stdout.write("\n".join(render_summary(items, labels, options.time_scale)) + "\n")
+    if options.launch_events:
+        sys.stdout.write(launch_event_summary() + "\n")
     sys.stdout.flush()
     return outcome
 
