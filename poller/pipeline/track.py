@@ -81,6 +81,7 @@ class ExecutionTracker:
         self._wakes = wakes
         self._watched: frozenset[str] = frozenset()
         self._last_status: ExecutionStatus | None = None
+        self._timer_due: float | None = None  # the timer poll an event-woken poll came before
 
     async def run(self) -> None:
         structlog.contextvars.bind_contextvars(execution_id=self.execution_id)
@@ -115,7 +116,10 @@ class ExecutionTracker:
                 return
             delay = self._delay(execution)
             if delay > 0 and self.alarm.rung and self._retry_at is None:
-                delay = 0.0  # a launch-result event: ask now (a backoff after failures still holds)
+                # a launch-result event: ask now (a backoff after failures still holds), and keep
+                # the timer's poll where it was, in the batches it shares with other executions
+                self._timer_due = self._clock() + delay
+                delay = 0.0
             if delay > 0:
                 await self._sleep(delay)
                 continue
@@ -163,9 +167,15 @@ class ExecutionTracker:
             return max(0.0, self._retry_at - now)
         if is_timed_out(execution, now, self._config.timeout_seconds):
             return 0.0
-        return seconds_until_next_poll(
+        delay = seconds_until_next_poll(
             execution, now, self._config.intervals, self._config.batch_lead_seconds
         )
+        if self._timer_due is not None:  # after an event-woken poll: the timer's slot, if sooner
+            if self._timer_due <= now + delay:
+                delay = max(0.0, self._timer_due - now)
+            if delay == 0.0 or self._timer_due <= now:
+                self._timer_due = None
+        return delay
 
     async def _sleep(self, seconds: float) -> None:
         self.sleeping = True
