@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import given
@@ -12,6 +12,10 @@ from hypothesis import strategies as st
 
 from poller.aws.launch_events import NotALaunchResult, parse_launch_event
 from poller.domain.model import Execution
+from poller.domain.phases import PollingIntervals
+from poller.domain.statuses import ServerStatus
+from poller.pipeline.batch import JobStatusBatcher
+from poller.pipeline.track import ExecutionTracker, TrackerConfig
 from poller.pipeline.wake import (
     Alarm,
     Wake,
@@ -20,6 +24,9 @@ from poller.pipeline.wake import (
     launch_results_learned,
     settle,
 )
+from poller.store.executions import ExecutionStore
+from tests.unit.builders import START, drs_job, participant, server, server_id, wave
+from tests.unit.builders import execution as build
 
 JOB = "drsjob-04ca7d0d3fb6afa3e"
 SERVER = "s-12345678901234567"
@@ -191,3 +198,65 @@ async def test_a_newer_tracker_keeps_the_job_when_an_older_one_forgets_it() -> N
     assert isinstance(board.offer(JOB, SERVER, "RECOVERY_LAUNCH_SUCCEEDED", 1.0), Wake)
     assert new.rung and not old.rung
     new.close()
+
+
+# ---- a tracker woken by an event ---------------------------------------------------------------
+class _Store:
+    def __init__(self, initial: Execution) -> None:
+        self.item = initial
+
+    async def get(self, execution_id: str) -> Execution:
+        return self.item
+
+    async def save(self, updated: Execution, expected_version: int, lease: Any = None) -> Execution:
+        self.item = updated.model_copy(update={"Version": expected_version + 1})
+        return self.item
+
+
+class _Drs:
+    """DescribeJobs as the batcher answers it; counts the questions."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        self.answer = answer
+        self.asked = 0
+
+    def ask(self, region: str, job_ids: Any) -> asyncio.Future[dict[str, Any]]:
+        self.asked += 1
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        future.set_result(self.answer)
+        return future
+
+
+async def _until(condition: Any, what: str) -> None:
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never: {what}")
+
+
+async def test_an_event_wakes_a_sleeping_tracker_and_its_written_poll_settles_the_wake() -> None:
+    now = [START]
+    store = _Store(build([wave([server(1, ServerStatus.IN_PROGRESS, job=1)])], start=START))
+    job = drs_job(1, "STARTED", [participant(1, "IN_PROGRESS")])
+    drs = _Drs({job["jobID"]: job})
+    board = WakeBoard()
+    tracker = ExecutionTracker(
+        "exec-1",
+        cast(ExecutionStore, store),
+        cast(JobStatusBatcher, drs),
+        TrackerConfig(intervals=PollingIntervals(), timeout_seconds=1800, idle_write_seconds=300),
+        lambda: now[0],
+        wakes=board,
+    )
+    task = asyncio.create_task(tracker.run())
+    await _until(lambda: drs.asked == 1 and tracker.sleeping, "the first poll, then a 30 s sleep")
+    now[0] += 10  # 20 s before the timer's poll
+    drs.answer = {job["jobID"]: drs_job(1, "STARTED", [participant(1, "LAUNCHED")])}
+    wake = board.offer(job["jobID"], server_id(1), "RECOVERY_LAUNCH_SUCCEEDED", now[0])
+    assert isinstance(wake, Wake)
+    assert await asyncio.wait_for(wake.written, timeout=30)  # the woken poll was written
+    assert drs.asked == 2 and store.item.Waves[0].Servers[0].Status == ServerStatus.LAUNCHED
+    tracker.stopping = True
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
