@@ -164,16 +164,18 @@ async def test_failed_launch_event_wakes_the_poll_too(
     dynamodb: Any, tables: Tables, sim: RunningSimulator, event_daemon: RunningDaemon
 ) -> None:
     with sim.control.drs_progression():
-        execution = await _in_progress(dynamodb, tables, sim, servers=1)
+        execution = await _in_progress(dynamodb, tables, sim, servers=3)
         [job_id] = job_ids_of(execution)
         server = all_servers(execution)[0]["SourceServerId"]
-        by_event = detections("event")
+        by_event, by_timer = detections("event"), detections("timer")
         sim.control.fail_server(job_id, server, "boot volume unavailable")
-        final = await wait_for_status(
-            dynamodb, tables.executions, execution["ExecutionId"], "FAILED", timeout=EVENT_WAIT
+        read = lambda: get_execution_from_dynamodb(dynamodb, tables.executions, execution["ExecutionId"])  # noqa: E731
+        final = await wait_until(
+            read, lambda e: all_servers(e)[0]["Status"] == "FAILED", EVENT_WAIT, "the server FAILED"
         )
-    assert all_servers(final)[0]["Status"] == "FAILED"
+    assert [s["Status"] for s in all_servers(final)] == ["FAILED", "IN_PROGRESS", "IN_PROGRESS"]
     assert detections("event") - by_event == 1
+    assert detections("timer") == by_timer
 
 
 def _event(job_id: str, server_id: str, state: str = "RECOVERY_LAUNCH_SUCCEEDED") -> str:
