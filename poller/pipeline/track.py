@@ -140,6 +140,7 @@ class ExecutionTracker:
         written = after is not None and self._retry_at is None
         if written and after is not None:
             observe_detection(before, after, wakes, self._clock())
+            self.alarm.answered(after)  # events that came in while it asked: no poll of their own
         settle(wakes, written)
         self._watch(after)
 

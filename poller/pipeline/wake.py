@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -74,6 +74,13 @@ class Alarm:
         taken, self._pending = self._pending, []
         return taken
 
+    def answered(self, execution: Execution) -> None:
+        """A written poll already knows the results some pending wakes announce (they arrived
+        while it was asking): they are settled, without a poll of their own."""
+        waiting = awaiting_launch_result(execution)
+        known, self._pending = partition(self._pending, lambda wake: _answered_by(wake.key, waiting))
+        settle(known, True)
+
     def close(self, finished: bool = False) -> None:
         """The tracker ends. ``finished`` (the execution's terminal status is written): the wakes
         still pending have nothing left to learn, their messages go. Otherwise (stopped, lease
@@ -84,6 +91,20 @@ class Alarm:
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def _answered_by(key: EventKey, waiting: dict[str, frozenset[str]]) -> bool:
+    job_id, server, _ = key
+    servers = waiting.get(job_id)
+    if servers is None:
+        return True  # no server of that job awaits a result any more
+    return not server.startswith("event:") and server not in servers
+
+
+def partition(wakes: list[Wake], answered: Callable[[Wake], bool]) -> tuple[list[Wake], list[Wake]]:
+    """(answered, still pending)."""
+    yes = [w for w in wakes if answered(w)]
+    return yes, [w for w in wakes if not answered(w)]
 
 
 def settle(wakes: Iterable[Wake], written: bool) -> None:

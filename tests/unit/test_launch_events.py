@@ -260,3 +260,17 @@ async def test_an_event_wakes_a_sleeping_tracker_and_its_written_poll_settles_th
     tracker.stopping = True
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_wakes_whose_result_a_written_poll_already_knows_need_no_poll_of_their_own() -> None:
+    board, alarm = WakeBoard(), Alarm()
+    board.watch(alarm, execution((SERVER, JOB, "IN_PROGRESS"), ("s-2", JOB, "IN_PROGRESS")), frozenset())
+    known = board.offer(JOB, SERVER, "RECOVERY_LAUNCH_SUCCEEDED", 1.0)
+    other = board.offer(JOB, "s-2", "RECOVERY_LAUNCH_SUCCEEDED", 1.0)
+    anonymous = board.offer(JOB, None, "RECOVERY_LAUNCH_SUCCEEDED", 1.0, "event-a")
+    assert isinstance(known, Wake) and isinstance(other, Wake) and isinstance(anonymous, Wake)
+    alarm.answered(execution((SERVER, JOB, "LAUNCHED"), ("s-2", JOB, "IN_PROGRESS")))
+    assert known.written.done() and known.written.result() is True
+    assert alarm.take() == [other, anonymous]  # s-2 still awaits DRS's word; so may the anonymous one
+    alarm.answered(execution((SERVER, JOB, "LAUNCHED"), ("s-2", JOB, "FAILED")))
+    alarm.close()
