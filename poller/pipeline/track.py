@@ -140,7 +140,8 @@ class ExecutionTracker:
         written = after is not None and self._retry_at is None
         if written and after is not None:
             observe_detection(before, after, wakes, self._clock())
-            self.alarm.answered(after)  # events that came in while it asked: no poll of their own
+            if self.alarm.rung:  # events that came in while it asked: no poll of their own
+                self.alarm.answered(after)
         settle(wakes, written)
         self._watch(after)
 
