@@ -157,6 +157,17 @@ class Settings(BaseSettings):
         120.0, ge=1, description="Age of a launch claim after which DRS is searched for its job"
     )
     launch_max_attempts: int = Field(5, ge=1, description="StartRecovery attempts per wave before it FAILS")
+    # ---- launch-result events (DRS "Source Server Launch Result" via EventBridge → SQS) ----
+    launch_events_queue_url: str | None = Field(
+        None, description="SQS queue of DRS launch-result events that wake polls early; unset = polling only"
+    )
+    sqs_endpoint_url: str | None = Field(None, description="Override for SQS, e.g. a moto server")
+    launch_events_wait_seconds: int = Field(
+        20, ge=1, le=20, description="Long-poll wait of each ReceiveMessage on the launch-event queue"
+    )
+    launch_events_handoffs: int = Field(
+        3, ge=0, description="Times an event for a job this replica does not track is put back for another"
+    )
 
     @field_validator("drs_regions", mode="before")
     @classmethod

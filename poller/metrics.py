@@ -166,3 +166,29 @@ def start_at_zero(counter: Counter, *label_values: str) -> None:
     """Create ``counter``'s series for each value of its one label, at 0 (see _SummedCounter)."""
     for value in label_values:
         counter.labels(value)
+
+
+# ---- launch-result events (POLLER_LAUNCH_EVENTS_QUEUE_URL): a hint that wakes a poll early ----
+LAUNCH_EVENTS = Counter(
+    "poller_launch_events_total",
+    "DRS launch-result events read from the queue, by what became of them: applied (woke a poll that "
+    "was written), requeued (that poll failed: left for redelivery), passed_on (job not tracked here: put "
+    "back for another replica), duplicate, finished, unknown_job, other_type, malformed",
+    ["outcome"],
+)
+LAUNCH_EVENTS_QUEUE_UP = Gauge(
+    "poller_launch_events_queue_up",
+    "1 while the launch-event queue answers, 0 while it does not (tracking falls back to polling alone)",
+)
+LAUNCH_EVENTS_QUEUE_ERRORS = Counter(
+    "poller_launch_events_queue_errors_total",
+    "Failed calls to the launch-event queue, by operation and error code",
+    ["operation", "code"],
+)
+LAUNCH_DETECTION = Histogram(
+    "poller_launch_detection_seconds",
+    "Server launch results (LAUNCHED/FAILED) written, by what triggered the poll: event (from the event's "
+    "queueing) or timer (from the previous poll, an upper bound)",
+    ["trigger"],
+    buckets=(0.25, 0.5, 1, 2, 5, 10, 15, 30, 45, 60, 120),
+)

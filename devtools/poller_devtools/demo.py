@@ -1,6 +1,8 @@
 """``poller-dev demo``: the whole system on one machine, no Docker and no AWS account.
 
-Starts a moto server (DynamoDB) and drssim (DRS) on 127.0.0.1, creates the tables, seeds a
+Starts a moto server (DynamoDB, EventBridge, SQS) and drssim (DRS) on 127.0.0.1, creates the
+tables and the launch-event queue (drssim's launch results reach the daemon through EventBridge
+and SQS, as DRS's do on AWS), seeds a
 demo plan and starts executions through the poller's own HTTP API, then runs the real daemon
 with its intervals scaled down by the simulator's time-scale, so a 20-minute drill plays in
 well under a minute while every call still goes over real sockets. This is what ``make run``
@@ -55,6 +57,7 @@ class DemoOptions:
     plain: bool = False
     max_wait: float | None = None
     log_level: str = "WARNING"
+    launch_events: bool = True
 
     def wait_budget(self) -> float:
         """Wall seconds after which the demo gives up (exit 1) instead of hanging."""
@@ -65,7 +68,12 @@ class DemoOptions:
 
 
 def scaled_settings(
-    options: DemoOptions, moto_url: str, drssim_url: str, token: str, port: int | None = None
+    options: DemoOptions,
+    moto_url: str,
+    drssim_url: str,
+    token: str,
+    port: int | None = None,
+    queue_url: str | None = None,
 ) -> Settings:
     """Daemon settings for the demo: defaults divided by the time-scale, with floors.
 
@@ -99,6 +107,9 @@ def scaled_settings(
             batch_window_seconds=scaled("batch_window_seconds", 0.02),
             timeout_seconds=max(60.0, scaled("timeout_seconds", 0.0) * 1.5),
             shutdown_grace_seconds=5.0,
+            launch_events_queue_url=queue_url,
+            sqs_endpoint_url=moto_url if queue_url else None,
+            launch_events_wait_seconds=1,  # Ctrl-C is not kept waiting on a long poll
         )
     except ValidationError as err:
         raise DemoError(f"invalid demo settings: {err}") from err
@@ -229,6 +240,20 @@ class DirectSeeder:
         return deserialize(answer["Item"]) if "Item" in answer else None
 
 
+def launch_event_summary() -> str:
+    """What the daemon (in this process) did with drssim's launch-result events."""
+    from prometheus_client import REGISTRY
+
+    def count(name: str, **labels: str) -> int:
+        return int(REGISTRY.get_sample_value(name, labels) or 0)
+
+    outcomes = ("applied", "duplicate", "finished", "passed_on", "unknown_job", "requeued")
+    read = ", ".join(f"{count('poller_launch_events_total', outcome=o)} {o}" for o in outcomes)
+    woken = count("poller_launch_detection_seconds_count", trigger="event")
+    timer = count("poller_launch_detection_seconds_count", trigger="timer")
+    return f"Launch results found by event-woken polls: {woken}, by timer polls: {timer} (events: {read})."
+
+
 class DemoError(RuntimeError):
     """Something the user should read, printed without a traceback."""
 
@@ -306,7 +331,12 @@ async def play(options: DemoOptions, moto_url: str, sim: Any) -> int:
     from poller.store.tables import ensure_tables
 
     token = secrets.token_urlsafe(16)
-    settings = scaled_settings(options, moto_url, sim.endpoint_url, token, pick_port(options.port))
+    queue_url = None
+    if options.launch_events:
+        from drssim.launch_events import create_launch_event_queue
+
+        queue_url = await asyncio.to_thread(create_launch_event_queue, moto_url, "us-east-1", REGIONS)
+    settings = scaled_settings(options, moto_url, sim.endpoint_url, token, pick_port(options.port), queue_url)
     configure_logging(settings.log_level, settings.log_format)
 
     import aioboto3
@@ -339,7 +369,7 @@ async def play(options: DemoOptions, moto_url: str, sim: Any) -> int:
             else:
                 seeder = DirectSeeder(settings)
                 via = "DynamoDB directly (this build of the daemon serves no API)"
-            _print_banner(out, options, base, moto_url, sim.endpoint_url, token, via)
+            _print_banner(out, options, base, moto_url, sim.endpoint_url, token, via, queue_url)
             rng = random.Random(options.seed)
             plan = demo_plan(options.servers, options.wave_order, rng)
             plan_id = await seeder.create_plan(plan)
@@ -399,19 +429,29 @@ async def _watch(
         except TimeoutError:
             pass
     sys.stdout.write("\n".join(render_summary(items, labels, options.time_scale)) + "\n")
+    if options.launch_events:
+        sys.stdout.write(launch_event_summary() + "\n")
     sys.stdout.flush()
     return outcome
 
 
 def _print_banner(
-    out: Any, options: DemoOptions, base: str, moto_url: str, drssim_url: str, token: str, via: str
+    out: Any,
+    options: DemoOptions,
+    base: str,
+    moto_url: str,
+    drssim_url: str,
+    token: str,
+    via: str,
+    queue_url: str | None = None,
 ) -> None:
+    events = f"launch events via {queue_url}" if queue_url else "launch events off (polling only)"
     out.write(
         "DRS execution poller-dev demo (local only: moto + drssim on 127.0.0.1, no AWS account used)\n"
         f"  poller API     {base}/executions   (Authorization: Bearer {token})\n"
         f"  metrics        {base}/metrics   health {base}/healthz\n"
         f"  drssim         {drssim_url}   control {drssim_url}/_sim/truth\n"
-        f"  moto           {moto_url}\n"
+        f"  moto           {moto_url}   {events}\n"
         f"  time-scale {options.time_scale:g}x, {options.executions} executions x {options.servers} servers, "
         f"failure rate {options.failure_rate:g}; seeding via {via}\n\n"
     )
@@ -421,6 +461,7 @@ def _print_banner(
 @contextmanager
 def local_backends(options: DemoOptions) -> Iterator[tuple[str, Any]]:
     """moto and drssim in this process, on 127.0.0.1 only, with placeholder credentials."""
+    from drssim.launch_events import EventOptions
     from drssim.testing import running_simulator
 
     from poller_devtools.local import running_moto_server, use_local_credentials
@@ -431,7 +472,10 @@ def local_backends(options: DemoOptions) -> Iterator[tuple[str, Any]]:
         moto_url = stack.enter_context(running_moto_server(port=pick_port(options.moto_port)))
         sim = stack.enter_context(
             running_simulator(
-                port=pick_port(options.drssim_port), time_scale=options.time_scale, seed=options.seed
+                port=pick_port(options.drssim_port),
+                time_scale=options.time_scale,
+                seed=options.seed,
+                events=EventOptions(moto_url) if options.launch_events else None,
             )
         )
         yield moto_url, sim
@@ -478,6 +522,7 @@ def _options(args: argparse.Namespace) -> DemoOptions:
         plain=args.plain,
         max_wait=args.max_wait,
         log_level=args.log_level,
+        launch_events=not args.no_launch_events,
     )
 
 
@@ -538,5 +583,10 @@ def add_demo_parser(subparsers: Any) -> None:
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         default="WARNING",
         help="daemon log level (stderr)",
+    )
+    demo.add_argument(
+        "--no-launch-events",
+        action="store_true",
+        help="track by polling alone (by default drssim's launch results wake polls through EventBridge and SQS)",
     )
     demo.set_defaults(func=lambda args: run_demo(_options(args)))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import socket
 import sys
 import threading
@@ -29,6 +30,7 @@ from multidict import CIMultiDict
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 MAX_REQUEST_BYTES = 32 * 1024 * 1024  # DynamoDB accepts 16 MB batch requests
+LONG_POLL_STEP_SECONDS = 0.05  # how often an SQS long poll looks at the queue again
 _HOP_BY_HOP = frozenset({"connection", "content-length", "keep-alive", "transfer-encoding"})
 
 
@@ -72,6 +74,17 @@ def wsgi_environ(request: web.BaseRequest, body: bytes, server_address: tuple[st
     return environ
 
 
+def long_poll_seconds(target: str | None, body: bytes) -> float | None:
+    """The wait of an SQS ReceiveMessage long poll (JSON protocol), else None."""
+    if target != "AmazonSQS.ReceiveMessage":
+        return None
+    try:
+        wait = json.loads(body).get("WaitTimeSeconds")
+    except (ValueError, AttributeError):
+        return None
+    return float(wait) if isinstance(wait, int | float) and wait > 0 else None
+
+
 class KeepAliveWSGIServer:
     """Serves ``app`` on ``host:port`` (bound at construction, like ``socketserver``)."""
 
@@ -109,6 +122,30 @@ class KeepAliveWSGIServer:
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
+        wait = long_poll_seconds(request.headers.get("X-Amz-Target"), body)
+        if wait is None:
+            return self._call(request, body)
+        return await self._long_poll(request, body, wait)
+
+    async def _long_poll(self, request: web.Request, body: bytes, wait: float) -> web.Response:
+        """SQS ReceiveMessage with WaitTimeSeconds, served as repeated short polls.
+
+        moto waits for messages inside the request, which here would hold every other request
+        (DynamoDB, EventBridge) for the whole wait. The short polls leave the loop free between
+        them, and the client sees what a long poll answers: messages as soon as there are some.
+        """
+        short = json.dumps({**json.loads(body), "WaitTimeSeconds": 0}).encode()
+        deadline = asyncio.get_running_loop().time() + wait
+        while True:
+            response = self._call(request, short)
+            answered = response.body if isinstance(response.body, bytes) else b""
+            if response.status != 200 or b'"Messages"' in answered:
+                return response
+            if asyncio.get_running_loop().time() >= deadline:
+                return response
+            await asyncio.sleep(LONG_POLL_STEP_SECONDS)
+
+    def _call(self, request: web.Request, body: bytes) -> web.Response:
         started: dict[str, Any] = {}
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:

@@ -34,6 +34,7 @@ class AwsClients:
         self._stack = AsyncExitStack()
         self.dynamodb: Any = None
         self.events: Any = None
+        self.sqs: Any = None  # the launch-event queue's client, when POLLER_LAUNCH_EVENTS_QUEUE_URL is set
         self._drs: dict[str, Any] = {}
         self._drs_once: dict[str, Any] = {}
 
@@ -53,6 +54,16 @@ class AwsClients:
             self.events = await self._stack.enter_async_context(
                 self._session.client(
                     "events", region_name=s.aws_region, endpoint_url=s.events_endpoint_url, config=config
+                )
+            )
+        if s.launch_events_queue_url:
+            # a long poll waits up to launch_events_wait_seconds: the read timeout must outlast it
+            long_poll = config.merge(
+                Config(read_timeout=max(s.aws_read_timeout_seconds, s.launch_events_wait_seconds + 10))
+            )
+            self.sqs = await self._stack.enter_async_context(
+                self._session.client(
+                    "sqs", region_name=s.aws_region, endpoint_url=s.sqs_endpoint_url, config=long_poll
                 )
             )
         # StartRecovery / TerminateRecoveryInstances are not idempotent: a retry after a lost

@@ -27,6 +27,7 @@ from poller.domain.statuses import TERMINAL_EXECUTION, ExecutionStatus
 from poller.domain.timeout import is_timed_out, resolve_timeout
 from poller.domain.trackable import abandoned, untrackable
 from poller.pipeline.batch import JobStatusBatcher, asked_jobs
+from poller.pipeline.wake import Alarm, Wake, WakeBoard, observe_detection, settle
 from poller.runtime.turns import TurnBudget
 from poller.store.dynamodb import DynamoDBError
 from poller.store.executions import ExecutionNotFound, ExecutionStore, InvalidWrite, WriteConflict
@@ -62,6 +63,7 @@ class ExecutionTracker:
         start_gate: asyncio.Semaphore | None = None,
         poll_gate: asyncio.Semaphore | None = None,
         turns: TurnBudget | None = None,
+        wakes: WakeBoard | None = None,
     ) -> None:
         self.execution_id = execution_id
         self._store = store
@@ -79,6 +81,12 @@ class ExecutionTracker:
         self.stopping = False
         self.sleeping = False
         self.malformed = False
+        # launch-result events (poller.pipeline.wake): they end a sleep early, nothing more
+        self.alarm = Alarm()
+        self._wakes = wakes
+        self._watched: frozenset[str] = frozenset()
+        self._last_status: ExecutionStatus | None = None
+        self._timer_due: float | None = None  # the timer poll an event-woken poll came before
 
     async def run(self) -> None:
         structlog.contextvars.bind_contextvars(execution_id=self.execution_id)
@@ -94,6 +102,7 @@ class ExecutionTracker:
             metrics.POLL_FAILURES.labels("dynamodb_error").inc()
             log.warning("tracker_start_failed", error=str(err))
         finally:
+            self._stop_watching()
             if self._leases is not None:
                 await self._leases.release(self.execution_id)
 
@@ -107,14 +116,47 @@ class ExecutionTracker:
         return False
 
     async def _track(self, execution: Execution | None) -> None:
+        self._watch(execution)
         while execution is not None and not self.stopping:
             if execution.Status != ExecutionStatus.POLLING:
                 return
             delay = self._delay(execution)
+            if delay > 0 and self.alarm.rung and self._retry_at is None:
+                # a launch-result event: ask now (a backoff after failures still holds), and keep
+                # the timer's poll where it was, in the batches it shares with other executions
+                self._timer_due = self._clock() + delay
+                delay = 0.0
             if delay > 0:
                 await self._sleep(delay)
                 continue
+            wakes = self.alarm.take()
+            before = execution
             execution = await self._gated_poll(execution)
+            self._answered(before, execution, wakes)
+
+    # ---- launch-result events (poller.pipeline.wake) -------------------------------------------
+    def _watch(self, execution: Execution | None) -> None:
+        if execution is not None:
+            self._last_status = execution.Status
+        if self._wakes is not None and execution is not None:
+            self._watched = self._wakes.watch(self.alarm, execution, self._watched)
+
+    def _answered(self, before: Execution, after: Execution | None, wakes: list[Wake]) -> None:
+        """The poll is settled: written (no backoff pending, still ours) or to be retried."""
+        written = after is not None and self._retry_at is None
+        if written and after is not None:
+            observe_detection(before, after, wakes, self._clock())
+            if self.alarm.rung:  # events that came in while it asked: no poll of their own
+                self.alarm.answered(after)
+        settle(wakes, written)
+        self._watch(after)
+
+    def _stop_watching(self) -> None:
+        finished = self._last_status in TERMINAL_EXECUTION
+        self.alarm.close(finished)
+        if self._wakes is not None:
+            self._wakes.forget(self.alarm, self._watched, finished)
+            self._watched = frozenset()
 
     async def _load(self) -> Execution | None:
         try:
@@ -142,14 +184,20 @@ class ExecutionTracker:
             return max(0.0, self._retry_at - now)
         if is_timed_out(execution, now, self._config.timeout_seconds):
             return 0.0
-        return seconds_until_next_poll(
+        delay = seconds_until_next_poll(
             execution, now, self._config.intervals, self._config.batch_lead_seconds
         )
+        if self._timer_due is not None:  # after an event-woken poll: the timer's slot, if sooner
+            if self._timer_due <= now + delay:
+                delay = max(0.0, self._timer_due - now)
+            if delay == 0.0 or self._timer_due <= now:
+                self._timer_due = None
+        return delay
 
     async def _sleep(self, seconds: float) -> None:
         self.sleeping = True
         try:
-            await asyncio.sleep(seconds)
+            await self.alarm.sleep(seconds)
         finally:
             self.sleeping = False
 

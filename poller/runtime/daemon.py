@@ -28,6 +28,7 @@ from poller import metrics
 from poller.api import add_api_routes
 from poller.aws.clients import AwsClients
 from poller.aws.events import EventPublisher
+from poller.aws.launch_events import LaunchEventConsumer
 from poller.config import ConfigError, Settings
 from poller.domain.model import Execution
 from poller.domain.statuses import ExecutionStatus
@@ -36,6 +37,7 @@ from poller.pipeline.find import IncompleteFind, find_polling_executions
 from poller.pipeline.launch import Launcher
 from poller.pipeline.schedule import Scheduler, ScheduleReport
 from poller.pipeline.track import ExecutionTracker, TrackerConfig
+from poller.pipeline.wake import WakeBoard
 from poller.runtime.garbage import pace_collections
 from poller.runtime.guard import GUARD_KEY, GuardedSite, HttpLimits
 from poller.runtime.health import Health, monitor_loop_lag
@@ -105,6 +107,19 @@ class Daemon:
         self.start_gate = asyncio.Semaphore(settings.max_concurrent_writes)
         self.poll_gate = asyncio.Semaphore(settings.max_polls_in_flight)
         self.scheduler = Scheduler(self._make_tracker)
+        # launch-result events wake trackers early (off unless POLLER_LAUNCH_EVENTS_QUEUE_URL is set)
+        self.wakes: WakeBoard | None = None
+        self.launch_events: LaunchEventConsumer | None = None
+        if settings.launch_events_queue_url and clients.sqs is not None:
+            self.wakes = WakeBoard()
+            self.launch_events = LaunchEventConsumer(
+                clients.sqs,
+                settings.launch_events_queue_url,
+                self.wakes.offer,
+                wait_seconds=settings.launch_events_wait_seconds,
+                max_backoff_seconds=settings.retry_backoff_max_seconds,
+                handoffs=settings.launch_events_handoffs,
+            )
         self.app = build_app(
             self.health,
             HttpLimits(
@@ -149,6 +164,7 @@ class Daemon:
             self.start_gate,
             self.poll_gate,
             self.turns,
+            self.wakes,
         )
 
     def _terminal(self, execution: Execution) -> None:
@@ -217,11 +233,12 @@ class Daemon:
         keep_alive = asyncio.create_task(self._keep_alive(stop))
         finder = asyncio.create_task(self._finder_loop(stop))
         stopping = asyncio.create_task(stop.wait())
+        reading = asyncio.create_task(self.launch_events.run(stop)) if self.launch_events else None
         try:
             await asyncio.wait({finder, stopping}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.set()  # also when the finder loop died: every loop below ends on it
-            await self._shut_down(finder)
+            await self._shut_down(finder, reading)
             stopping.cancel()
             await keep_alive
             await lag
@@ -231,7 +248,7 @@ class Daemon:
         if not finder.cancelled() and finder.exception() is not None:
             raise finder.exception()  # type: ignore[misc]
 
-    async def _shut_down(self, finder: asyncio.Task[None]) -> None:
+    async def _shut_down(self, finder: asyncio.Task[None], reading: asyncio.Task[None] | None) -> None:
         """Everything in-flight, within one deadline: ``shutdown_grace_seconds`` from now."""
         loop = asyncio.get_running_loop()
         grace = self.settings.shutdown_grace_seconds
@@ -241,7 +258,12 @@ class Daemon:
         self.leases.retiring = True  # one write hands everything over, not one per execution
         log.info("daemon_stopping", grace_seconds=grace)
         await _finish_or_cancel(finder, work_until - loop.time())
+        if reading is not None:  # a long poll in flight: its messages are redelivered later
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
         await self.scheduler.shutdown(max(0.0, work_until - loop.time()))
+        if self.launch_events is not None:  # delete the messages whose polls were written meanwhile
+            await self.launch_events.drain(max(0.0, work_until - loop.time()))
         remaining = max(0.0, deadline - loop.time())
         handover = asyncio.gather(self.leases.retire(), self.events.drain(remaining))
         try:

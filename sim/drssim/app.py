@@ -14,16 +14,19 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
 from drssim import validation
 from drssim.control import add_control_routes
+from drssim.launch_events import EventOptions, LaunchEventEmitter
 from drssim.operations import OPERATIONS
 from drssim.state import DEFAULT_REGION, DrsError, Simulator
 
 SIM_KEY = web.AppKey("simulator", Simulator)
+EMITTER_KEY = web.AppKey("launch_events", LaunchEventEmitter)
 log = logging.getLogger("drssim")
 _CRED_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/[a-z0-9-]+/aws4_request")
 
@@ -117,10 +120,23 @@ async def drs_handler(request: web.Request) -> web.Response:
     return resp
 
 
-def build_app(sim: Simulator) -> web.Application:
-    """The aiohttp application serving ``sim`` (control routes first: they are more specific)."""
+def build_app(sim: Simulator, events: EventOptions | None = None) -> web.Application:
+    """The aiohttp application serving ``sim`` (control routes first: they are more specific).
+
+    With ``events``, launch results are sent to that EventBridge endpoint while the app runs.
+    """
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[SIM_KEY] = sim
+    if events is not None:
+        app[EMITTER_KEY] = LaunchEventEmitter(sim, events)
+        app.cleanup_ctx.append(_emit_launch_events)
     add_control_routes(app, SIM_KEY)
     app.router.add_post("/{operation}", drs_handler)
     return app
+
+
+async def _emit_launch_events(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(app[EMITTER_KEY].run())
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

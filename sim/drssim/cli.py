@@ -10,6 +10,7 @@ from aiohttp import web
 
 from drssim.app import build_app
 from drssim.clock import SimClock
+from drssim.launch_events import EventOptions, create_launch_event_queue
 from drssim.state import Simulator
 
 
@@ -32,15 +33,58 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="reject StartRecovery for unregistered source servers instead of auto-registering them",
     )
+    serve.add_argument(
+        "--events-endpoint-url",
+        default=None,
+        help="send 'DRS Source Server Launch Result' events to this EventBridge endpoint (default: off)",
+    )
+    serve.add_argument(
+        "--events-drop-rate", type=float, default=0.0, help="share of launch events lost (0-1, default 0)"
+    )
+    serve.add_argument(
+        "--events-duplicate-rate",
+        type=float,
+        default=0.0,
+        help="share of launch events sent twice (0-1, default 0)",
+    )
     serve.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    queue = sub.add_parser(
+        "events-queue",
+        help="create the SQS queue an EventBridge rule fills with launch-result events (on moto)",
+        description="Creates (idempotently) the launch-event queue, its dead-letter queue and the rules "
+        "that deliver 'DRS Source Server Launch Result' events to it, on an EventBridge + SQS stand-in "
+        "such as moto; prints the queue URL for POLLER_LAUNCH_EVENTS_QUEUE_URL.",
+    )
+    queue.add_argument(
+        "--endpoint-url", required=True, help="EventBridge and SQS endpoint, e.g. http://moto:5000"
+    )
+    queue.add_argument("--queue-region", default="us-east-1", help="region of the queue (default us-east-1)")
+    queue.add_argument(
+        "--drs-regions",
+        default="us-east-1",
+        help="comma-separated regions whose events reach it (default us-east-1)",
+    )
+    queue.add_argument("--name", default="drs-launch-events", help="queue name (default drs-launch-events)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``drssim`` script."""
     args = build_parser().parse_args(argv)
+    if args.command == "events-queue":
+        regions = [r.strip() for r in args.drs_regions.split(",") if r.strip()]
+        print(create_launch_event_queue(args.endpoint_url, args.queue_region, regions, args.name), flush=True)
+        return 0
     if args.time_scale < 0:
         raise SystemExit("--time-scale must be >= 0")
+    for name in ("events_drop_rate", "events_duplicate_rate"):
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            raise SystemExit(f"--{name.replace('_', '-')} must be between 0 and 1")
+    events = (
+        EventOptions(args.events_endpoint_url, args.events_drop_rate, args.events_duplicate_rate)
+        if args.events_endpoint_url
+        else None
+    )
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     sim = Simulator(
         clock=SimClock(args.time_scale), seed=args.seed, strict_source_servers=args.strict_source_servers
@@ -53,5 +97,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.seed,
         args.strict_source_servers,
     )
-    web.run_app(build_app(sim), host=args.host, port=args.port, print=None, access_log=None)
+    web.run_app(build_app(sim, events), host=args.host, port=args.port, print=None, access_log=None)
     return 0

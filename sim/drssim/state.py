@@ -12,7 +12,7 @@ are needed here; the clock carries its own lock because tests may step it direct
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
@@ -132,6 +132,7 @@ class Simulator:
         self.strict_source_servers = strict_source_servers
         self.drill = drill or tl.Durations.drill()
         self.recovery = recovery or tl.Durations.recovery()
+        self.job_listeners: list[Callable[[Job], None]] = []  # told of every new job (launch events)
         self._init_state()
 
     def _init_state(self) -> None:
@@ -241,6 +242,8 @@ class Simulator:
             job.set_hold("manual", True, now, wall)
         self.jobs[job_id] = job
         self.region(region).jobs.append(job)
+        for listener in self.job_listeners:
+            listener(job)
         return job
 
     # ---- derived state ----------------------------------------------------------------

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from drssim.app import build_app
+from drssim.app import EMITTER_KEY, build_app
 from drssim.client import SimControl
 from drssim.clock import SimClock
+from drssim.launch_events import EventOptions, LaunchEventEmitter
 from drssim.state import Simulator
 
 
@@ -31,6 +32,7 @@ class RunningSimulator:
     simulator: Simulator
     host: str
     port: int
+    events: LaunchEventEmitter | None = None  # sending launch-result events, when asked to
 
 
 @contextmanager
@@ -40,12 +42,14 @@ def running_simulator(
     time_scale: float = 1.0,
     seed: int | None = None,
     strict_source_servers: bool = False,
+    events: EventOptions | None = None,
 ) -> Iterator[RunningSimulator]:
     """Start drssim in a background thread; ``port=0`` binds a free port."""
     clock = SimClock(time_scale)
     sim = Simulator(clock=clock, seed=seed, strict_source_servers=strict_source_servers)
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(build_app(sim), access_log=None)
+    app = build_app(sim, events)
+    runner = web.AppRunner(app, access_log=None)
 
     async def start() -> int:
         await runner.setup()
@@ -60,7 +64,8 @@ def running_simulator(
     try:
         bound = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=10)
         url = f"http://{host}:{bound}"
-        yield RunningSimulator(url, SimControl(url), clock, sim, host, bound)
+        emitter = app[EMITTER_KEY] if events is not None else None
+        yield RunningSimulator(url, SimControl(url), clock, sim, host, bound, emitter)
     finally:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
