@@ -8,6 +8,7 @@ is renamed without the other.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from drssim.cli import build_parser as drssim_parser
 
 from poller.cli import build_parser as poller_parser
 from poller.config import Settings, load_settings
+from poller.metrics import THROTTLING_OUTCOMES
 from tests.conftest import RunningDaemon, start_daemon
 from tests.stack.compose_support import (
     ALERTS_FILE,
@@ -360,7 +362,14 @@ def test_alert_rules_cover_what_operators_need() -> None:
         assert rule["annotations"]["summary"] and rule["annotations"]["description"], rule["alert"]
     throttled = next(r for r in rules if r["alert"] == "DrsThrottled")
     assert throttled["for"] == "5m"
-    assert "throttled" in throttled["expr"] and "ThrottlingException" in throttled["expr"]
+    _assert_every_throttling_outcome(throttled["expr"])
+
+
+def _assert_every_throttling_outcome(expr: str) -> None:
+    """DescribeJobs counts ``throttled``, StartRecovery DRS's own code: the matcher must take them all."""
+    matcher = re.search(r'poller_drs_calls_total\{outcome=~"([^"]+)"\}', expr)
+    assert matcher, expr
+    assert set(matcher.group(1).split("|")) == set(THROTTLING_OUTCOMES), expr
 
 
 def test_prometheus_loads_the_mounted_alert_rules() -> None:
@@ -434,7 +443,7 @@ def test_dashboard_rows_put_executions_first_and_the_daemon_last() -> None:
     expected = {
         "Executions": ["poller_executions_tracked", "poller_execution_duration_seconds_count",
                        'level="server", status="FAILED"', "poller_timeouts_total"],
-        "DRS": ["poller_drs_calls_total", 'outcome=~"throttled|ThrottlingException"', "poller_drs_call_seconds_bucket"],
+        "DRS": ["poller_drs_calls_total", "throttled", "poller_drs_call_seconds_bucket"],
         "Daemon health": ["poller_event_loop_lag_seconds_bucket", "poller_finder_runs_total",
                           "poller_dynamodb_calls_total"],
     }  # fmt: skip
@@ -442,6 +451,7 @@ def test_dashboard_rows_put_executions_first_and_the_daemon_last() -> None:
         text = " ".join(grouped[row])
         for needle in needles:
             assert needle in text, f"row {row}: no panel shows {needle}"
+    _assert_every_throttling_outcome(next(e for e in grouped["DRS"] if "throttled" in e))
     tops = [p["gridPos"]["y"] for p in board["panels"]]
     assert tops == sorted(tops), "panels listed out of display order"
 
