@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench-quick clean venv
+.PHONY: run test lint typecheck unit bench-quick stack-test clean venv
 
 venv: $(STAMP)
 
@@ -30,6 +30,12 @@ unit: $(STAMP)
 
 test: lint typecheck $(STAMP)
 	$(BIN)/pytest -q
+
+# The container path for real, on a Docker engine (skipped, saying why, when none answers): builds
+# the images, runs the compose stack, a DRILL and a RECOVERY through the API, every dashboard query
+# and alert rule on Prometheus, a clean stop. Minutes; not part of `make test`, which needs no Docker.
+stack-test: $(STAMP)
+	$(BIN)/pytest -m container -s -p no:cacheprovider tests/container
 
 bench-quick: $(STAMP)
 	$(BIN)/python bench/bench_scale.py --executions 100 --quick

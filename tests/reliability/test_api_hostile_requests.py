@@ -1,4 +1,4 @@
-"""Hostile requests (issue 17, findings 2, 3 and 7): every one is a JSON 4xx naming the input at
+"""Hostile requests: every one is a JSON 4xx naming the input at
 fault, answered without a traceback in the log and, where the input is a pagination token,
 without a DynamoDB call.
 

@@ -21,6 +21,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 PROMETHEUS_FILE = ROOT / "config" / "prometheus.yml"
+ALERTS_FILE = ROOT / "config" / "prometheus" / "alerts.yml"
 DASHBOARD_DIR = ROOT / "config" / "grafana" / "dashboards"
 GRAFANA_PROVISIONING = ROOT / "config" / "grafana" / "provisioning"
 ENV_EXAMPLE = ROOT / "config" / "poller.env.example"
@@ -65,7 +66,7 @@ def port_mappings(service: dict[str, Any]) -> list[tuple[str, int, int]]:
     """(host ip, host port, container port) of each ``ip:host:container`` entry."""
     out = []
     for entry in service.get("ports", []):
-        parts = str(entry).split(":")
+        parts = interpolate(str(entry)).split(":")
         assert len(parts) == 3, f"publish on an explicit address (127.0.0.1:host:container): {entry}"
         out.append((parts[0], int(parts[1]), int(parts[2].split("/")[0])))
     return out
@@ -117,7 +118,11 @@ _PROMQL_FUNCTIONS = {
     "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool",
     "topk", "bottomk", "quantile", "abs", "clamp_min", "clamp_max", "time", "vector", "scalar",
     "offset", "sum_over_time", "avg_over_time", "max_over_time", "min_over_time", "label_replace",
+    "absent", "absent_over_time", "changes", "resets",
 }  # fmt: skip
+
+# Series Prometheus itself writes for every scrape target: rules may name them, the poller never exports them.
+PROMETHEUS_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
 
 
 def promql_metric_names(expr: str) -> set[str]:
@@ -126,6 +131,7 @@ def promql_metric_names(expr: str) -> set[str]:
     text = re.sub(r"\{[^}]*\}", "", text)  # label matchers
     text = re.sub(r"\[[^\]]*\]", "", text)  # range selectors
     text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", text)  # label lists
+    text = re.sub(r"(?<![A-Za-z0-9_:.])\d[0-9A-Za-z.]*", "", text)  # numbers and durations (offset 15m)
     names = set(re.findall(r"[A-Za-z_:][A-Za-z0-9_:]*", text))
     return {n for n in names if n not in _PROMQL_FUNCTIONS and not re.fullmatch(r"\d+[smhdwy]?|e", n)}
 
@@ -148,12 +154,36 @@ def exposed_series(metrics_text: str) -> set[str]:
     return out
 
 
+def promql_selectors(expr: str) -> set[str]:
+    """The series selectors of a PromQL expression (``name`` or ``name{matchers}``), to ask whether samples exist."""
+    out = set()
+    for name in promql_metric_names(expr):
+        for match in re.finditer(rf"(?<![A-Za-z0-9_:]){re.escape(name)}\s*(\{{[^}}]*\}})?", expr):
+            out.add(name + (match.group(1) or ""))
+    return out
+
+
+def dashboard_panels(board: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every panel in display order, rows included, with the panels of collapsed rows after their row."""
+    out = []
+    for panel in board["panels"]:
+        out.append(panel)
+        out.extend(panel.get("panels", []))
+    return out
+
+
 def dashboard_queries() -> list[tuple[str, str, str]]:
     """(dashboard file, panel title, expr) of every target in every provisioned dashboard."""
     out = []
     for path in sorted(DASHBOARD_DIR.glob("*.json")):
         board = json.loads(path.read_text())
-        for panel in board["panels"]:
+        for panel in dashboard_panels(board):
             for target in panel.get("targets", []):
                 out.append((path.name, str(panel.get("title")), str(target["expr"])))
     return out
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    """Every rule of config/prometheus/alerts.yml, each with its group's name under ``group``."""
+    doc = yaml.safe_load(ALERTS_FILE.read_text())
+    return [{**rule, "group": group["name"]} for group in doc["groups"] for rule in group["rules"]]

@@ -8,6 +8,7 @@ is renamed without the other.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -22,24 +23,32 @@ from drssim.cli import build_parser as drssim_parser
 
 from poller.cli import build_parser as poller_parser
 from poller.config import Settings, load_settings
+from poller.metrics import THROTTLING_OUTCOMES
 from tests.conftest import RunningDaemon, start_daemon
 from tests.stack.compose_support import (
+    ALERTS_FILE,
+    COMPOSE_FILE,
     DASHBOARD_DIR,
     DOCKERIGNORE,
     ENV_EXAMPLE,
     GRAFANA_PROVISIONING,
     PROMETHEUS_FILE,
+    PROMETHEUS_SERIES,
     ROOT,
     Instruction,
+    alert_rules,
+    dashboard_panels,
     dashboard_queries,
     dockerfile_instructions,
     environment,
     exec_form,
     exposed_series,
     installed_scripts,
+    load_compose,
     port_mappings,
     project_scripts,
     promql_metric_names,
+    promql_selectors,
     services,
     sim_scripts,
 )
@@ -98,6 +107,49 @@ def _settings_of(service: dict[str, Any]) -> Settings:
 # ---- compose --------------------------------------------------------------------------------------
 def test_compose_has_the_whole_stack() -> None:
     assert set(services()) >= {"moto", "drssim", "init-tables", "poller", "prometheus", "grafana"}
+
+
+def test_compose_file_is_valid_for_docker_compose_v1_too() -> None:
+    """docker-compose 1.29 rejects v2-only top-level keys ("'name' does not match any of the regexes")."""
+    top = {key for key in load_compose() if not key.startswith("x-")}
+    unknown = top - {"version", "services", "networks", "volumes", "configs", "secrets"}
+    assert not unknown, f"top-level keys docker-compose v1 rejects: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("command", [["docker-compose"], ["docker", "compose"]], ids=["v1", "v2"])
+def test_compose_config_accepts_the_file(command: list[str]) -> None:
+    """``config -q`` parses, validates and interpolates the file; it needs no engine."""
+    if shutil.which(command[0]) is None:
+        pytest.skip(f"{command[0]} not installed; the schema-level checks above still run")
+    probe = subprocess.run([*command, "version"], capture_output=True, text=True, timeout=60)
+    if probe.returncode != 0:
+        reason = (probe.stderr or probe.stdout).strip().splitlines()[:1]
+        pytest.skip(f"{' '.join(command)} is not available here: {' '.join(reason)}")
+    result = subprocess.run(
+        [*command, "-f", str(COMPOSE_FILE), "config", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_published_ports_can_be_moved_without_editing_the_file() -> None:
+    """STACK_*_PORT: the stack test (and anyone with 8080 taken) publishes on free ports."""
+    text = COMPOSE_FILE.read_text()
+    for name, service in services().items():
+        for entry in service.get("ports", []):
+            assert str(entry).startswith("127.0.0.1:${STACK_"), f"{name}: {entry}"
+    assert "STACK_POLLER_PORT" in text
+
+
+def test_poller_stop_grace_period_outlasts_its_shutdown_grace() -> None:
+    """compose kills the container after stop_grace_period: the daemon must be done well before."""
+    poller = services()["poller"]
+    period = str(poller["stop_grace_period"])
+    assert period.endswith("s"), period
+    assert float(period[:-1]) > _settings_of(poller).shutdown_grace_seconds + 5
 
 
 def test_every_service_has_a_pinned_image_or_an_existing_build() -> None:
@@ -290,6 +342,56 @@ def test_prometheus_scrapes_the_poller_service() -> None:
     assert (ROOT / mounted[config_flag.split("=", 1)[1]]).resolve() == PROMETHEUS_FILE.resolve()
 
 
+REQUIRED_ALERTS = {
+    "PollerFinderFailing": {"poller_finder_runs_total"},
+    "DrsThrottled": {"poller_drs_calls_total"},
+    "ExecutionsTimingOut": {"poller_timeouts_total"},
+    "ExecutionsNotProgressing": {"poller_executions_tracked", "poller_polls_total"},
+    "PollerDown": {"up"},
+}
+
+
+def test_alert_rules_cover_what_operators_need() -> None:
+    rules = alert_rules()
+    names = [r["alert"] for r in rules]
+    assert len(names) == len(set(names)), names
+    assert set(names) == set(REQUIRED_ALERTS)
+    for rule in rules:
+        assert promql_metric_names(rule["expr"]) >= REQUIRED_ALERTS[rule["alert"]], rule["alert"]
+        assert rule["labels"]["severity"] in ("warning", "critical"), rule["alert"]
+        assert rule["annotations"]["summary"] and rule["annotations"]["description"], rule["alert"]
+    throttled = next(r for r in rules if r["alert"] == "DrsThrottled")
+    assert throttled["for"] == "5m"
+    _assert_every_throttling_outcome(throttled["expr"])
+
+
+def _assert_every_throttling_outcome(expr: str) -> None:
+    """DescribeJobs counts ``throttled``, StartRecovery DRS's own code: the matcher must take them all."""
+    matcher = re.search(r'poller_drs_calls_total\{outcome=~"([^"]+)"\}', expr)
+    assert matcher, expr
+    assert set(matcher.group(1).split("|")) == set(THROTTLING_OUTCOMES), expr
+
+
+def test_prometheus_loads_the_mounted_alert_rules() -> None:
+    config = yaml.safe_load(PROMETHEUS_FILE.read_text())
+    prometheus = services()["prometheus"]
+    mounted = {v.split(":")[1]: (ROOT / v.split(":")[0]).resolve() for v in prometheus["volumes"]}
+    assert [mounted[path] for path in config["rule_files"]] == [ALERTS_FILE.resolve()]
+
+
+def test_promtool_accepts_the_alert_rules() -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip(
+            "promtool not installed (apt-get install prometheus); rule names and metrics checked above"
+        )
+    result = subprocess.run(
+        [promtool, "check", "rules", str(ALERTS_FILE)], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(REQUIRED_ALERTS)} rules found" in result.stdout, result.stdout
+
+
 def test_promtool_accepts_the_prometheus_config() -> None:
     promtool = shutil.which("promtool")
     if promtool is None:
@@ -319,8 +421,45 @@ def test_grafana_provisioning_points_at_the_mounted_dashboards() -> None:
     home = env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert (DASHBOARD_DIR / Path(home).name).is_file() and home.startswith(path)
     for board in DASHBOARD_DIR.glob("*.json"):
-        for panel in json.loads(board.read_text())["panels"]:
-            assert panel["datasource"]["uid"] == source["uid"], panel["title"]
+        for panel in dashboard_panels(json.loads(board.read_text())):
+            if panel["type"] != "row":
+                assert panel["datasource"]["uid"] == source["uid"], panel["title"]
+
+
+def test_dashboard_rows_put_executions_first_and_the_daemon_last() -> None:
+    """What a DR team looks for first: executions, then DRS, then the daemon's insides."""
+    board = json.loads((DASHBOARD_DIR / "drs-poller.json").read_text())
+    panels = dashboard_panels(board)
+    rows = [p["title"] for p in panels if p["type"] == "row"]
+    assert rows == ["Executions", "DRS", "Daemon health"]
+    grouped: dict[str, list[str]] = {}
+    row = ""
+    for panel in panels:
+        if panel["type"] == "row":
+            row = panel["title"]
+        else:
+            assert row, f"{panel['title']}: above the first row"
+            grouped.setdefault(row, []).extend(t["expr"] for t in panel["targets"])
+    expected = {
+        "Executions": ["poller_executions_tracked", "poller_execution_duration_seconds_count",
+                       'level="server", status="FAILED"', "poller_timeouts_total"],
+        "DRS": ["poller_drs_calls_total", "throttled", "poller_drs_call_seconds_bucket"],
+        "Daemon health": ["poller_event_loop_lag_seconds_bucket", "poller_finder_runs_total",
+                          "poller_dynamodb_calls_total"],
+    }  # fmt: skip
+    for row, needles in expected.items():
+        text = " ".join(grouped[row])
+        for needle in needles:
+            assert needle in text, f"row {row}: no panel shows {needle}"
+    _assert_every_throttling_outcome(next(e for e in grouped["DRS"] if "throttled" in e))
+    tops = [p["gridPos"]["y"] for p in board["panels"]]
+    assert tops == sorted(tops), "panels listed out of display order"
+
+
+def test_dashboard_queries_need_no_grafana_variables() -> None:
+    """The stack test runs every query on Prometheus itself: no $__interval and friends."""
+    for board, title, expr in dashboard_queries():
+        assert "$" not in expr, f"{board} / {title}: {expr}"
 
 
 def test_dashboard_covers_the_issue_panels() -> None:
@@ -341,6 +480,11 @@ def test_dashboard_covers_the_issue_panels() -> None:
 def test_promql_metric_name_extraction() -> None:
     expr = 'histogram_quantile(0.95, sum by (le, region) (rate(foo_bucket{outcome="x"}[5m]))) / bar_total'
     assert promql_metric_names(expr) == {"foo_bucket", "bar_total"}
+    expr = (
+        "sum by (a) (increase(x_total[15m])) > 0 or (x_total unless x_total offset 15m) unless on (a) y > 1e3"
+    )
+    assert promql_metric_names(expr) == {"x_total", "y"}
+    assert promql_selectors('rate(a{b="c"}[1m]) / a') == {'a{b="c"}', "a"}
 
 
 @pytest.mark.integration
@@ -356,6 +500,9 @@ async def test_every_dashboard_query_names_an_exported_metric(running_daemon: Ru
         assert names, f"{board} / {title}: no metric in {expr}"
         missing = names - exported
         assert not missing, f"{board} / {title}: {sorted(missing)} not exported by the poller"
+    for rule in alert_rules():
+        missing = promql_metric_names(rule["expr"]) - exported - PROMETHEUS_SERIES
+        assert not missing, f"alert {rule['alert']}: {sorted(missing)} not exported by the poller"
 
 
 @pytest.mark.integration
