@@ -68,7 +68,8 @@ def moto_pass(n: int) -> None:
     from moto import mock_aws
 
     from bench.micro_dynamodb import MotoClock, clock_moto
-    from poller.pipeline.find import PAGE_ITEMS, query_request
+    from poller.pipeline.find import query_request
+    from poller.runtime.responsiveness import Responsiveness
     from poller.store.tables import execution_table_definition
 
     with mock_aws(), clock_moto():
@@ -95,7 +96,9 @@ def moto_pass(n: int) -> None:
         wall = time.perf_counter() - start
     assert found == n, f"the pass found {found} of {n}"
     inside = MotoClock.seconds
-    print(f"finder pass over {n:,} items in moto ({pages} pages of ≤{PAGE_ITEMS}): {wall:.2f} s")
+    print(
+        f"finder pass over {n:,} items in moto ({pages} pages of ≤{Responsiveness.finder_page_items}): {wall:.2f} s"
+    )
     print(f"  inside moto                      : {inside:.2f} s ({inside / pages * 1e3:.0f} ms per page)")
     print(
         f"  finder's side (parse+deserialize): {wall - inside:.2f} s (of which deserialize {deserializing:.2f} s)"

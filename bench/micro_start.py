@@ -4,8 +4,9 @@ A daemon that restarts with N executions in POLLING starts N trackers from one f
 Making a tracker and its task costs a few µs, and its first step (binding its log context,
 queueing at the start gate) runs in the loop turn after its task is created: all at once, that
 is two long turns, and every timer of the daemon fires that late. The scheduler starts them a
-slice per turn (``poller.pipeline.schedule.START_PER_TURN``). This starts N real ``ExecutionTracker``
-objects (their first read never answers: no I/O), all at once and in slices, and prints the
+slice per turn (``poller.runtime.responsiveness.Responsiveness.start_per_turn``). This starts N
+real ``ExecutionTracker`` objects (their first read never answers: no I/O), all at once and in
+slices, and prints the
 longest turn and the number of turns each took. Automatic garbage collection is off, as in the
 daemon (``poller.runtime.garbage`` collects on a clock), so a collection is not counted as a turn.
 
@@ -27,8 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import table
 from poller.config import Settings
-from poller.pipeline.schedule import START_PER_TURN, Scheduler
+from poller.pipeline.schedule import Scheduler
 from poller.pipeline.track import ExecutionTracker
+from poller.runtime.responsiveness import Responsiveness
 from poller.runtime.turns import TurnBudget
 
 
@@ -73,9 +75,10 @@ class Startup:
 async def start_all(executions: int, per_turn: int) -> Startup:
     """Start ``executions`` trackers, ``per_turn`` per loop turn."""
     settings = Settings()
+    knobs = Responsiveness.from_settings(settings)
     store = SilentStore()
     gate = asyncio.Semaphore(settings.max_concurrent_writes)
-    turns = TurnBudget(settings.turn_budget_seconds)
+    turns = TurnBudget(knobs.turn_budget_seconds, wake_per_turn=knobs.wake_per_turn)
 
     def make(execution_id: str) -> ExecutionTracker:
         fake: Any = store
@@ -102,7 +105,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="No I/O; no servers.")
     p.add_argument("--executions", type=int, default=10_000, help="trackers to start (10,000)")
     args = p.parse_args()
-    sliced_per_turn = START_PER_TURN
+    sliced_per_turn = Responsiveness.from_settings(Settings()).start_per_turn
     gc.disable()
     asyncio.run(start_all(min(args.executions, 1000), sliced_per_turn))  # warm-up: imports, caches
     rows = []

@@ -20,6 +20,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from poller.domain.phases import PollingIntervals
+from poller.runtime.responsiveness import Responsiveness
 
 DEFAULT_CONFIG_FILE = Path("config/poller.env")
 #: AWS region names (us-east-1, us-gov-west-1, ap-southeast-3, ...), matched in full
@@ -101,18 +102,20 @@ class Settings(BaseSettings):
         description="Bound on polls between asking DRS and their write landing (back-pressure from a slow store)",
     )
     turn_budget_seconds: float = Field(
-        0.005,  # a lag probe waits out the rest of one turn and all of the next (run G: 5 ms vs 10)
+        Responsiveness.turn_budget_seconds,
         ge=0,
         description="Poll work one event-loop turn may do before the rest waits a turn (0: no cap)",
     )
     gc_young_seconds: float = Field(
-        0.025,
+        Responsiveness.gc_young_seconds,
         gt=0,
         le=10,
         description="Young garbage collections this often (a pause grows with the period)",
     )
     gc_full_seconds: float = Field(
-        600.0, gt=0, description="Full garbage collections this often (each walks the whole heap)"
+        Responsiveness.gc_full_seconds,
+        gt=0,
+        description="Full garbage collections this often (each walks the whole heap)",
     )
     ready_max_age_seconds: float = Field(
         60.0, gt=0, description="/readyz fails if the last good finder query is older"

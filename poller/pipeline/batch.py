@@ -26,15 +26,12 @@ from poller import metrics
 from poller.aws.drs import MAX_JOB_IDS_PER_CALL, DrsError, Job
 from poller.aws.drs import describe_jobs as describe_all_pages
 from poller.domain.trackable import is_job_id
+from poller.runtime.responsiveness import Responsiveness
 
 log = structlog.get_logger("poller.pipeline.batch")
 
 #: Job IDs DRS refused that a batcher remembers (oldest forgotten first): a bound, not a budget
 MAX_REMEMBERED_REFUSALS = 10_000
-# Waiters woken per loop turn. One answer serves hundreds of executions, and each spends ~1.5 ms
-# applying it and building its write: waking them all in one turn stalled the loop for tenths of
-# a second at 10,000 executions (timers, health and HTTP waited). Slices keep a turn ~10 ms.
-WAKE_SLICE = 8
 
 DrsClientFor = Callable[[str], Any]
 
@@ -48,9 +45,12 @@ class _Batch:
 class JobStatusBatcher:
     """One shared DescribeJobs per region and window; callers get only the jobs they asked for."""
 
-    def __init__(self, drs_client_for: DrsClientFor, window: float = 1.0) -> None:
+    def __init__(
+        self, drs_client_for: DrsClientFor, window: float = 1.0, wake_slice: int = Responsiveness.wake_slice
+    ) -> None:
         self._client_for = drs_client_for
         self._window = window
+        self._wake_slice = wake_slice
         self._open: dict[str, _Batch] = {}
         self._flushes: set[asyncio.Task[None]] = set()
         self._refused: dict[str, None] = {}  # insertion-ordered, so the oldest is dropped first
@@ -104,9 +104,9 @@ class JobStatusBatcher:
             self._remember(refused)
         except Exception as err:  # every waiter must hear about the failure, whatever it is
             failure = err
-            await _wake(batch.waiters, lambda answer: answer.set_exception(failure))
+            await _wake(batch.waiters, self._wake_slice, lambda answer: answer.set_exception(failure))
         else:
-            await _wake(batch.waiters, lambda answer: answer.set_result(jobs))
+            await _wake(batch.waiters, self._wake_slice, lambda answer: answer.set_result(jobs))
 
     def _remember(self, refused: set[str]) -> None:
         for job_id in sorted(refused):
@@ -121,14 +121,16 @@ def asked_jobs(answer: dict[str, Job], job_ids: Iterable[str]) -> dict[str, Job]
 
 
 async def _wake(
-    waiters: list[asyncio.Future[dict[str, Job]]], settle: Callable[[asyncio.Future[dict[str, Job]]], None]
+    waiters: list[asyncio.Future[dict[str, Job]]],
+    per_turn: int,
+    settle: Callable[[asyncio.Future[dict[str, Job]]], None],
 ) -> None:
-    """Settle every waiter, WAKE_SLICE per loop turn; a cancelled waiter is skipped."""
+    """Settle every waiter, ``per_turn`` per loop turn; a cancelled waiter is skipped."""
     try:
-        for start in range(0, len(waiters), WAKE_SLICE):
+        for start in range(0, len(waiters), per_turn):
             if start:
                 await asyncio.sleep(0)
-            for answer in waiters[start : start + WAKE_SLICE]:
+            for answer in waiters[start : start + per_turn]:
                 if not answer.done():
                     settle(answer)
     finally:  # cancelled mid-way (shutdown): nobody may be left waiting

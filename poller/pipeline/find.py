@@ -2,7 +2,8 @@
 
 Every pass reads every POLLING execution, so it asks only for the few small attributes it needs
 (``INDEX_ATTRIBUTES``), never the waves: each tracker reads its own full item once at start.
-The loop gets a turn between chunks of a page so one 1 MB page never stalls it.
+Pages are small and the loop gets a turn between chunks of a page, so a pass never stalls it
+(``Responsiveness.finder_page_items`` and ``deserialize_per_turn``).
 """
 
 from __future__ import annotations
@@ -10,13 +11,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from poller.runtime.responsiveness import Responsiveness
 from poller.store.dynamodb import DynamoDBError, deserialize, timed_dynamodb_call
-
-_YIELD_EVERY = 200  # items deserialized between two turns of the event loop
-# Items per Query page. botocore parses a page in one go, without a turn of the loop: a full
-# 1 MB page of summaries (~4,300 items) took ~240 ms, stalling every timer at 10,000 executions.
-# 500 items parse in ~20 ms; a pass over 10,000 is then 20 round trips, well under 2 s on DynamoDB.
-PAGE_ITEMS = 500
 
 # What the finder, the launcher and the lease filter need: not the waves (the bulk of an item).
 INDEX_ATTRIBUTES = ("ExecutionId", "Status", "StartTime", "LeaseOwner", "LeaseExpiry", "PendingWaves")
@@ -41,7 +37,8 @@ async def find_polling_executions(
     status: str = "POLLING",
     page_attempts: int = 3,
     page_backoff_seconds: float = 0.5,
-    page_items: int = PAGE_ITEMS,
+    page_items: int = Responsiveness.finder_page_items,
+    deserialize_per_turn: int = Responsiveness.deserialize_per_turn,
 ) -> list[dict[str, Any]]:
     """Every index item with ``Status = status``, oldest StartTime first, all pages.
 
@@ -53,17 +50,19 @@ async def find_polling_executions(
     while True:
         page = await _page(dynamodb, table, params, found, page_attempts, page_backoff_seconds)
         items = page.get("Items", [])
-        for start in range(0, len(items), _YIELD_EVERY):
+        for start in range(0, len(items), deserialize_per_turn):
             if start:
                 await asyncio.sleep(0)
-            found.extend(deserialize(item) for item in items[start : start + _YIELD_EVERY])
+            found.extend(deserialize(item) for item in items[start : start + deserialize_per_turn])
         last = page.get("LastEvaluatedKey")
         if not last:
             return found
         params["ExclusiveStartKey"] = last
 
 
-def query_request(table: str, index: str, status: str, page_items: int = PAGE_ITEMS) -> dict[str, Any]:
+def query_request(
+    table: str, index: str, status: str, page_items: int = Responsiveness.finder_page_items
+) -> dict[str, Any]:
     """The first page's Query, as sent: pure, so the finder benchmark times exactly this request."""
     return {
         "TableName": table,

@@ -24,6 +24,7 @@ import structlog
 from poller import metrics
 from poller.domain.trackable import DATA_ERRORS
 from poller.pipeline.track import ExecutionTracker
+from poller.runtime.responsiveness import Responsiveness
 
 log = structlog.get_logger("poller.pipeline.schedule")
 
@@ -32,10 +33,6 @@ TrackerFactory = Callable[[str], ExecutionTracker]
 # How long a malformed item is left alone before it is read again (tracker and launcher alike):
 # long enough not to re-read, re-log and re-count it every tick, short enough to see a repair.
 QUARANTINE_SECONDS = 300.0
-
-# Trackers started per loop turn: ~20 µs each (made, task created, first step), ~5 ms a turn
-# (bench/micro_start.py), in line with the turn budget.
-START_PER_TURN = 256
 
 
 @dataclass(frozen=True)
@@ -54,7 +51,7 @@ class Scheduler:
         self,
         make_tracker: TrackerFactory,
         quarantine_seconds: float = QUARANTINE_SECONDS,
-        start_per_turn: int = START_PER_TURN,
+        start_per_turn: int = Responsiveness.start_per_turn,
     ) -> None:
         self._make_tracker = make_tracker
         self._quarantine_seconds = quarantine_seconds

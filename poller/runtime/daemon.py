@@ -42,6 +42,7 @@ from poller.runtime.garbage import pace_collections
 from poller.runtime.guard import GUARD_KEY, GuardedSite, HttpLimits
 from poller.runtime.health import Health, monitor_loop_lag
 from poller.runtime.http import app_runner, build_app
+from poller.runtime.responsiveness import Responsiveness
 from poller.runtime.turns import TurnBudget
 from poller.store.dynamodb import DynamoDBError
 from poller.store.executions import ExecutionStore
@@ -85,11 +86,14 @@ class Daemon:
         self.clock = clock
         start_alarmed_series_at_zero()
         self.health = Health(ready_max_age_seconds=settings.ready_max_age_seconds)
-        self.turns = TurnBudget(settings.turn_budget_seconds)
+        self.responsiveness = knobs = Responsiveness.from_settings(settings)
+        self.turns = TurnBudget(knobs.turn_budget_seconds, wake_per_turn=knobs.wake_per_turn)
         self.store = ExecutionStore(
             clients.dynamodb, settings.table_name, settings.max_concurrent_writes, self.turns
         )
-        self.batcher = JobStatusBatcher(clients.drs, window=settings.batch_window_seconds)
+        self.batcher = JobStatusBatcher(
+            clients.drs, window=settings.batch_window_seconds, wake_slice=knobs.wake_slice
+        )
         self.tracker_config = TrackerConfig(
             intervals=settings.intervals(),
             timeout_seconds=settings.timeout_seconds,
@@ -106,7 +110,7 @@ class Daemon:
         )
         self.start_gate = asyncio.Semaphore(settings.max_concurrent_writes)
         self.poll_gate = asyncio.Semaphore(settings.max_polls_in_flight)
-        self.scheduler = Scheduler(self._make_tracker)
+        self.scheduler = Scheduler(self._make_tracker, start_per_turn=knobs.start_per_turn)
         # launch-result events wake trackers early (off unless POLLER_LAUNCH_EVENTS_QUEUE_URL is set)
         self.wakes: WakeBoard | None = None
         self.launch_events: LaunchEventConsumer | None = None
@@ -181,7 +185,11 @@ class Daemon:
         complete = True
         try:
             items = await find_polling_executions(
-                self.clients.dynamodb, self.settings.table_name, self.settings.status_index_name
+                self.clients.dynamodb,
+                self.settings.table_name,
+                self.settings.status_index_name,
+                page_items=self.responsiveness.finder_page_items,
+                deserialize_per_turn=self.responsiveness.deserialize_per_turn,
             )
         except DynamoDBError as err:
             metrics.FINDER_RUNS.labels("error").inc()
@@ -227,7 +235,7 @@ class Daemon:
         log.info("daemon_started", host=self.settings.http_host, port=self.port)
         lag = asyncio.create_task(monitor_loop_lag(self.health, stop))
         collections = asyncio.create_task(
-            pace_collections(stop, self.settings.gc_young_seconds, self.settings.gc_full_seconds)
+            pace_collections(stop, self.responsiveness.gc_young_seconds, self.responsiveness.gc_full_seconds)
         )
         await self._heartbeat()  # before the first claim: others must see us alive
         keep_alive = asyncio.create_task(self._keep_alive(stop))

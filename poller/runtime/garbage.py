@@ -1,23 +1,20 @@
 """Garbage collection paced by the clock instead of by allocation counts.
 
-Why: every poll replaces its execution's models (about a hundred objects) and the new ones live
-for a whole interval, so they reach CPython's oldest generation. At 10,000 executions that
-generation then grows by a quarter every few seconds, which is CPython's trigger for a full
-collection, and each full collection walks every object of the process with the loop stopped:
-0.3 s for 10,000 bare executions (``bench/micro_gc.py``), seconds in the daemon. That was the
-daemon's worst event-loop lag.
+Why: every poll replaces its execution's models and the new ones live for a whole interval, so
+they reach CPython's oldest generation. With many executions that generation grows by a quarter
+every few seconds, which is CPython's trigger for a full collection, and each full collection
+walks every object of the process with the loop stopped: it was the daemon's worst event-loop
+lag.
 
 Paced: the young generations are collected every ``young_every`` seconds and the whole heap
 every ``full_every`` seconds, so cyclic garbage still goes and one long pause comes per period
 instead of one every few seconds. A young collection walks what was allocated since the last
-one and is still alive, ~1.5 µs an object in the daemon, and nearly all of it is alive: the
-models a poll makes live a whole interval. So a pause grows with the period and with how busy
-the loop was meanwhile. At 10,000 executions in a burst, one collection every second took
-10-50 ms, every 0.25 s 10 ms on average, every 0.1 s 3 ms on average but one in ten over 10 ms
-and one in seventy over 25 ms (a 20 ms event-loop turn around such a pause makes a lag probe
-miss 50 ms). Every 25 ms, the same objects are walked in four times as many, four times
-shorter pauses: one in 300-800 over 10 ms (runs E and F).
-Pauses are observed in ``poller_gc_pause_seconds``.
+one and is still alive, and nearly all of it is alive: the models a poll makes live a whole
+interval. So a pause grows with the period and with how busy the loop was meanwhile; a short
+period walks the same objects in more, shorter pauses. Both periods are
+:class:`poller.runtime.responsiveness.Responsiveness` knobs; the pauses each period gave are in
+docs/performance.md ("Loop responsiveness: the knobs and their figures"). Pauses are observed in
+``poller_gc_pause_seconds``.
 """
 
 from __future__ import annotations
@@ -29,9 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from poller import metrics
-
-YOUNG_EVERY_SECONDS = 0.025
-FULL_EVERY_SECONDS = 600.0
+from poller.runtime.responsiveness import Responsiveness
 
 
 def _observe_pause(generation: int, seconds: float) -> None:
@@ -53,7 +48,9 @@ class PauseClock:
 
 
 async def pace_collections(
-    stop: asyncio.Event, young_every: float = YOUNG_EVERY_SECONDS, full_every: float = FULL_EVERY_SECONDS
+    stop: asyncio.Event,
+    young_every: float = Responsiveness.gc_young_seconds,
+    full_every: float = Responsiveness.gc_full_seconds,
 ) -> None:
     """Run until ``stop``; automatic collection is off meanwhile and restored afterwards.
 

@@ -20,18 +20,20 @@ import time
 from collections.abc import Callable
 
 from poller import metrics
-
-# Waiters woken per turn. A slice admits what fits its budget and the others go back in line, so
-# waking all of a 1,000-poll line every turn would cost 1,000 wake-ups per turn for the few
-# dozen that fit.
-WAKE_PER_TURN = 64
+from poller.runtime.responsiveness import Responsiveness
 
 
 class TurnBudget:
     """A per-turn allowance of checkpointed work; one per event loop (the daemon's)."""
 
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        clock: Callable[[], float] = time.perf_counter,
+        wake_per_turn: int = Responsiveness.wake_per_turn,
+    ) -> None:
         self._seconds = seconds
+        self._wake_per_turn = wake_per_turn
         self._clock = clock
         self._slice_started: float | None = None
         self._line: list[asyncio.Future[None]] = []  # waiting for the next slice, in order
@@ -78,8 +80,8 @@ class TurnBudget:
         self._boundary_queued = False
         self._slice_started = None
         line = self._ahead + self._line
-        self._ahead, self._line = [], line[WAKE_PER_TURN:]
-        for turn in line[:WAKE_PER_TURN]:
+        self._ahead, self._line = [], line[self._wake_per_turn :]
+        for turn in line[: self._wake_per_turn]:
             if not turn.done():
                 turn.set_result(None)
                 self._woken.add(turn)

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from poller.pipeline.batch import WAKE_SLICE, DrsError, JobStatusBatcher
+from poller.pipeline.batch import DrsError, JobStatusBatcher
+from poller.runtime.responsiveness import Responsiveness
 from tests.fakes import PaginatedDrs
 
 
@@ -55,13 +56,13 @@ async def test_answer_wakes_at_most_a_slice_of_waiters_per_loop_turn() -> None:
     drs = _Drs()
     batcher = JobStatusBatcher(lambda _region: drs, window=0.01)
     resumed: list[int] = []
-    n = WAKE_SLICE * 10
+    n = Responsiveness.wake_slice * 10
     answers, worst = await asyncio.gather(_ask_many(batcher, n, resumed), _max_resumed_per_turn(resumed, n))
     assert drs.calls == 1
     assert [a for a in answers] == [
         {f"drsjob-{i:017d}": {"jobID": f"drsjob-{i:017d}", "status": "STARTED"}} for i in range(n)
     ]
-    assert 0 < worst <= WAKE_SLICE
+    assert 0 < worst <= Responsiveness.wake_slice
 
 
 @pytest.mark.asyncio
@@ -69,10 +70,10 @@ async def test_failure_reaches_every_waiter_in_slices() -> None:
     drs = _Drs(fail=True)
     batcher = JobStatusBatcher(lambda _region: drs, window=0.01)
     resumed: list[int] = []
-    n = WAKE_SLICE * 3 + 1
+    n = Responsiveness.wake_slice * 3 + 1
     answers, worst = await asyncio.gather(_ask_many(batcher, n, resumed), _max_resumed_per_turn(resumed, n))
     assert all(isinstance(a, DrsError) for a in answers)
-    assert worst <= WAKE_SLICE
+    assert worst <= Responsiveness.wake_slice
 
 
 @pytest.mark.asyncio

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from poller.pipeline.schedule import START_PER_TURN, Scheduler
+from poller.pipeline.schedule import Scheduler
+from poller.runtime.responsiveness import Responsiveness
 from tests.unit.test_schedule_incomplete import IdleTracker
 
 
@@ -34,7 +35,7 @@ def _scheduler() -> Scheduler:
 
 async def test_many_new_executions_start_a_slice_per_loop_turn() -> None:
     scheduler = _scheduler()
-    ids = [f"exec-{n:05d}" for n in range(START_PER_TURN * 3 + 7)]
+    ids = [f"exec-{n:05d}" for n in range(Responsiveness.start_per_turn * 3 + 7)]
     report = scheduler.sync(ids)
     assert report.scheduled == len(ids) and report.running == len(ids)
     assert CountingTracker.made == [] and CountingTracker.started == []  # nothing inside sync
@@ -44,7 +45,7 @@ async def test_many_new_executions_start_a_slice_per_loop_turn() -> None:
         await asyncio.sleep(0)
         per_turn.append(len(CountingTracker.started) - before)
         assert len(per_turn) < 100, "coroutines stopped starting"
-    assert max(per_turn) == START_PER_TURN
+    assert max(per_turn) == Responsiveness.start_per_turn
     assert sorted(CountingTracker.started) == ids and len(set(CountingTracker.started)) == len(ids)
     await scheduler.shutdown(grace_seconds=1)
 

@@ -138,5 +138,5 @@ async def test_a_long_line_is_woken_a_turns_worth_at_a_time_not_all_of_it_every_
     await burst(budget, clock, steps=1000, cost=0.001, done=done)
     assert done == list(range(1000))
     # ~100 turns of 10 steps: each waiter waits once, plus per turn the wake-ups that did not
-    # fit (at most WAKE_PER_TURN); waking all of the line every turn would be ~50,000
+    # fit (at most Responsiveness.wake_per_turn); waking all of the line every turn would be ~50,000
     assert TURN_DEFERRALS._value.get() - before < 10_000
