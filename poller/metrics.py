@@ -78,7 +78,7 @@ DETECTION_LAG = Histogram(
 )
 GC_PAUSE = Histogram(
     "poller_gc_pause_seconds",
-    "Garbage collections (the loop stops meanwhile), by generation: 1 every 25 ms, 2 every 10 min (POLLER_GC_*)",
+    "Garbage collections (the loop stops meanwhile), by generation: 1 every POLLER_GC_YOUNG_SECONDS, 2 every POLLER_GC_FULL_SECONDS",
     ["generation"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )

@@ -97,6 +97,6 @@ def abandoned(execution: Execution, reason: str, now: float) -> Execution:
 
 
 def _preview(value: str, limit: int = 40) -> str:
-    """A bad value as it can be logged: repr (newlines visible), cut short (10,000-character IDs)."""
+    """A bad value as it can be logged: repr (newlines visible), cut short (IDs can be any length)."""
     text = repr(value[:limit])
     return text if len(value) <= limit else f"{text}… ({len(value)} characters)"

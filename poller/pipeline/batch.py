@@ -67,8 +67,8 @@ class JobStatusBatcher:
     def ask(self, region: str, job_ids: Iterable[str]) -> asyncio.Future[dict[str, Job]]:
         """The future of the region's next answer (every job of the batch, not only these).
 
-        A plain future, not a coroutine: gathering coroutines wraps each in a Task, and at
-        10,000 executions the two tasks per poll were garbage for the collector to walk.
+        A plain future, not a coroutine: gathering coroutines wraps each in a Task, and with many
+        executions the two tasks per poll are garbage for the collector to walk.
         """
         answer: asyncio.Future[dict[str, Job]] = asyncio.get_running_loop().create_future()
         wanted = set(job_ids)

@@ -4,10 +4,10 @@ A crash in one coroutine is logged and counted and never touches the others; an 
 whose item is malformed, or whose data crashed its tracker (a retry would crash it again), is
 left alone for a while instead of being re-read every tick.
 
-Trackers start a slice per loop turn. A restart that finds 10,000 executions in POLLING
-would otherwise make 10,000 trackers in one turn and run their first steps in the next
-(70-115 ms each, ``bench/micro_start.py``), and every timer of the daemon (batch windows,
-health beat) would fire that late.
+Trackers start a slice per loop turn (``Responsiveness.start_per_turn``). A restart that finds
+every execution in POLLING would otherwise make all their trackers in one turn and run their
+first steps in the next, and every timer of the daemon (batch windows, health beat) would fire
+that late (``bench/micro_start.py``; figures: docs/performance.md#loop-responsiveness-the-knobs-and-their-figures).
 """
 
 from __future__ import annotations

@@ -91,7 +91,7 @@ class ExecutionTracker:
     async def run(self) -> None:
         structlog.contextvars.bind_contextvars(execution_id=self.execution_id)
         try:
-            async with self._start_gate or contextlib.nullcontext():  # 10,000 trackers starting
+            async with self._start_gate or contextlib.nullcontext():  # a restart's trackers starting
                 execution = await self._load()  # at once queue here, not in the HTTP pool (timeouts)
                 await self._turns.checkpoint()  # and their items land together
                 if execution is not None and not await self._claim(execution):
@@ -330,7 +330,7 @@ class ExecutionTracker:
         return True
 
     def _count_transitions(self, outcome: PollOutcome, previous_poll: float | None) -> None:
-        """One ``transitions`` line per written poll: a line costs ~50-100 µs of the loop whatever
+        """One ``transitions`` line per written poll: a line costs the loop about the same whatever
         it holds, and a wave's servers tend to change together."""
         if not outcome.transitions:
             return

@@ -66,8 +66,9 @@ def app_runner(app: web.Application, shutdown_timeout: float, keepalive_timeout:
 
 
 async def _metrics(_: web.Request) -> web.Response:
-    # Rendering every series takes ~8 ms at 10,000 executions: in a thread, the loop keeps
-    # turning (the GIL passes back every 5 ms) instead of stopping for the whole scrape.
+    # Rendering every series grows with the executions tracked: in a thread, the loop keeps
+    # turning (the GIL passes back at each switch interval) instead of stopping for the whole
+    # scrape (figures: docs/performance.md#loop-responsiveness-the-knobs-and-their-figures).
     body = await asyncio.to_thread(generate_latest)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -1,10 +1,10 @@
 """Turns: cap the poll work one event-loop turn does, so the loop stays responsive in bursts.
 
 asyncio runs every callback that is ready at the start of a turn before it looks at timers or
-sockets again. When hundreds of polls become ready together (one DescribeJobs answer for 300
-executions, a burst of write answers), all their apply-and-write steps run in that one turn:
-at 10,000 executions such turns lasted 100-250 ms, and every timer (health beat, batch windows,
-the lag probe) fired that late.
+sockets again. When hundreds of polls become ready together (one DescribeJobs answer for a
+region's executions, a burst of write answers), all their apply-and-write steps run in that one
+turn, and every timer (health beat, batch windows, the lag probe) fires that late (figures:
+docs/performance.md#loop-responsiveness-the-knobs-and-their-figures).
 
 So each heavy step first passes ``checkpoint()``. The first step of a slice starts its clock;
 later ones go on while the slice has spent less than ``seconds``; the rest wait in line. When

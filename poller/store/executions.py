@@ -110,8 +110,9 @@ class ExecutionStore:
         request is built inside the write bound, so a backlog holds models, not requests.
         A writer that had to wait for a slot is woken by a write answer, outside any tracker's
         slice, and a burst of answers frees many: so it takes its turn at the budget before its
-        request is built, serialized, signed and sent (~0.5-3 ms each). One that got a slot at
-        once is still inside the step its caller was admitted for.
+        request is built, serialized, signed and sent (loop work the budget must count; figures:
+        docs/performance.md). One that got a slot at once is still inside the step its caller
+        was admitted for.
         """
         waited = self._writes.locked()
         async with self._writes:

@@ -3,8 +3,8 @@
 An execution item names its owner (LeaseOwner). Whether that owner is alive is not renewed on
 every item: each replica keeps one *liveness record* in the same table (key
 ``replica#<owner>``, no Status, so never in the StatusIndex) and renews it every heartbeat.
-Renewing 10,000 item leases every 30 s would cost 333 writes a second; one record per replica
-costs one. A replica whose record has expired (it died, or lost DynamoDB) is taken over with
+Renewing every item's lease every heartbeat would cost one write per execution per heartbeat;
+one record per replica costs one. A replica whose record has expired (it died, or lost DynamoDB) is taken over with
 a compare-and-swap on LeaseOwner; its late writes then fail their ``LeaseOwner = me``
 condition. A replica that shuts down marks its record expired, so others take over at once.
 

@@ -8,8 +8,8 @@ from botocore.exceptions import ClientError
 
 # What the StatusIndex carries besides its keys (Status, StartTime) and the table key: a summary
 # for the finder, the launcher, the lease filter and the API's listing, never the waves. Every
-# finder pass reads the whole POLLING partition; with ALL it would read every full item (10,000
-# executions of 10 servers: ~35 MB, 35 pages, ~4,400 read units per pass), with this ~2 MB.
+# finder pass reads the whole POLLING partition; with ALL it would read every full item, waves
+# and all, an order of magnitude more pages and read units per pass (figures: docs/performance.md).
 STATUS_INDEX_ATTRIBUTES = (
     "PlanId",
     "ExecutionType",
