@@ -52,6 +52,8 @@ class Server(_Model):
     PostLaunchActionsStatus: PostLaunchStatus | None = None
     TimeoutDetected: bool = False
     FailureReason: str | None = None
+    # operator control: the jobs of earlier attempts when a wave's failed servers were retried
+    PreviousRecoveryJobIds: list[str] | None = None
 
 
 class Wave(_Model):
@@ -91,6 +93,13 @@ class Wave(_Model):
 
     def launch_attempts(self) -> int:
         return self.LaunchAttempts or 0
+    # operator control (poller.domain.operators): pause, resume, retry, skip, optional servers
+    PauseBefore: bool | None = None
+    OptionalServerIds: list[str] | None = None
+    PausedTime: float | None = None
+    ResumedTime: float | None = None
+    RetryServerIds: list[str] | None = None  # the servers the next launch starts (None: all)
+    RetryCount: int | None = None
 
 
 class Execution(_Model):
