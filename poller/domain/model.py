@@ -93,6 +93,7 @@ class Wave(_Model):
 
     def launch_attempts(self) -> int:
         return self.LaunchAttempts or 0
+
     # operator control (poller.domain.operators): pause, resume, retry, skip, optional servers
     PauseBefore: bool | None = None
     OptionalServerIds: list[str] | None = None
