@@ -7,6 +7,7 @@ servers; the 409s and the repeated requests that change nothing. drssim's jobs a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -353,3 +354,43 @@ async def test_operator_requests_are_validated(
         assert missing.status_code == 404
     refused_after = await _metric(url, "poller_operator_actions_total", action="retry", outcome="refused")
     assert refused_after == refused_before + 1
+
+
+async def test_two_replicas_retrying_at_once_start_one_job(
+    dynamodb: Any, tables: Tables, sim: RunningSimulator, make_settings: Callable[..., Settings]
+) -> None:
+    async with (
+        daemon_running(make_settings(replica_id="replica-a")) as a,
+        daemon_running(make_settings(replica_id="replica-b")) as b,
+    ):
+        plan = await _plan(a.url, plan_body(num_waves=1, servers_per_wave=2))
+        _, bad_server = plan["Waves"][0]["SourceServerIds"]
+        with sim.control.drs_progression() as drs:
+            execution_id = await _execute(a.url, plan["PlanId"])
+            read = _reader(dynamodb, tables, execution_id)
+            execution = await wait_for_status(
+                dynamodb, tables.executions, execution_id, "POLLING", timeout=10
+            )
+            (job_1,) = job_ids_of(execution)
+            drs.fail_server(job_1, bad_server)
+            drs.advance_drs_phase("COMPLETED", [job_1])
+            await wait_for_status(dynamodb, tables.executions, execution_id, "PARTIAL", timeout=10)
+
+            answers = await asyncio.gather(
+                *(api("POST", f"{r.url}/executions/{execution_id}/waves/Wave-1/retry") for r in (a, b, a, b))
+            )
+            assert [r.status_code for r in answers] == [200] * 4, [r.text for r in answers]
+            assert sorted(r.json()["changed"] for r in answers) == [False, False, False, True]
+
+            execution = await wait_until(
+                read, lambda e: e["Waves"][0]["Status"] == "LAUNCHING", 10, "the retry LAUNCHING"
+            )
+            await _ticks(a.url, 3)
+            await _ticks(b.url, 3)
+            assert len(drs.calls(operation="StartRecovery")) == 2  # the first launch and one retry
+            drs.advance_drs_phase("COMPLETED")
+            execution = await wait_for_status(
+                dynamodb, tables.executions, execution_id, "COMPLETED", timeout=10
+            )
+    assert len(job_ids_of(execution)) == 2
+    assert len(sim.control.calls(operation="StartRecovery")) == 2
