@@ -345,6 +345,9 @@ async def test_operator_requests_are_validated(
             ("waves/Wave-1/skip", {}, 409, "only a PARTIAL, FAILED or PAUSED wave can be skipped"),
             ("waves/nope/skip", {}, 404, "has no wave 'nope'"),
             ("waves/Wave-1/retry", {"force": True}, 400, "Extra inputs are not permitted"),
+            ("resume", {"WaveName": 3}, 400, "WaveName"),
+            ("resume", [], 400, "JSON object"),
+            ("waves/%F0%9F%92%A5%20%2F/skip", {}, 404, "has no wave"),
         ]
         for path, payload, status, words in cases:
             response = await api("POST", f"{url}/executions/{execution_id}/{path}", json=payload)
