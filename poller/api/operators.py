@@ -36,6 +36,7 @@ from poller.domain.operators import (
     UnknownWave,
     resume,
     retry_wave,
+    servers_to_launch,
     skip_wave,
 )
 from poller.domain.statuses import TERMINAL_EXECUTION
@@ -155,9 +156,9 @@ def _answer(action: str, execution: Execution, decision: OperatorDecision) -> we
         "changed": decision.changed,
         "waves": list(decision.waves),
     }
-    if action == "retry":
+    if action == "retry" and decision.changed:
         retried = [w for w in execution.Waves if w.WaveName in decision.waves]
-        body["retryServerIds"] = [s for w in retried for s in (w.RetryServerIds or [])]
+        body["retryServerIds"] = [s.SourceServerId for w in retried for s in servers_to_launch(w)]
     return json_response(body)
 
 

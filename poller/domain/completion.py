@@ -45,7 +45,7 @@ def settle_wave(wave: Wave, execution_type: ExecutionType) -> Wave:
         return wave.model_copy(update={"Status": WaveStatus.COMPLETED, "FailedServerIds": []})
     optional = set(wave.OptionalServerIds or ())
     if all(f in optional for f in failed):  # only optional servers failed: the wave did its job
-        reason = f"COMPLETED; {len(failed)} optional servers did not recover: {', '.join(failed)}"
+        reason = f"{len(failed)} optional servers did not recover: {', '.join(failed)}"
         return wave.model_copy(
             update={"Status": WaveStatus.COMPLETED, "FailedServerIds": failed, "StatusReason": reason}
         )
@@ -81,4 +81,8 @@ def outcome_reason(execution: Execution) -> str | None:
     optional = [f for w in execution.Waves if w.Status == WaveStatus.COMPLETED for f in w.FailedServerIds]
     if optional:
         parts.append(f"{len(optional)} optional servers did not recover: {', '.join(optional)}")
-    return "; ".join(parts) or None
+    from poller.domain.trackable import MAX_REASON_CHARS  # here: trackable imports this module
+
+    reason = "; ".join(parts)
+    # bounded like every reason the item holds (poller.domain.itemsize counts it at that size)
+    return (reason if len(reason) <= MAX_REASON_CHARS else reason[: MAX_REASON_CHARS - 3] + "...") or None

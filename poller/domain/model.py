@@ -52,8 +52,6 @@ class Server(_Model):
     PostLaunchActionsStatus: PostLaunchStatus | None = None
     TimeoutDetected: bool = False
     FailureReason: str | None = None
-    # operator control: the jobs of earlier attempts when a wave's failed servers were retried
-    PreviousRecoveryJobIds: list[str] | None = None
 
 
 class Wave(_Model):
@@ -99,8 +97,8 @@ class Wave(_Model):
     OptionalServerIds: list[str] | None = None
     PausedTime: float | None = None
     ResumedTime: float | None = None
-    RetryServerIds: list[str] | None = None  # the servers the next launch starts (None: all)
     RetryCount: int | None = None
+    PreviousRecoveryJobIds: list[str] | None = None  # the jobs of attempts before a retry
 
 
 class Execution(_Model):

@@ -10,9 +10,9 @@ the same action race on one write and the loser re-reads and re-decides.
   being launched; anything else starts.
 - **Resume** (:func:`resume`): PAUSED → PENDING with ``ResumedTime``; the launcher starts it.
 - **Retry** (:func:`retry_wave`): a PARTIAL or FAILED wave goes back to PENDING with only its
-  failed servers reset (their old job IDs kept in ``PreviousRecoveryJobIds``) and named in
-  ``RetryServerIds``: the launcher starts one new DRS job for exactly those; launched servers
-  keep theirs.
+  failed servers reset (no job ID; the old jobs are kept in the wave's ``PreviousRecoveryJobIds``):
+  the launcher starts one new DRS job for exactly the servers without one; launched servers keep
+  theirs. At most ``MAX_WAVE_RETRIES`` per wave, so the item's worst-case size stays known.
 - **Skip** (:func:`skip_wave`): a PARTIAL, FAILED or PAUSED wave becomes SKIPPED, which
   satisfies its dependents.
 - After a retry or a skip, the dependents that had been failed unlaunched because of that wave
@@ -39,6 +39,7 @@ from poller.domain.statuses import (
     ServerStatus,
     WaveStatus,
 )
+from poller.domain.trackable import MAX_REASON_CHARS
 
 #: A dependency in one of these lets its dependents start.
 SATISFIED_DEPENDENCY = frozenset({WaveStatus.COMPLETED, WaveStatus.SKIPPED})
@@ -47,6 +48,9 @@ SKIPPABLE_WAVE = frozenset({WaveStatus.PARTIAL, WaveStatus.FAILED, WaveStatus.PA
 #: Executions an operator may retry or skip a wave of (CANCELLED was ended by a person; in
 #: TIMEOUT DRS may still be launching, so a new job could launch a server twice).
 OPERABLE_EXECUTION = frozenset({ExecutionStatus.POLLING, ExecutionStatus.PARTIAL, ExecutionStatus.FAILED})
+#: Retries per wave: each keeps one more job ID in the item, whose worst case is checked when the
+#: plan is created (poller.domain.itemsize).
+MAX_WAVE_RETRIES = 5
 
 # The launcher's claim bookkeeping; a retried wave starts a fresh claim history, so a claim of
 # an earlier attempt can never adopt that attempt's job for the retried servers.
@@ -117,21 +121,20 @@ def launch_gate(wave: Wave, statuses: Mapping[str, WaveStatus]) -> LaunchGate:
 
 
 def servers_to_launch(wave: Wave) -> list[Server]:
-    """The servers the wave's next StartRecovery names: after a retry only the retried ones."""
-    if not wave.RetryServerIds:
-        return list(wave.Servers)
-    wanted = set(wave.RetryServerIds)
-    return [s for s in wave.Servers if s.SourceServerId in wanted]
+    """The servers the wave's next StartRecovery names: those without a job, which is every server
+    of a wave not launched yet and, after a retry, exactly the retried ones."""
+    return [s for s in wave.Servers if s.RecoveryJobId is None]
 
 
 def pause_reason(execution: Execution) -> str | None:
     paused = [w.WaveName for w in execution.Waves if w.Status == WaveStatus.PAUSED]
     if not paused:
         return None
-    return (
+    reason = (
         f"paused before wave {', '.join(paused)}: waiting for an operator "
         f"(POST /executions/{execution.ExecutionId}/resume, or .../waves/{{name}}/skip, or cancel)"
     )
+    return _capped(reason)
 
 
 def pause_waves(execution: Execution, indexes: Sequence[int], now: float) -> Execution:
@@ -191,18 +194,28 @@ def retry_wave(execution: Execution, wave_name: str, now: float) -> OperatorDeci
     failed = [s.SourceServerId for s in wave.Servers if not server_succeeded(s, execution.ExecutionType)]
     if not failed:
         return _refuse(execution, f"wave {wave_name!r} has no failed server to retry")
+    if (wave.RetryCount or 0) >= MAX_WAVE_RETRIES:
+        return _refuse(
+            execution,
+            f"wave {wave_name!r} was retried {wave.RetryCount} times, the most an execution keeps "
+            "(its item's size is bounded); skip the wave or start a new execution",
+        )
     retried = set(failed)
     servers = [_fresh_server(s) if s.SourceServerId in retried else s for s in wave.Servers]
+    old_jobs = [s.RecoveryJobId for s in wave.Servers if s.SourceServerId in retried and s.RecoveryJobId]
+    # one job per attempt, so at most one per retry; capped all the same, as the worst case counts
+    previous = list(dict.fromkeys([*(wave.PreviousRecoveryJobIds or []), *old_jobs]))[-MAX_WAVE_RETRIES:]
     attempt = (wave.RetryCount or 0) + 1
+    reason = f"retry {attempt}: {len(failed)} failed servers to launch again: {', '.join(failed)}"
     new_wave = wave.model_copy(
         update={
             **_LAUNCH_STATE_RESET,
             "Servers": servers,
             "Status": WaveStatus.PENDING,
             "FailedServerIds": [],
-            "RetryServerIds": failed,
             "RetryCount": attempt,
-            "StatusReason": f"retry {attempt}: {len(failed)} failed servers to launch again: {', '.join(failed)}",
+            "PreviousRecoveryJobIds": previous or None,
+            "StatusReason": _capped(reason),
         }
     )
     return _decided(execution, wave, new_wave, now)
@@ -220,7 +233,7 @@ def skip_wave(execution: Execution, wave_name: str, now: float) -> OperatorDecis
         return _refuse(execution, refusal)
     was = f"was {wave.Status}" + (f": {wave.StatusReason}" if wave.StatusReason else "")
     new_wave = wave.model_copy(
-        update={"Status": WaveStatus.SKIPPED, "StatusReason": f"skipped by an operator ({was})"}
+        update={"Status": WaveStatus.SKIPPED, "StatusReason": _capped(f"skipped by an operator ({was})")}
     )
     return _decided(execution, wave, new_wave, now)
 
@@ -253,7 +266,8 @@ def settle_after_operator(execution: Execution, before: Execution, now: float) -
     if status == ExecutionStatus.POLLING:
         update.update(EndTime=None, StatusReason=pause_reason(execution))
     else:
-        update.update(EndTime=before.EndTime or now, StatusReason=outcome_reason(execution))
+        reason = outcome_reason(execution)
+        update.update(EndTime=before.EndTime or now, StatusReason=reason and _capped(reason))
     return execution.model_copy(update=update)
 
 
@@ -311,10 +325,12 @@ def _never_launched(wave: Wave, statuses: Mapping[str, WaveStatus]) -> bool:
     return any(statuses[d] not in SATISFIED_DEPENDENCY for d in deps)
 
 
+def _capped(reason: str) -> str:
+    """Reasons are bounded like every other the item holds (the plan's worst case counts them)."""
+    return reason if len(reason) <= MAX_REASON_CHARS else reason[: MAX_REASON_CHARS - 3] + "..."
+
+
 def _fresh_server(server: Server) -> Server:
-    previous = list(server.PreviousRecoveryJobIds or [])
-    if server.RecoveryJobId:
-        previous.append(server.RecoveryJobId)
     return server.model_copy(
         update={
             "Status": ServerStatus.LAUNCHING,
@@ -326,7 +342,6 @@ def _fresh_server(server: Server) -> Server:
             "PostLaunchActionsStatus": None,
             "TimeoutDetected": False,
             "FailureReason": None,
-            "PreviousRecoveryJobIds": previous or None,
         }
     )
 

@@ -233,7 +233,7 @@ async def test_a_failed_critical_server_is_retried_with_one_new_job_for_it_only(
     ok, bad = execution["Waves"][0]["Servers"]
     assert (ok["SourceServerId"], ok["RecoveryJobId"], ok["Status"]) == (ok_server, job_1, "LAUNCHED")
     assert (bad["SourceServerId"], bad["RecoveryJobId"], bad["Status"]) == (bad_server, job_2, "LAUNCHED")
-    assert bad["PreviousRecoveryJobIds"] == [job_1]
+    assert execution["Waves"][0]["PreviousRecoveryJobIds"] == [job_1]
     assert execution["Waves"][0]["FailedServerIds"] == []
     assert len(sim.control.calls(operation="StartRecovery")) == 2
     # nothing left to retry

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from poller.domain.completion import execution_outcome, server_succeeded, settle_wave
 from poller.domain.model import Execution, Wave
 from poller.domain.operators import (
+    MAX_WAVE_RETRIES,
     OPERABLE_EXECUTION,
     RETRYABLE_WAVE,
     SATISFIED_DEPENDENCY,
@@ -37,6 +38,7 @@ from poller.domain.statuses import (
     WaveStatus,
 )
 from poller.domain.timeout import is_timed_out, resolve_timeout
+from poller.domain.trackable import MAX_REASON_CHARS
 from poller.pipeline.launch import StartResult, claim_waves, record_results, wave_actions
 
 from .builders import START, execution, job_id, server, server_id, wave
@@ -176,7 +178,7 @@ def executions_with_history(draw: st.DrawFn) -> Execution:
                 Status=status,
                 Servers=servers,
                 PauseBefore=draw(st.sampled_from([None, True])),
-                RetryCount=draw(st.sampled_from([None, 1])),
+                RetryCount=draw(st.sampled_from([None, 1, MAX_WAVE_RETRIES])),
                 LaunchTokens=["old-token"],
                 LaunchAttempts=2,
                 **extra,
@@ -211,6 +213,7 @@ def test_retry_relaunches_the_failed_servers_only_and_is_idempotent(e: Execution
         and target.Status in RETRYABLE_WAVE
         and not _never_launched(e, target)
         and bool(failed)
+        and (target.RetryCount or 0) < MAX_WAVE_RETRIES
     )
     if under_way:
         assert not decision.changed and decision.refusal is None and decision.execution is e
@@ -222,19 +225,19 @@ def test_retry_relaunches_the_failed_servers_only_and_is_idempotent(e: Execution
     assert decision.changed and decision.refusal is None
     new = next(w for w in after.Waves if w.WaveName == target.WaveName)
     assert new.Status == WaveStatus.PENDING and new.FailedServerIds == []
-    assert new.RetryServerIds == [s.SourceServerId for s in failed]
     assert new.RetryCount == (target.RetryCount or 0) + 1
     assert getattr(new, "LaunchTokens", None) is None and getattr(new, "LaunchAttempts", None) == 0
-    assert [s.SourceServerId for s in servers_to_launch(new)] == new.RetryServerIds
+    retried = {f.SourceServerId for f in failed}
+    assert servers_to_launch(new) == [s for s in new.Servers if s.SourceServerId in retried]
     for old, now_ in zip(target.Servers, new.Servers, strict=True):
         if old in failed:
             assert now_.Status == ServerStatus.LAUNCHING and now_.RecoveryJobId is None
             assert now_.InstanceId is None and now_.FailureReason is None
-            assert (now_.PreviousRecoveryJobIds or [])[-1:] == (
-                [old.RecoveryJobId] if old.RecoveryJobId else []
-            )
+            assert old.RecoveryJobId is None or old.RecoveryJobId in (new.PreviousRecoveryJobIds or [])
         else:
             assert now_ == old  # a launched server keeps its job
+    assert len(new.PreviousRecoveryJobIds or []) <= MAX_WAVE_RETRIES
+    assert len(new.StatusReason or "") <= MAX_REASON_CHARS
     # other waves: untouched, or (failed unlaunched downstream of the target) back to PENDING
     for before, w in zip(e.Waves, after.Waves, strict=True):
         if w.WaveName != target.WaveName and w != before:
@@ -369,7 +372,7 @@ def test_a_retried_wave_starts_one_job_for_its_failed_servers_only() -> None:
     claimed = claim_waves(retried, actions, {0: "t2"}, NOW)
     after = record_results(claimed, {0: StartResult("started", "t2", job_id(8))}, NOW, 5, 120.0)
     assert [s.RecoveryJobId for s in after.Waves[0].Servers] == [job_id(7), job_id(8)]
-    assert after.Waves[0].Servers[1].PreviousRecoveryJobIds == [job_id(7)]
+    assert after.Waves[0].PreviousRecoveryJobIds == [job_id(7)]
     assert after.Waves[0].Status == WaveStatus.LAUNCHING and after.Status == ExecutionStatus.POLLING
     # a late answer for a claim of the first attempt cannot land on the retry
     stale = record_results(claimed, {0: StartResult("started", "t-old", job_id(9))}, NOW, 5, 120.0)
