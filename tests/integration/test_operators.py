@@ -326,7 +326,7 @@ async def test_operator_requests_are_validated(
     response = await api("POST", f"{url}/plans", json=bad)
     assert response.status_code == 400
     assert response.json()["field"] == "Waves[0].OptionalServerIds"
-    assert "not in SourceServerIds" in response.json()["error"]
+    assert "which is not in the wave's SourceServerIds" in response.json()["error"]
     bad["Waves"][0] = {**bad["Waves"][0], "OptionalServerIds": [], "PauseBefore": "yes"}
     response = await api("POST", f"{url}/plans", json=bad)
     assert (response.status_code, response.json()["field"]) == (400, "Waves[0].PauseBefore")
@@ -340,11 +340,11 @@ async def test_operator_requests_are_validated(
             ("resume", {}, 409, "no wave is PAUSED"),
             ("resume", {"WaveName": "Wave-1"}, 409, "wave 'Wave-1' is LAUNCHING, not PAUSED"),
             ("resume", {"WaveName": "nope"}, 404, "has no wave 'nope'"),
-            ("resume", {"Wave": "Wave-1"}, 400, "Extra inputs are not permitted"),
+            ("resume", {"Wave": "Wave-1"}, 400, "unknown field 'Wave'; allowed: WaveName"),
             ("waves/Wave-1/retry", {}, 409, "wave 'Wave-1' is LAUNCHING: it is still running"),
             ("waves/Wave-1/skip", {}, 409, "only a PARTIAL, FAILED or PAUSED wave can be skipped"),
             ("waves/nope/skip", {}, 404, "has no wave 'nope'"),
-            ("waves/Wave-1/retry", {"force": True}, 400, "Extra inputs are not permitted"),
+            ("waves/Wave-1/retry", {"force": True}, 400, "unknown field 'force'"),
             ("resume", {"WaveName": 3}, 400, "WaveName"),
             ("resume", [], 400, "JSON object"),
             ("waves/%F0%9F%92%A5%20%2F/skip", {}, 404, "has no wave"),

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from poller.api.executions import execution_from_plan
+from poller.api.requests import validate_plan_request
 from poller.domain.apply import apply_poll
 from poller.domain.itemsize import item_size, worst_case_execution_bytes
 from poller.domain.model import Execution, execution_to_item
@@ -66,11 +67,12 @@ def _launch_and_fail(execution: Execution, now: float, round_: int) -> Execution
 
 
 @settings(max_examples=20, deadline=None)
-@given(sizes=st.lists(st.integers(1, 30), min_size=1, max_size=4), name_length=st.integers(1, 200))
+@given(sizes=st.lists(st.integers(1, 30), min_size=1, max_size=4), name_length=st.integers(1, 240))
 def test_operator_actions_never_outgrow_the_plans_worst_case(sizes: list[int], name_length: int) -> None:
     plan = _plan(sizes, name_length)
     now = 1.7e9
-    execution = execution_from_plan(plan, str(uuid.uuid4()), ExecutionType.RECOVERY, now, "0" * 64)
+    request = validate_plan_request(plan, ["us-east-1"])
+    execution = execution_from_plan(request, str(uuid.uuid4()), ExecutionType.RECOVERY, now, "0" * 64)
     execution = claim_waves(execution, wave_actions(execution, now, 0.0), {}, now)
     assert all(w.Status == WaveStatus.PAUSED for w in execution.Waves)
     execution = resume(execution, None, now + 1).execution
