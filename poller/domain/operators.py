@@ -59,7 +59,7 @@ _LAUNCH_STATE_RESET: dict[str, Any] = {
     "LaunchTokens": None,
     "LaunchClaimedAt": None,
     "LaunchFirstClaimedAt": None,
-    "LaunchAttempts": 0,
+    "LaunchAttempts": None,
 }
 
 
@@ -99,8 +99,7 @@ class OperatorDecision:
 
 def dependencies(wave: Wave) -> list[str]:
     """The names of the waves this wave waits for (``DependsOn``; SEQUENTIAL plans chain them)."""
-    value = getattr(wave, "DependsOn", None) or []
-    return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
+    return wave.depends_on()
 
 
 def must_pause(wave: Wave) -> bool:

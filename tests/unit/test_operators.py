@@ -226,7 +226,7 @@ def test_retry_relaunches_the_failed_servers_only_and_is_idempotent(e: Execution
     new = next(w for w in after.Waves if w.WaveName == target.WaveName)
     assert new.Status == WaveStatus.PENDING and new.FailedServerIds == []
     assert new.RetryCount == (target.RetryCount or 0) + 1
-    assert getattr(new, "LaunchTokens", None) is None and getattr(new, "LaunchAttempts", None) == 0
+    assert getattr(new, "LaunchTokens", None) is None and getattr(new, "LaunchAttempts", None) is None
     retried = {f.SourceServerId for f in failed}
     assert servers_to_launch(new) == [s for s in new.Servers if s.SourceServerId in retried]
     for old, now_ in zip(target.Servers, new.Servers, strict=True):
