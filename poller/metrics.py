@@ -102,6 +102,14 @@ EVENTS_PUBLISHED = Counter(
     "Completion events sent to EventBridge: ok, rejected (FailedEntryCount), error",
     ["outcome"],
 )
+WAVES_PAUSED = Counter(
+    "poller_waves_paused_total", "Waves that stopped before launch to wait for an operator (PauseBefore)"
+)
+OPERATOR_ACTIONS = Counter(
+    "poller_operator_actions_total",
+    "Operator requests (resume, retry, skip) by outcome: applied, unchanged (already in effect), refused",
+    ["action", "outcome"],
+)
 
 
 class _SummedCounter(Collector):

@@ -58,12 +58,13 @@ class DemoOptions:
     max_wait: float | None = None
     log_level: str = "WARNING"
     launch_events: bool = True
+    interactive: bool = False  # SEQUENTIAL, pause before the second wave, ask the operator
 
     def wait_budget(self) -> float:
         """Wall seconds after which the demo gives up (exit 1) instead of hanging."""
         if self.max_wait is not None:
             return self.max_wait
-        waves = len(WAVE_NAMES) if self.wave_order == "SEQUENTIAL" else 1
+        waves = len(WAVE_NAMES) if self.wave_order == "SEQUENTIAL" or self.interactive else 1
         return SIM_SECONDS_PER_WAVE * waves / self.time_scale + 30.0
 
 
@@ -132,6 +133,19 @@ def demo_plan(servers: int, wave_order: str, rng: random.Random) -> dict[str, An
     return {"PlanName": "demo: three-tier app", "WaveOrder": wave_order, "Waves": waves}
 
 
+def interactive_plan(plan: dict[str, Any]) -> dict[str, Any]:
+    """The demo plan, SEQUENTIAL, pausing before its second wave for an operator's word."""
+    waves = [dict(w) for w in plan["Waves"]]
+    if len(waves) > 1:
+        waves[1]["PauseBefore"] = True
+    return {
+        **plan,
+        "PlanName": "demo: three-tier app, paused before tier 2",
+        "WaveOrder": "SEQUENTIAL",
+        "Waves": waves,
+    }
+
+
 def pick_port(preferred: int, host: str = "127.0.0.1") -> int:
     """The preferred port if it is free, else any free one (a busy 5000/8080 must not break the demo)."""
     for port in (preferred, 0) if preferred else (0,):
@@ -164,6 +178,15 @@ class ApiSeeder:
     async def start_execution(self, plan_id: str, plan: dict[str, Any], execution_type: str) -> str:
         answer = await self._call("POST", "/executions", {"PlanId": plan_id, "ExecutionType": execution_type})
         return str(answer["executionId"])
+
+    async def operate(self, execution_id: str, action: str, wave: str) -> dict[str, Any]:
+        """An operator's action: resume, skip (the wave) or cancel."""
+        path = {
+            "resume": f"/executions/{execution_id}/resume",
+            "skip": f"/executions/{execution_id}/waves/{wave}/skip",
+            "cancel": f"/executions/{execution_id}/cancel",
+        }[action]
+        return dict(await self._call("POST", path, {"WaveName": wave} if action == "resume" else None))
 
     async def get_execution(self, execution_id: str) -> dict[str, Any] | None:
         async with self.session.get(f"{self.base_url}/executions/{execution_id}") as resp:
@@ -372,6 +395,10 @@ async def play(options: DemoOptions, moto_url: str, sim: Any) -> int:
             _print_banner(out, options, base, moto_url, sim.endpoint_url, token, via, queue_url)
             rng = random.Random(options.seed)
             plan = demo_plan(options.servers, options.wave_order, rng)
+            if options.interactive:
+                if not isinstance(seeder, ApiSeeder):
+                    raise DemoError("--interactive needs the poller API, which this build does not serve")
+                plan = interactive_plan(plan)
             plan_id = await seeder.create_plan(plan)
             injector = FailureInjector(sim.control, options.failure_rate, rng)
             labels: dict[str, str] = {}
@@ -411,6 +438,11 @@ async def _watch(
             items[execution_id] = await seeder.get_execution(execution_id)
             await injector.step(execution_id, items[execution_id])
         view.update(items)
+        if options.interactive and isinstance(seeder, ApiSeeder):
+            asked = time.monotonic()
+            if await _ask_operator(seeder, items):
+                view.detach()
+            deadline += time.monotonic() - asked  # waiting for the operator is not the daemon's time
         if all(is_terminal(item) for item in items.values()):
             break
         if daemon_task.done():
@@ -433,6 +465,27 @@ async def _watch(
         sys.stdout.write(launch_event_summary() + "\n")
     sys.stdout.flush()
     return outcome
+
+
+async def _ask_operator(seeder: ApiSeeder, items: dict[str, dict[str, Any] | None]) -> bool:
+    """For each PAUSED wave: say so, read the operator's answer (a line on stdin; end of input
+    resumes), and send it through the API. Whether anything was asked."""
+    asked = False
+    for execution_id, item in items.items():
+        paused = [w["WaveName"] for w in (item or {}).get("Waves", []) if w.get("Status") == "PAUSED"]
+        for wave in paused:
+            sys.stdout.write(
+                f"\n{execution_id}: wave {wave} is PAUSED, waiting for an operator (PauseBefore).\n"
+                "  [Enter] resume   s = skip the wave   c = cancel the execution > "
+            )
+            sys.stdout.flush()
+            line = (await asyncio.to_thread(sys.stdin.readline)).strip().lower()
+            action = {"s": "skip", "skip": "skip", "c": "cancel", "cancel": "cancel"}.get(line, "resume")
+            answer = await seeder.operate(execution_id, action, wave)
+            sys.stdout.write(f"  {action} {wave}: sent; the execution is {answer.get('status')}\n\n")
+            sys.stdout.flush()
+            asked = True
+    return asked
 
 
 def _print_banner(
@@ -523,6 +576,7 @@ def _options(args: argparse.Namespace) -> DemoOptions:
         max_wait=args.max_wait,
         log_level=args.log_level,
         launch_events=not args.no_launch_events,
+        interactive=args.interactive,
     )
 
 
@@ -588,5 +642,11 @@ def add_demo_parser(subparsers: Any) -> None:
         "--no-launch-events",
         action="store_true",
         help="track by polling alone (by default drssim's launch results wake polls through EventBridge and SQS)",
+    )
+    demo.add_argument(
+        "--interactive",
+        action="store_true",
+        help="SEQUENTIAL plan that pauses before its second wave: the demo asks you to resume it "
+        "(Enter), skip it (s) or cancel (c); without a terminal, a line on stdin answers (end of input: resume)",
     )
     demo.set_defaults(func=lambda args: run_demo(_options(args)))

@@ -87,6 +87,10 @@ class ProgressView:
         wall = self.clock() - self.started
         return f"{fmt_duration(wall)} (sim {fmt_duration(wall * self.time_scale)})"
 
+    def detach(self) -> None:
+        """Something else was printed below the table: the next redraw starts under it."""
+        self._drawn_lines = 0
+
     def update(self, executions: Mapping[str, Item | None]) -> None:
         if self.tty:
             self._redraw(executions)

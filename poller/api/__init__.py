@@ -5,6 +5,7 @@
 - ``GET /executions/{id}`` (full state); ``GET /executions?status=&limit=&nextToken=`` (StatusIndex,
   newest first: summaries, i.e. the index's attributes, not the waves)
 - ``POST /executions/{id}/cancel`` ``{"terminateRecoveryInstances"?}`` → 200, 409 when already terminal
+- ``POST /executions/{id}/resume``, ``POST /executions/{id}/waves/{name}/retry|skip`` (``operators.py``)
 
 Errors are JSON ``{"error", "field"?}``; unknown routes are 404 JSON. With ``POLLER_API_TOKEN``
 set, the API paths require ``Authorization: Bearer <token>``.
@@ -20,6 +21,7 @@ from aiohttp import web
 
 from poller.api.errors import ApiError, error_middleware
 from poller.api.executions import ExecutionHandlers
+from poller.api.operators import OperatorHandlers, add_operator_routes
 from poller.api.plans import PlanHandlers
 from poller.config import Settings
 from poller.domain.model import Execution
@@ -51,3 +53,4 @@ def add_api_routes(
     app.router.add_get("/executions", executions.list_by_status)
     app.router.add_get("/executions/{execution_id}", executions.get)
     app.router.add_post("/executions/{execution_id}/cancel", executions.cancel)
+    add_operator_routes(app, OperatorHandlers(store, on_terminal, clock))

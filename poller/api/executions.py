@@ -21,6 +21,7 @@ from aiohttp import web
 from botocore.exceptions import BotoCoreError, ClientError
 
 from poller.api.errors import ApiError, json_response
+from poller.api.operators import operator_wave_fields
 from poller.api.plans import bad_token, page_start
 from poller.api.requests import (
     IDEMPOTENCY_KEY_PATTERN,
@@ -75,6 +76,7 @@ def execution_from_plan(
                 Status=WaveStatus.PENDING,
                 Servers=[Server(SourceServerId=s) for s in raw.SourceServerIds],
                 DependsOn=deps or None,
+                **operator_wave_fields(raw),  # PauseBefore, OptionalServerIds
             )
         )
         previous = name

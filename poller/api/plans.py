@@ -1,6 +1,7 @@
 """/plans: create (201), read, list a page at a time.
 
-A plan is ``{PlanId, PlanName, WaveOrder, Waves: [{WaveName, Region, SourceServerIds, DependsOn?}]}``.
+A plan is ``{PlanId, PlanName, WaveOrder, Waves: [{WaveName, Region, SourceServerIds, DependsOn?,
+PauseBefore?, OptionalServerIds?}]}`` (the last two: ``poller.api.operators``).
 Everything an execution would trip over later (an unpolled region, a malformed or duplicate
 source server, a wave DRS would refuse) is refused here by :class:`PlanRequest`, with the field
 at fault named.
@@ -17,6 +18,7 @@ from aiohttp import web
 
 from poller.api.errors import ApiError, json_response
 from poller.api.limits import refuse_oversized_plan
+from poller.api.operators import operator_wave_fields
 from poller.api.requests import (
     PageQuery,
     decode_token,
@@ -44,6 +46,7 @@ def validate_plan(body: dict[str, Any], regions: Sequence[str]) -> dict[str, Any
         }
         if wave.DependsOn:
             item["DependsOn"] = list(dict.fromkeys(wave.DependsOn))
+        item.update(operator_wave_fields(wave))  # PauseBefore, OptionalServerIds: only when set
         waves.append(item)
     item = {
         "PlanId": plan_id,

@@ -256,6 +256,25 @@ class WaveRequest(Request):
         description="be a wave name or a list of earlier waves' names",
     )
 
+    # operator control between waves (poller.domain.operators, poller.api.operators)
+    PauseBefore: bool = Field(default=False, description="be true or false")
+    OptionalServerIds: list[SourceServerId] = Field(
+        default_factory=list,
+        max_length=MAX_SERVERS_PER_WAVE,
+        description="be a list of the wave's SourceServerIds whose failure alone leaves it COMPLETED",
+    )
+
+    @field_validator("OptionalServerIds")
+    @classmethod
+    def _optional_subset(cls, optional: list[str], info: ValidationInfo) -> list[str]:
+        servers = info.data.get("SourceServerIds")
+        if len(set(optional)) != len(optional):
+            raise refused("OptionalServerIds lists a server twice")
+        outside = [s for s in optional if servers is not None and s not in servers]
+        if outside:
+            raise refused(f"OptionalServerIds names {outside[0]}, which is not in the wave's SourceServerIds")
+        return optional
+
     @field_validator("Region")
     @classmethod
     def _served(cls, region: str, info: ValidationInfo) -> str:

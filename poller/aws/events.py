@@ -18,11 +18,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from poller import metrics
 from poller.domain.completion import server_succeeded
 from poller.domain.model import Execution
-from poller.domain.statuses import ServerStatus
+from poller.domain.statuses import ServerStatus, WaveStatus
 
 log = structlog.get_logger("poller.aws.events")
 
 DETAIL_TYPE = "DRS Execution Finished"
+PAUSED_DETAIL_TYPE = "DRS Execution Paused"
 
 
 def completion_detail(execution: Execution) -> dict[str, Any]:
@@ -65,6 +66,17 @@ def completion_detail(execution: Execution) -> dict[str, Any]:
     }
 
 
+def paused_detail(execution: Execution) -> dict[str, Any]:
+    """The pause event's detail: the completion detail, the paused waves and the way on."""
+    paused = [w.WaveName for w in execution.Waves if w.Status == WaveStatus.PAUSED]
+    return {
+        **completion_detail(execution),
+        "pausedWaves": paused,
+        "message": "paused, waiting for an operator",
+        "resume": f"POST /executions/{execution.ExecutionId}/resume",
+    }
+
+
 class EventPublisher:
     """The daemon's terminal hook; ``client`` None (no bus configured) makes it a no-op."""
 
@@ -85,11 +97,23 @@ class EventPublisher:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def publish(self, execution: Execution) -> bool:
+    def on_paused(self, execution: Execution) -> None:
+        """A wave waits for an operator: the same detail, with the paused waves and what to do."""
+        if not self.enabled:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self.publish(execution, PAUSED_DETAIL_TYPE, paused_detail(execution))
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def publish(
+        self, execution: Execution, detail_type: str = DETAIL_TYPE, detail: dict[str, Any] | None = None
+    ) -> bool:
         entry: dict[str, Any] = {
             "Source": self._source,
-            "DetailType": DETAIL_TYPE,
-            "Detail": json.dumps(completion_detail(execution)),
+            "DetailType": detail_type,
+            "Detail": json.dumps(completion_detail(execution) if detail is None else detail),
             "EventBusName": self._bus,
             "Resources": [],
         }

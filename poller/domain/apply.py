@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from poller.domain.completion import execution_outcome, server_is_finished, settle_wave
+from poller.domain.completion import execution_outcome, outcome_reason, server_is_finished, settle_wave
 from poller.domain.mapping import ServerObservation, UnreadableJobError, observe_server
 from poller.domain.model import Execution, Server, Wave
 from poller.domain.statuses import (
@@ -105,6 +105,7 @@ def finish_execution(execution: Execution, now: float, acc: _Collector | None = 
     update: dict[str, Any] = {"Status": status}
     if status in TERMINAL_EXECUTION:
         update["EndTime"] = now
+        update["StatusReason"] = outcome_reason(execution) or execution.StatusReason
     return execution.model_copy(update=update)
 
 

@@ -36,13 +36,19 @@ def server_succeeded(server: Server, execution_type: ExecutionType) -> bool:
 
 def settle_wave(wave: Wave, execution_type: ExecutionType) -> Wave:
     """The wave's status from its servers; terminal and not-yet-launched waves stay as they are."""
-    if wave.Status in TERMINAL_WAVE or wave.Status == WaveStatus.PENDING:
+    if wave.Status in TERMINAL_WAVE or wave.Status in (WaveStatus.PENDING, WaveStatus.PAUSED):
         return wave
     if not all(server_is_finished(s, execution_type) for s in wave.Servers):
         return wave
     failed = [s.SourceServerId for s in wave.Servers if not server_succeeded(s, execution_type)]
     if not failed:
         return wave.model_copy(update={"Status": WaveStatus.COMPLETED, "FailedServerIds": []})
+    optional = set(wave.OptionalServerIds or ())
+    if all(f in optional for f in failed):  # only optional servers failed: the wave did its job
+        reason = f"{len(failed)} optional servers did not recover: {', '.join(failed)}"
+        return wave.model_copy(
+            update={"Status": WaveStatus.COMPLETED, "FailedServerIds": failed, "StatusReason": reason}
+        )
     status = WaveStatus.FAILED if len(failed) == len(wave.Servers) else WaveStatus.PARTIAL
     reason = f"{len(failed)} of {len(wave.Servers)} servers did not recover: {', '.join(failed)}"
     return wave.model_copy(update={"Status": status, "FailedServerIds": failed, "StatusReason": reason})
@@ -57,8 +63,26 @@ def execution_outcome(execution: Execution) -> ExecutionStatus:
         return ExecutionStatus.TIMEOUT
     if all(s == WaveStatus.COMPLETED for s in statuses):
         return ExecutionStatus.COMPLETED
-    if all(s == WaveStatus.FAILED for s in statuses):
+    ran = [s for s in statuses if s != WaveStatus.SKIPPED]  # a skipped wave is not recovered
+    if ran and all(s == WaveStatus.FAILED for s in ran):
         return ExecutionStatus.FAILED
     if all(s == WaveStatus.CANCELLED for s in statuses):
         return ExecutionStatus.CANCELLED
     return ExecutionStatus.PARTIAL
+
+
+def outcome_reason(execution: Execution) -> str | None:
+    """Why a finished execution ended as it did, where its waves' statuses alone do not say it:
+    failed optional servers of a COMPLETED execution, waves an operator skipped."""
+    parts = []
+    skipped = [w.WaveName for w in execution.Waves if w.Status == WaveStatus.SKIPPED]
+    if skipped:
+        parts.append(f"waves skipped by an operator: {', '.join(skipped)}")
+    optional = [f for w in execution.Waves if w.Status == WaveStatus.COMPLETED for f in w.FailedServerIds]
+    if optional:
+        parts.append(f"{len(optional)} optional servers did not recover: {', '.join(optional)}")
+    from poller.domain.trackable import MAX_REASON_CHARS  # here: trackable imports this module
+
+    reason = "; ".join(parts)
+    # bounded like every reason the item holds (poller.domain.itemsize counts it at that size)
+    return (reason if len(reason) <= MAX_REASON_CHARS else reason[: MAX_REASON_CHARS - 3] + "...") or None

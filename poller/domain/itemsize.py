@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from poller.domain.operators import MAX_WAVE_RETRIES
 from poller.domain.statuses import (
     ExecutionStatus,
     PostLaunchStatus,
@@ -96,6 +97,7 @@ def worst_case_execution_item(plan: Mapping[str, Any], launch_max_attempts: int 
                 "LaunchClaimedAt": _TIME,
                 "LaunchFirstClaimedAt": _TIME,
                 "LaunchAttempts": _COUNT,
+                **_worst_operator_fields(raw, servers),
             }
         )
         previous = name
@@ -118,6 +120,22 @@ def worst_case_execution_item(plan: Mapping[str, Any], launch_max_attempts: int 
         "LeaseExpiry": _TIME,
         "PendingWaves": _COUNT,
     }
+
+
+def _worst_operator_fields(raw: Mapping[str, Any], servers: list[str]) -> dict[str, Any]:
+    """A wave's operator fields at their largest (poller.domain.operators): paused, resumed,
+    retried as often as allowed, each retry keeping its previous job."""
+    fields: dict[str, Any] = {
+        "PauseBefore": True,
+        "PausedTime": _TIME,
+        "ResumedTime": _TIME,
+        "RetryCount": MAX_WAVE_RETRIES,
+        "PreviousRecoveryJobIds": [_JOB_ID] * MAX_WAVE_RETRIES,
+    }
+    optional = [str(s) for s in raw.get("OptionalServerIds") or []]
+    if optional:
+        fields["OptionalServerIds"] = optional
+    return fields
 
 
 def _worst_server(source_server_id: str) -> dict[str, Any]:

@@ -92,6 +92,14 @@ class Wave(_Model):
     def launch_attempts(self) -> int:
         return self.LaunchAttempts or 0
 
+    # operator control (poller.domain.operators): pause, resume, retry, skip, optional servers
+    PauseBefore: bool | None = None
+    OptionalServerIds: list[str] | None = None
+    PausedTime: float | None = None
+    ResumedTime: float | None = None
+    RetryCount: int | None = None
+    PreviousRecoveryJobIds: list[str] | None = None  # the jobs of attempts before a retry
+
 
 class Execution(_Model):
     ExecutionId: str = Field(min_length=1)

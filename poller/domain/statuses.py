@@ -38,6 +38,8 @@ class WaveStatus(StrEnum):
     FAILED = "FAILED"
     TIMEOUT = "TIMEOUT"
     CANCELLED = "CANCELLED"
+    PAUSED = "PAUSED"  # PauseBefore: waits for an operator's resume before it is launched
+    SKIPPED = "SKIPPED"  # an operator skipped it (failed or paused); its dependents go on
 
 
 class ExecutionStatus(StrEnum):
@@ -72,7 +74,14 @@ TERMINAL_POST_LAUNCH = frozenset({PostLaunchStatus.COMPLETED, PostLaunchStatus.F
 SUCCESSFUL_POST_LAUNCH = frozenset({PostLaunchStatus.COMPLETED, PostLaunchStatus.NONE})
 
 TERMINAL_WAVE = frozenset(
-    {WaveStatus.COMPLETED, WaveStatus.PARTIAL, WaveStatus.FAILED, WaveStatus.TIMEOUT, WaveStatus.CANCELLED}
+    {
+        WaveStatus.COMPLETED,
+        WaveStatus.PARTIAL,
+        WaveStatus.FAILED,
+        WaveStatus.TIMEOUT,
+        WaveStatus.CANCELLED,
+        WaveStatus.SKIPPED,
+    }
 )
 TERMINAL_EXECUTION = frozenset(
     {

@@ -18,20 +18,27 @@ DEFAULT_TIMEOUT_SECONDS = 1800.0
 def is_timed_out(execution: Execution, now: float, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> bool:
     """Older than the timeout since the last DRS launch: in a SEQUENTIAL plan each wave's jobs
     get the full timeout, not what the waves before them left over."""
-    if execution.Status in TERMINAL_EXECUTION:
-        return False
+    if execution.Status in TERMINAL_EXECUTION or _paused(execution):
+        return False  # while a wave waits for an operator the timeout does not run
     return now - timeout_reference(execution) > timeout_seconds
 
 
 def timeout_reference(execution: Execution) -> float:
     started = [w.JobStartedTime for w in execution.Waves if w.JobStartedTime is not None]
-    return max([execution.StartTime, *started])
+    resumed = [w.ResumedTime for w in execution.Waves if w.ResumedTime is not None]
+    return max([execution.StartTime, *started, *resumed])
+
+
+def _paused(execution: Execution) -> bool:
+    return any(w.Status == WaveStatus.PAUSED for w in execution.Waves)
 
 
 def resolve_timeout(execution: Execution, jobs: JobsById, now: float) -> PollOutcome:
     """Apply DRS's current truth, then close the execution: real outcome or TIMEOUT."""
     if execution.Status in TERMINAL_EXECUTION:
         return PollOutcome(execution)
+    if _paused(execution):  # paused since the poll decided: no timeout, an ordinary poll
+        return apply_poll(execution, jobs, now)
     unfinished = {
         s.SourceServerId for s in execution.servers() if not server_is_finished(s, execution.ExecutionType)
     }

@@ -53,9 +53,9 @@ from poller.config import Settings
 from poller.domain.apply import finish_execution
 from poller.domain.completion import execution_outcome
 from poller.domain.model import Execution, MalformedItemError, Wave
+from poller.domain.operators import Gate, launch_gate, pause_waves, servers_to_launch
 from poller.domain.statuses import (
     TERMINAL_EXECUTION,
-    TERMINAL_WAVE,
     ExecutionStatus,
     ExecutionType,
     ServerStatus,
@@ -97,9 +97,10 @@ class WaveActions:
     skip: dict[int, str] = field(default_factory=dict)  # never launched: a dependency failed
     launch: list[int] = field(default_factory=list)  # unclaimed and ready
     reconcile: list[int] = field(default_factory=list)  # claimed long ago: look for the job first
+    pause: list[int] = field(default_factory=list)  # PauseBefore: wait for an operator
 
     def __bool__(self) -> bool:
-        return bool(self.skip or self.launch or self.reconcile)
+        return bool(self.skip or self.launch or self.reconcile or self.pause)
 
 
 def wave_actions(execution: Execution, now: float, claim_timeout: float) -> WaveActions:
@@ -114,14 +115,16 @@ def wave_actions(execution: Execution, now: float, claim_timeout: float) -> Wave
         for i, wave in enumerate(execution.Waves):
             if status[wave.WaveName] != WaveStatus.PENDING or i in actions.launch or i in actions.reconcile:
                 continue
-            deps = [d for d in wave.depends_on() if d in status]
-            if any(status[d] not in TERMINAL_WAVE for d in deps):
+            gate = launch_gate(wave, status)  # the rule: poller.domain.operators
+            if gate.gate == Gate.WAIT or i in actions.pause:
                 continue
-            failed = [d for d in deps if status[d] != WaveStatus.COMPLETED]
-            if failed:
-                actions.skip[i] = f"not launched: wave {failed[0]!r} ended {status[failed[0]]}"
+            if gate.gate == Gate.BLOCKED:
+                actions.skip[i] = f"not launched: wave {gate.dependency!r} ended {gate.dependency_status}"
                 status[wave.WaveName] = WaveStatus.FAILED
                 changed = True
+                continue
+            if gate.gate == Gate.PAUSE:
+                actions.pause.append(i)
                 continue
             if wave.LaunchClaimedAt is None:
                 actions.launch.append(i)
@@ -148,11 +151,12 @@ def _fail_wave(wave: Wave, reason: str) -> Wave:
         else s
         for s in wave.Servers
     ]
-    return wave.model_copy(
+    failed = [s.SourceServerId for s in servers if s.Status != ServerStatus.LAUNCHED]  # a retry's
+    return wave.model_copy(  # launched servers stay launched
         update={
-            "Status": WaveStatus.FAILED,
+            "Status": WaveStatus.FAILED if len(failed) == len(servers) else WaveStatus.PARTIAL,
             "StatusReason": reason,
-            "FailedServerIds": [s.SourceServerId for s in wave.Servers],
+            "FailedServerIds": failed,
             "Servers": servers,
             "LaunchClaimedAt": None,
         }
@@ -162,10 +166,12 @@ def _fail_wave(wave: Wave, reason: str) -> Wave:
 def claim_waves(
     execution: Execution, actions: WaveActions, tokens: Mapping[int, str], now: float
 ) -> Execution:
-    """Pure: skipped waves FAILED, claimed waves carrying their new token."""
+    """Pure: skipped waves FAILED, paused waves PAUSED, claimed waves carrying their new token."""
     waves = list(execution.Waves)
     for i, reason in actions.skip.items():
         waves[i] = _fail_wave(waves[i], reason)
+    execution = pause_waves(execution.model_copy(update={"Waves": waves}), actions.pause, now)
+    waves = list(execution.Waves)
     for i, token in tokens.items():
         wave = waves[i]
         waves[i] = wave.model_copy(
@@ -199,7 +205,11 @@ def record_results(
         if result.token not in wave.launch_tokens():
             continue
         if result.kind == STARTED:
-            servers = [s.model_copy(update={"RecoveryJobId": result.job_id}) for s in wave.Servers]
+            started = {s.SourceServerId for s in servers_to_launch(wave)}
+            servers = [
+                s.model_copy(update={"RecoveryJobId": result.job_id}) if s.SourceServerId in started else s
+                for s in wave.Servers
+            ]
             update: dict[str, Any] = {
                 "Servers": servers,
                 "RecoveryJobId": result.job_id,
@@ -284,6 +294,7 @@ class Launcher:
         on_terminal: Callable[[Execution], None] = lambda _: None,
         on_changed: Callable[[str], None] = lambda _: None,
         clock: Callable[[], float] = time.time,
+        on_paused: Callable[[Execution], None] = lambda _: None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -294,6 +305,7 @@ class Launcher:
         self._on_terminal = on_terminal
         self._on_changed = on_changed
         self._clock = clock
+        self._on_paused = on_paused
         self._limit = asyncio.Semaphore(16)
         self._quarantine: dict[str, float] = {}  # malformed items: id -> when to look again
 
@@ -416,6 +428,14 @@ class Launcher:
             return None  # someone else moved it: next tick
         for _ in actions.skip:
             metrics.LAUNCHES.labels("skipped").inc()
+        if actions.pause:
+            metrics.WAVES_PAUSED.inc(len(actions.pause))
+            log.info(
+                "waves_paused",
+                execution_id=saved.ExecutionId,
+                waves=[saved.Waves[i].WaveName for i in actions.pause],
+            )
+            self._on_paused(saved)
         if saved.Status in TERMINAL_EXECUTION:
             self._on_terminal(saved)
             return saved
@@ -442,7 +462,7 @@ class Launcher:
             client = self._start_drs(wave.Region)
             response = await asyncio.wait_for(
                 client.start_recovery(
-                    sourceServers=[{"sourceServerID": s.SourceServerId} for s in wave.Servers],
+                    sourceServers=[{"sourceServerID": s.SourceServerId} for s in servers_to_launch(wave)],
                     isDrill=execution.ExecutionType == ExecutionType.DRILL,
                     tags={
                         "ExecutionId": execution.ExecutionId,

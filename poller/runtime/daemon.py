@@ -150,6 +150,7 @@ class Daemon:
             on_terminal=self._terminal,
             on_changed=self.scheduler.stop,
             clock=clock,
+            on_paused=self.events.on_paused,
         )
         self.tick_hooks.append(self.launcher.tick)
         add_api_routes(
