@@ -30,16 +30,21 @@ async def test_pacing_turns_automatic_collection_off_and_collects_young_then_ful
     gc.callbacks.append(record)
     try:
         task = asyncio.create_task(pace_collections(stop, young_every=0.02, full_every=0.15))
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)
         assert not gc.isenabled()
-        await asyncio.sleep(0.4)
+        # wait on counts, not on a clock: two full collections, however slow the machine is
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while seen.count(2) < 2 and loop.time() < deadline:
+            await asyncio.sleep(0.01)
         stop.set()
         await task
     finally:
         gc.callbacks.remove(record)
     assert gc.isenabled()
-    assert seen.count(1) >= 5  # the young generations, every 20 ms
-    assert 1 <= seen.count(2) <= 3  # the whole heap, every 150 ms
+    assert seen.count(2) >= 2, seen  # the whole heap, on its own period
+    # the young generations are collected far more often than the heap (every 20 ms vs 150 ms)
+    assert seen.count(1) >= 2 * seen.count(2), seen
     assert _pauses("2") - full_before == seen.count(2)  # every pause is in the histogram
 
 
