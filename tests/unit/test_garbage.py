@@ -20,10 +20,13 @@ def _pauses(generation: str) -> float:
 
 async def test_pacing_turns_automatic_collection_off_and_collects_young_then_full() -> None:
     seen: list[int] = []
+    two_full = asyncio.Event()
 
     def record(phase: str, info: dict[str, Any]) -> None:
         if phase == "stop":
             seen.append(info["generation"])
+            if seen.count(2) >= 2:
+                two_full.set()
 
     stop = asyncio.Event()
     full_before = _pauses("2")
@@ -33,11 +36,10 @@ async def test_pacing_turns_automatic_collection_off_and_collects_young_then_ful
         await asyncio.sleep(0)
         assert not gc.isenabled()
         # wait on counts, not on a clock: two full collections, however slow the machine is
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 30
-        while seen.count(2) < 2 and loop.time() < deadline:
-            await asyncio.sleep(0.01)
-        stop.set()
+        try:
+            await asyncio.wait_for(two_full.wait(), timeout=30)
+        finally:
+            stop.set()
         await task
     finally:
         gc.callbacks.remove(record)
