@@ -10,11 +10,11 @@ from structlog.testing import capture_logs
 from poller.domain.model import Execution
 from poller.domain.phases import PollingIntervals
 from poller.domain.statuses import ServerStatus
-from poller.metrics import TURN_DEFERRALS
 from poller.pipeline.batch import JobStatusBatcher
 from poller.pipeline.track import ExecutionTracker, TrackerConfig
 from poller.runtime.turns import TurnBudget
 from poller.store.executions import ExecutionStore
+from tests.prom import sample
 from tests.unit.builders import START, drs_job, execution, participant, server, server_id, wave
 
 
@@ -54,7 +54,7 @@ def tracker(store: Store, drs: Drs, turns: TurnBudget | None = None) -> Executio
 
 
 def deferrals() -> float:
-    return TURN_DEFERRALS._value.get()
+    return sample("poller_turn_deferrals_total")
 
 
 async def test_a_poll_that_changes_three_servers_logs_one_line_with_all_of_them() -> None:
