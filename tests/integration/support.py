@@ -20,10 +20,7 @@ from poller.config import Settings
 from poller.runtime.daemon import Daemon
 from poller.store.dynamodb import deserialize, serialize
 from tests.conftest import RunningDaemon, start_daemon
-
-
-def source_server_id() -> str:
-    return "s-" + uuid.uuid4().hex[:17]
+from tests.ids import source_server_id
 
 
 def drs_client(endpoint_url: str, region: str = "us-east-1") -> Any:
