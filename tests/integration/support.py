@@ -6,8 +6,7 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -16,10 +15,9 @@ import boto3
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from poller.config import Settings
 from poller.runtime.daemon import Daemon
 from poller.store.dynamodb import deserialize, serialize
-from tests.conftest import RunningDaemon, start_daemon
+from tests.conftest import daemon_running as daemon_running  # re-exported: tests import it from here
 from tests.ids import source_server_id
 
 
@@ -238,17 +236,6 @@ def job_ids_of(execution: dict[str, Any]) -> list[str]:
     """The distinct RecoveryJobIds of an execution item, in wave order."""
     ids = [s.get("RecoveryJobId") for s in all_servers(execution)]
     return list(dict.fromkeys(i for i in ids if i))
-
-
-@asynccontextmanager
-async def daemon_running(settings: Settings) -> AsyncIterator[RunningDaemon]:
-    """A daemon in this event loop for the block (for tests that need their own settings)."""
-    running = await start_daemon(settings)
-    try:
-        yield running
-    finally:
-        running.stop.set()
-        await asyncio.wait_for(running.task, timeout=15)
 
 
 def metric_value(metrics_text: str, name: str, **labels: str) -> float:
