@@ -11,6 +11,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,9 +127,19 @@ async def start_daemon(settings: Settings) -> RunningDaemon:
     return RunningDaemon(daemon, stop, task)
 
 
+@asynccontextmanager
+async def daemon_running(settings: Settings) -> AsyncIterator[RunningDaemon]:
+    """A daemon in this event loop for the block, stopped gracefully after it: the one way tests
+    start an in-process daemon (the ``running_daemon`` fixture is this with the test's settings)."""
+    running = await start_daemon(settings)
+    try:
+        yield running
+    finally:
+        running.stop.set()
+        await asyncio.wait_for(running.task, timeout=15)
+
+
 @pytest_asyncio.fixture
 async def running_daemon(make_settings: Callable[..., Settings]) -> AsyncIterator[RunningDaemon]:
-    running = await start_daemon(make_settings())
-    yield running
-    running.stop.set()
-    await asyncio.wait_for(running.task, timeout=15)
+    async with daemon_running(make_settings()) as running:
+        yield running

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import random
-import string
 from typing import Any
 
-ALNUM = string.ascii_letters + string.digits
-
-
-def server_id(rng: random.Random | None = None) -> str:
-    """A syntactically valid source server ID."""
-    r = rng or random.Random()
-    return "s-" + "".join(r.choices(ALNUM, k=17))
+from tests.ids import source_server_id
 
 
 def start(drs: Any, n_servers: int = 1, is_drill: bool = True, **kw: Any) -> dict[str, Any]:
     """StartRecovery with fresh servers; returns the job."""
-    servers = [{"sourceServerID": server_id()} for _ in range(n_servers)]
+    servers = [{"sourceServerID": source_server_id()} for _ in range(n_servers)]
     job: dict[str, Any] = drs.start_recovery(sourceServers=servers, isDrill=is_drill, **kw)["job"]
     return job
 

@@ -9,7 +9,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from drssim.testing import RunningSimulator
-from drssim_helpers import describe, server_id, start, statuses
+from drssim_helpers import describe, start, statuses
+
+from tests.ids import source_server_id
 
 JOB_ID_RE = re.compile(r"^drsjob-[0-9a-zA-Z]{17}$")
 ISO_Z_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -24,7 +26,7 @@ def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
 
 def test_start_recovery_returns_202_job(drs: Any) -> None:
     resp = drs.start_recovery(
-        sourceServers=[{"sourceServerID": server_id()}, {"sourceServerID": server_id()}],
+        sourceServers=[{"sourceServerID": source_server_id()}, {"sourceServerID": source_server_id()}],
         isDrill=True,
         tags={"team": "dr"},
     )
@@ -88,9 +90,13 @@ def test_describe_jobs_pagination_and_date_filters(drs: Any, sim: RunningSimulat
     [
         ({"sourceServers": [{"sourceServerID": "s-" + "!" * 17}]}, "sourceServers[0].sourceServerID"),
         ({"sourceServers": [{"sourceServerID": "x-" + "a" * 17}]}, "sourceServers[0].sourceServerID"),
-        ({"sourceServers": [{"sourceServerID": server_id()} for _ in range(201)]}, "sourceServers"),
+        ({"sourceServers": [{"sourceServerID": source_server_id()} for _ in range(201)]}, "sourceServers"),
         (
-            {"sourceServers": [{"sourceServerID": server_id(), "recoverySnapshotID": "pit-" + "_" * 17}]},
+            {
+                "sourceServers": [
+                    {"sourceServerID": source_server_id(), "recoverySnapshotID": "pit-" + "_" * 17}
+                ]
+            },
             "sourceServers[0].recoverySnapshotID",
         ),
     ],
@@ -123,7 +129,7 @@ def test_server_side_checks_what_botocore_skips(drs_factory: Any) -> None:
     for kwargs in (
         {},  # missing required sourceServers
         {"sourceServers": []},  # below min
-        {"sourceServers": [{"sourceServerID": server_id()}], "isDrill": "yes"},  # wrong type
+        {"sourceServers": [{"sourceServerID": source_server_id()}], "isDrill": "yes"},  # wrong type
     ):
         with pytest.raises(ClientError) as exc:
             raw.start_recovery(**kwargs)

@@ -12,7 +12,8 @@ import aioboto3
 from botocore.config import Config
 from drssim.cli import build_parser
 from drssim.testing import RunningSimulator, running_simulator
-from drssim_helpers import server_id
+
+from tests.ids import source_server_id
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +31,9 @@ async def test_1000_concurrent_jobs_via_aioboto3(sim: RunningSimulator) -> None:
     ) as drs:
 
         async def one() -> str:
-            resp = await drs.start_recovery(sourceServers=[{"sourceServerID": server_id()}], isDrill=True)
+            resp = await drs.start_recovery(
+                sourceServers=[{"sourceServerID": source_server_id()}], isDrill=True
+            )
             return str(resp["job"]["jobID"])
 
         ids = await asyncio.gather(*(one() for _ in range(1000)))

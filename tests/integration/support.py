@@ -6,22 +6,19 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import boto3
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
-from poller.config import Settings
+from poller.runtime.daemon import Daemon
 from poller.store.dynamodb import deserialize, serialize
-from tests.conftest import RunningDaemon, start_daemon
-
-
-def source_server_id() -> str:
-    return "s-" + uuid.uuid4().hex[:17]
+from tests.conftest import daemon_running as daemon_running  # re-exported: tests import it from here
+from tests.ids import source_server_id
 
 
 def drs_client(endpoint_url: str, region: str = "us-east-1") -> Any:
@@ -149,6 +146,30 @@ async def wait_until(
     raise AssertionError(f"timed out after {timeout} s waiting for {what}; last value: {value!r}")
 
 
+async def wait_for_ticks(daemon: Daemon, count: int, timeout: float = 30.0) -> None:
+    """Until ``daemon``'s loop has run ``count`` more whole ticks (its tick hooks, the launcher's
+    among them, then a finder pass), counted through its public ``tick_hooks``: a wait for what must
+    have happened, which fails if the loop does not run, never a fixed sleep."""
+    calls = 0
+    called = asyncio.Event()
+
+    async def counted() -> None:
+        nonlocal calls
+        calls += 1
+        called.set()
+
+    daemon.tick_hooks.append(counted)
+    try:
+        async with asyncio.timeout(timeout):
+            while calls <= count:  # the first call may come mid-tick: count+1 calls end count whole ticks
+                called.clear()
+                await called.wait()
+    except TimeoutError:
+        raise AssertionError(f"{calls} of {count + 1} finder ticks within {timeout} s") from None
+    finally:
+        daemon.tick_hooks.remove(counted)
+
+
 # ---- through the API (Layer 2 as the plan writes it) ------------------------------------------
 async def api(method: str, url: str, **kwargs: Any) -> requests.Response:
     """``requests`` in a thread: the daemon runs in this test's event loop and must keep serving."""
@@ -217,28 +238,12 @@ def job_ids_of(execution: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(i for i in ids if i))
 
 
-@asynccontextmanager
-async def daemon_running(settings: Settings) -> AsyncIterator[RunningDaemon]:
-    """A daemon in this event loop for the block (for tests that need their own settings)."""
-    running = await start_daemon(settings)
-    try:
-        yield running
-    finally:
-        running.stop.set()
-        await asyncio.wait_for(running.task, timeout=15)
-
-
 def metric_value(metrics_text: str, name: str, **labels: str) -> float:
-    """One sample of a Prometheus text exposition (0 when absent)."""
-    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    for line in metrics_text.splitlines():
-        if line.startswith("#"):
-            continue
-        sample, _, value = line.rpartition(" ")
-        metric, _, rest = sample.partition("{")
-        found = ",".join(sorted(rest.rstrip("}").split(","))) if rest else ""
-        if metric == name and found == wanted:
-            return float(value)
+    """One sample of a Prometheus text exposition, read with prometheus-client's parser (0 when absent)."""
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
     return 0.0
 
 

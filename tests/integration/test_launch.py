@@ -7,7 +7,6 @@ the completion event.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -34,6 +33,7 @@ from tests.integration.support import (
     metric_value,
     source_server_id,
     wait_for_status,
+    wait_for_ticks,
     wait_until,
 )
 
@@ -74,7 +74,7 @@ async def test_sequential_plan_starts_wave_2_only_after_wave_1_completed(
             5,
             "IN_PROGRESS",
         )
-        await asyncio.sleep(0.8)  # 4 finder ticks
+        await wait_for_ticks(running_daemon.daemon, 4)
         assert len(drs.calls(operation="StartRecovery")) == 1
 
         completed_at = time.time()
@@ -251,7 +251,7 @@ async def test_cancel_stops_polling_within_a_finder_tick(
             "untracked",
         )
         polls = len(sim.control.calls(operation="DescribeJobs"))
-        await asyncio.sleep(0.6)
+        await wait_for_ticks(running_daemon.daemon, 3)  # a tracker would have polled meanwhile
         assert len(sim.control.calls(operation="DescribeJobs")) == polls
 
     execution = get_execution_from_dynamodb(dynamodb, tables.executions, execution_id)

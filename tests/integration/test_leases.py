@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from drssim.testing import RunningSimulator
 
-from poller import metrics
 from poller.aws.clients import AwsClients
 from poller.store.executions import ExecutionStore, WriteConflict
 from poller.store.lease import LeaseKeeper
@@ -17,8 +16,10 @@ from tests.conftest import Tables, start_daemon
 from tests.integration.support import (
     get_execution_from_dynamodb,
     seed_single_server_executions,
+    wait_for_ticks,
     wait_until,
 )
+from tests.prom import sample
 
 pytestmark = [pytest.mark.integration]
 
@@ -38,7 +39,7 @@ async def test_second_replica_leaves_leased_executions_alone_until_first_release
         )
         second = await start_daemon(make_settings(replica_id="replica-b"))
         try:
-            await asyncio.sleep(1.0)  # several finder ticks of B
+            await wait_for_ticks(second.daemon, 5)  # several finder ticks of B
             assert second.daemon.scheduler.running == frozenset()
             assert _owners(dynamodb, tables, ids) == ["replica-a"] * 5
 
@@ -128,4 +129,4 @@ async def test_lease_renewal_costs_one_write_per_replica_not_one_per_execution(
 
 
 def _update_items() -> float:
-    return float(metrics.DYNAMODB_CALLS.labels("UpdateItem", "ok")._value.get())
+    return sample("poller_dynamodb_calls_total", operation="UpdateItem", outcome="ok")

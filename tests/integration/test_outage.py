@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from drssim.testing import RunningSimulator
 
-from poller import metrics
 from tests.conftest import RunningDaemon, Tables
 from tests.integration.support import (
     SeedWave,
@@ -16,12 +15,13 @@ from tests.integration.support import (
     source_server_id,
     wait_until,
 )
+from tests.prom import sample
 
 pytestmark = [pytest.mark.integration]
 
 
 def _failures(reason: str) -> float:
-    return metrics.POLL_FAILURES.labels(reason)._value.get()
+    return sample("poller_poll_failures_total", reason=reason)
 
 
 async def test_drs_5xx_storm_is_retried_and_the_execution_still_completes(
@@ -47,7 +47,9 @@ async def test_drs_5xx_storm_is_retried_and_the_execution_still_completes(
 async def test_throttling_is_counted_and_survived(
     dynamodb: Any, tables: Tables, sim: RunningSimulator, running_daemon: RunningDaemon
 ) -> None:
-    before = metrics.DRS_CALLS.labels("us-east-1", "DescribeJobs", "throttled")._value.get()
+    before = sample(
+        "poller_drs_calls_total", region="us-east-1", operation="DescribeJobs", outcome="throttled"
+    )
     with sim.control.drs_progression() as drs:
         seeded = seed_execution(
             dynamodb, tables.executions, sim.endpoint_url, [SeedWave("us-east-1", [source_server_id()])]
@@ -60,4 +62,7 @@ async def test_throttling_is_counted_and_survived(
             30,
             "completion after throttling",
         )
-    assert metrics.DRS_CALLS.labels("us-east-1", "DescribeJobs", "throttled")._value.get() > before
+    assert (
+        sample("poller_drs_calls_total", region="us-east-1", operation="DescribeJobs", outcome="throttled")
+        > before
+    )

@@ -10,7 +10,6 @@ import pytest
 import pytest_asyncio
 from drssim.testing import RunningSimulator
 
-from poller import metrics
 from poller.aws.clients import AwsClients
 from poller.config import Settings
 from poller.runtime.daemon import Daemon
@@ -22,6 +21,7 @@ from tests.integration.support import (
     seed_single_server_executions,
     wait_until,
 )
+from tests.prom import sample
 
 pytestmark = [pytest.mark.integration]
 
@@ -72,7 +72,7 @@ async def test_1_3_2_one_failing_execution_does_not_stop_others(
             "Waves": "oops",
         }
         dynamodb.put_item(TableName=tables.executions, Item=serialize(broken))
-        before = metrics.MALFORMED_ITEMS._value.get()
+        before = sample("poller_malformed_items_total")
 
         await daemon.find_once()
         for execution_id in good:
@@ -87,7 +87,7 @@ async def test_1_3_2_one_failing_execution_does_not_stop_others(
     assert report is not None
     assert report.failed == 1
     assert report.quarantined == 1
-    assert metrics.MALFORMED_ITEMS._value.get() == before + 1
+    assert sample("poller_malformed_items_total") == before + 1
     assert (
         get_execution_from_dynamodb(dynamodb, tables.executions, "exec-broken")["Waves"] == "oops"
     )  # untouched

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from poller.domain.model import MalformedItemError, execution_from_item
 from poller.domain.trackable import untrackable
+from tests.ids import source_server_id
 
 KINDS = (
     "missing_field",
@@ -80,7 +81,7 @@ def base_item(region: str = "us-east-1") -> dict[str, Any]:
                 "Status": "LAUNCHING",
                 "Servers": [
                     {
-                        "SourceServerId": "s-" + uuid.uuid4().hex[:17],
+                        "SourceServerId": source_server_id(),
                         "RecoveryJobId": job,
                         "Status": "LAUNCHING",
                     }

@@ -17,7 +17,6 @@ import pytest
 from drssim.testing import RunningSimulator
 from poller_devtools.faultproxy import FaultProxy
 
-from poller import metrics
 from tests.conftest import Tables, start_daemon
 from tests.integration.support import (
     SeedWave,
@@ -26,6 +25,7 @@ from tests.integration.support import (
     source_server_id,
     wait_until,
 )
+from tests.prom import sample
 from tests.reliability.conftest import READ_TIMEOUT_SECONDS
 from tests.reliability.oracle import TERMINAL, mismatch
 
@@ -35,7 +35,7 @@ TIME_SCALE = 300.0  # a drill's ~20 simulated minutes take ~4 s
 
 
 def _crashes() -> float:
-    return metrics.POLL_FAILURES.labels("crash")._value.get()
+    return sample("poller_poll_failures_total", reason="crash")
 
 
 def _seed_mixed(dynamodb: Any, tables: Tables, sim: RunningSimulator, count: int) -> list[str]:

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from drssim.testing import RunningSimulator
 
-from poller import metrics
 from poller.store.dynamodb import serialize
 from tests.conftest import Tables, start_daemon
 from tests.integration.support import (
@@ -25,6 +24,7 @@ from tests.integration.support import (
     source_server_id,
     wait_until,
 )
+from tests.prom import sample
 from tests.reliability.conftest import JsonLogs
 from tests.reliability.hostile import KINDS, base_item, draw_hostile_items, is_malformed
 from tests.reliability.oracle import TERMINAL, mismatch
@@ -63,8 +63,8 @@ async def test_malformed_items_are_left_untouched_logged_and_counted_while_good_
         good.append(seeded.execution_id)
     hostile_ids = [str(item["ExecutionId"]) for _, item in hostile]
     written = {i: _raw(dynamodb, tables.executions, i) for i in hostile_ids}
-    malformed_before = metrics.MALFORMED_ITEMS._value.get()
-    missing_before = metrics.MISSING_JOBS._value.get()
+    malformed_before = sample("poller_malformed_items_total")
+    missing_before = sample("poller_missing_jobs_total")
 
     running = await start_daemon(make_settings(timeout_seconds=600))
     try:
@@ -82,9 +82,9 @@ async def test_malformed_items_are_left_untouched_logged_and_counted_while_good_
         )
         # A few more finder passes after all were logged: the loop goes on, and nothing may touch
         # the malformed items later either. Counted in passes, not seconds: CI machines are noisy.
-        finder_runs = metrics.FINDER_RUNS.labels("ok")._value.get()
+        finder_runs = sample("poller_finder_runs_total", outcome="ok")
         await wait_until(
-            lambda: metrics.FINDER_RUNS.labels("ok")._value.get(),
+            lambda: sample("poller_finder_runs_total", outcome="ok"),
             lambda runs: runs >= finder_runs + 3,
             20,
             "three more finder passes (the finder loop must not stop)",
@@ -99,7 +99,7 @@ async def test_malformed_items_are_left_untouched_logged_and_counted_while_good_
     changed = [i for i in hostile_ids if _raw(dynamodb, tables.executions, i) != written[i]]
     assert changed == [], "malformed items were modified"
     assert logged >= set(hostile_ids)
-    assert metrics.MALFORMED_ITEMS._value.get() - malformed_before == HOSTILE_COUNT  # once each
+    assert sample("poller_malformed_items_total") - malformed_before == HOSTILE_COUNT  # once each
     refused = [c for c in sim.control.calls("DescribeJobs") if c["outcome"] != "OK"]
     assert refused == [], "a malformed job ID joined a DescribeJobs call"
     assert not json_logs.events("tracker_crashed"), "an item crashed its tracker instead of being quarantined"
@@ -109,5 +109,5 @@ async def test_malformed_items_are_left_untouched_logged_and_counted_while_good_
         after = get_execution_from_dynamodb(dynamodb, tables.executions, str(item["ExecutionId"]))
         assert after["Status"] == "POLLING"
         assert [s["Status"] for s in after["Waves"][0]["Servers"]] == ["LAUNCHING", "LAUNCHING"]
-    assert metrics.MISSING_JOBS._value.get() > missing_before
+    assert sample("poller_missing_jobs_total") > missing_before
     assert json_logs.events("jobs_missing_from_drs")

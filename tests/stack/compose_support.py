@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -137,18 +138,17 @@ def promql_metric_names(expr: str) -> set[str]:
 
 
 def exposed_series(metrics_text: str) -> set[str]:
-    """Every series name a scrape may carry, from the always-present ``# TYPE`` lines."""
+    """Every series name a scrape may carry, from its metric families (each has a type even with no
+    sample yet), read with prometheus-client's parser: a counter family's name lacks ``_total``."""
     out: set[str] = set()
-    for line in metrics_text.splitlines():
-        if not line.startswith("# TYPE "):
-            continue
-        _, _, name, kind = line.split(maxsplit=3)
+    for family in text_string_to_metric_families(metrics_text):
+        name, kind = family.name, family.type
         if kind == "histogram":
             out |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
         elif kind == "summary":
             out |= {name, f"{name}_sum", f"{name}_count"}
         elif kind == "counter":
-            out |= {name if name.endswith("_total") else f"{name}_total", name}
+            out.add(f"{name}_total")
         else:
             out.add(name)
     return out

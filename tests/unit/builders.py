@@ -18,6 +18,7 @@ from poller.domain.statuses import (
     ServerStatus,
     WaveStatus,
 )
+from tests.ids import instance_id, job_id, server_id
 
 JOB_ID_PATTERN = re.compile(r"^drsjob-[0-9a-zA-Z]{17}$")
 SOURCE_SERVER_ID_PATTERN = re.compile(r"^s-[0-9a-zA-Z]{17}$")
@@ -25,18 +26,6 @@ INSTANCE_ID_PATTERN = re.compile(r"^i-[0-9a-f]{8,}$")
 
 REGION = "us-east-1"
 START = 1_700_000_000.0  # a fixed "now" origin; tests never read the clock
-
-
-def job_id(n: int) -> str:
-    return f"drsjob-{n:017d}"
-
-
-def server_id(n: int) -> str:
-    return f"s-{n:017d}"
-
-
-def instance_id(n: int) -> str:
-    return f"i-{n:017x}"
 
 
 def server(

@@ -11,10 +11,7 @@ from prometheus_client import REGISTRY
 
 from poller.pipeline.batch import DrsError, JobStatusBatcher, describe_jobs
 from tests.fakes import PaginatedDrs
-
-
-def _job_id(n: int) -> str:
-    return f"drsjob-{n:017d}"
+from tests.ids import job_id
 
 
 class _Drs(PaginatedDrs):
@@ -43,7 +40,7 @@ def _refused(reason: str) -> float:
 
 @pytest.mark.asyncio
 async def test_a_refused_id_is_isolated_and_every_other_id_answered() -> None:
-    ids = [_job_id(i) for i in range(64)]
+    ids = [job_id(i) for i in range(64)]
     poisoned = {ids[5], ids[40]}
     drs = _Drs(poisoned)
     refused: set[str] = set()
@@ -58,35 +55,35 @@ async def test_a_refused_id_is_isolated_and_every_other_id_answered() -> None:
 @pytest.mark.asyncio
 async def test_malformed_ids_are_never_sent() -> None:
     drs = _Drs(set())
-    bad = ["not-a-job", "drsjob-" + "a" * 9_993, _job_id(1) + "\n", "drsjob-" + "a" * 16 + "-"]
+    bad = ["not-a-job", "drsjob-" + "a" * 9_993, job_id(1) + "\n", "drsjob-" + "a" * 16 + "-"]
     before = _refused("not_sent")
-    found = await describe_jobs(drs, "us-east-1", [_job_id(1), *bad])
-    assert set(found) == {_job_id(1)}
-    assert drs.calls == [[_job_id(1)]]
+    found = await describe_jobs(drs, "us-east-1", [job_id(1), *bad])
+    assert set(found) == {job_id(1)}
+    assert drs.calls == [[job_id(1)]]
     assert _refused("not_sent") - before == len(bad)
 
 
 @pytest.mark.asyncio
 async def test_batcher_answers_the_others_in_the_same_flush_and_never_resends_a_refused_id() -> None:
-    poisoned = _job_id(7)
+    poisoned = job_id(7)
     drs = _Drs({poisoned})
     batcher = JobStatusBatcher(lambda _region: drs, window=0.01)
-    asks = [batcher.describe("us-east-1", [_job_id(i)]) for i in range(10)]
+    asks = [batcher.describe("us-east-1", [job_id(i)]) for i in range(10)]
     bad_ask = batcher.describe("us-east-1", ["not-a-job"])
     answers = await asyncio.gather(*asks, bad_ask)
-    assert [sorted(a) for a in answers[:10]] == [[] if i == 7 else [_job_id(i)] for i in range(10)]
+    assert [sorted(a) for a in answers[:10]] == [[] if i == 7 else [job_id(i)] for i in range(10)]
     assert answers[10] == {}
     assert all("not-a-job" not in call for call in drs.calls)
     drs.calls.clear()
-    again = await batcher.describe("us-east-1", [poisoned, _job_id(1)])
-    assert again == {_job_id(1): {"jobID": _job_id(1), "status": "STARTED"}}
-    assert drs.calls == [[_job_id(1)]]
-    assert batcher.refused([poisoned, _job_id(1), "x"]) == [poisoned, "x"]
+    again = await batcher.describe("us-east-1", [poisoned, job_id(1)])
+    assert again == {job_id(1): {"jobID": job_id(1), "status": "STARTED"}}
+    assert drs.calls == [[job_id(1)]]
+    assert batcher.refused([poisoned, job_id(1), "x"]) == [poisoned, "x"]
 
 
 @pytest.mark.asyncio
 async def test_other_errors_still_reach_every_waiter() -> None:
-    drs = _Drs({_job_id(1)}, code="InternalServerException")
+    drs = _Drs({job_id(1)}, code="InternalServerException")
     with pytest.raises(DrsError, match="InternalServerException"):
-        await describe_jobs(drs, "us-east-1", [_job_id(1), _job_id(2)])
+        await describe_jobs(drs, "us-east-1", [job_id(1), job_id(2)])
     assert len(drs.calls) == 1

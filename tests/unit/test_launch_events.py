@@ -25,6 +25,7 @@ from poller.pipeline.wake import (
     settle,
 )
 from poller.store.executions import ExecutionStore
+from tests.fakes import FixedAnswers, MemoryStore
 from tests.unit.builders import START, drs_job, participant, server, server_id, wave
 from tests.unit.builders import execution as build
 
@@ -201,32 +202,6 @@ async def test_a_newer_tracker_keeps_the_job_when_an_older_one_forgets_it() -> N
 
 
 # ---- a tracker woken by an event ---------------------------------------------------------------
-class _Store:
-    def __init__(self, initial: Execution) -> None:
-        self.item = initial
-
-    async def get(self, execution_id: str) -> Execution:
-        return self.item
-
-    async def save(self, updated: Execution, expected_version: int, lease: Any = None) -> Execution:
-        self.item = updated.model_copy(update={"Version": expected_version + 1})
-        return self.item
-
-
-class _Drs:
-    """DescribeJobs as the batcher answers it; counts the questions."""
-
-    def __init__(self, answer: dict[str, Any]) -> None:
-        self.answer = answer
-        self.asked = 0
-
-    def ask(self, region: str, job_ids: Any) -> asyncio.Future[dict[str, Any]]:
-        self.asked += 1
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        future.set_result(self.answer)
-        return future
-
-
 async def _until(condition: Any, what: str) -> None:
     for _ in range(1000):
         if condition():
@@ -237,9 +212,9 @@ async def _until(condition: Any, what: str) -> None:
 
 async def test_an_event_wakes_a_sleeping_tracker_and_its_written_poll_settles_the_wake() -> None:
     now = [START]
-    store = _Store(build([wave([server(1, ServerStatus.IN_PROGRESS, job=1)])], start=START))
+    store = MemoryStore(build([wave([server(1, ServerStatus.IN_PROGRESS, job=1)])], start=START))
     job = drs_job(1, "STARTED", [participant(1, "IN_PROGRESS")])
-    drs = _Drs({job["jobID"]: job})
+    drs = FixedAnswers({job["jobID"]: job})
     board = WakeBoard()
     tracker = ExecutionTracker(
         "exec-1",

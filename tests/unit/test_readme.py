@@ -26,11 +26,11 @@ def test_readme_configuration_table_lists_exactly_the_settings() -> None:
 
 def test_readme_metrics_table_lists_exactly_the_exported_metrics() -> None:
     documented = _table_names(r"^\| `(poller_[a-z0-9_]+)` \|")
-    exported = set()
-    for collector in list(REGISTRY._collector_to_names):
-        name = getattr(collector, "_name", "")
-        if name.startswith("poller_"):
-            exported.add(name + ("_total" if getattr(collector, "_type", "") == "counter" else ""))
+    exported = {
+        family.name + ("_total" if family.type == "counter" else "")  # a counter family's name lacks it
+        for family in REGISTRY.collect()
+        if family.name.startswith("poller_")
+    }
     assert documented == exported
 
 

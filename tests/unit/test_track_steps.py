@@ -3,46 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+from typing import cast
 
 from structlog.testing import capture_logs
 
-from poller.domain.model import Execution
 from poller.domain.phases import PollingIntervals
 from poller.domain.statuses import ServerStatus
-from poller.metrics import TURN_DEFERRALS
 from poller.pipeline.batch import JobStatusBatcher
 from poller.pipeline.track import ExecutionTracker, TrackerConfig
 from poller.runtime.turns import TurnBudget
 from poller.store.executions import ExecutionStore
+from tests.fakes import FixedAnswers, MemoryStore
+from tests.prom import sample
 from tests.unit.builders import START, drs_job, execution, participant, server, server_id, wave
 
 
-class Store:
-    """Keeps what was written; every write lands."""
-
-    def __init__(self, initial: Execution) -> None:
-        self.item = initial
-        self.saves = 0
-
-    async def get(self, execution_id: str) -> Execution:
-        return self.item
-
-    async def save(self, updated: Execution, expected_version: int, lease: Any = None) -> Execution:
-        self.saves += 1
-        self.item = updated.model_copy(update={"Version": expected_version + 1})
-        return self.item
-
-
-class Drs:
-    def __init__(self, answer: dict[str, Any]) -> None:
-        self.answer = answer
-
-    async def ask(self, region: str, job_ids: list[str]) -> dict[str, Any]:
-        return self.answer
-
-
-def tracker(store: Store, drs: Drs, turns: TurnBudget | None = None) -> ExecutionTracker:
+def tracker(store: MemoryStore, drs: FixedAnswers, turns: TurnBudget | None = None) -> ExecutionTracker:
     return ExecutionTracker(
         "exec-1",
         cast(ExecutionStore, store),
@@ -54,13 +30,13 @@ def tracker(store: Store, drs: Drs, turns: TurnBudget | None = None) -> Executio
 
 
 def deferrals() -> float:
-    return TURN_DEFERRALS._value.get()
+    return sample("poller_turn_deferrals_total")
 
 
 async def test_a_poll_that_changes_three_servers_logs_one_line_with_all_of_them() -> None:
     servers = [server(n, ServerStatus.PENDING, job=1) for n in (1, 2, 3)]
-    store = Store(execution([wave(servers)], start=START))
-    drs = Drs(
+    store = MemoryStore(execution([wave(servers)], start=START))
+    drs = FixedAnswers(
         {
             drs_job(1, "STARTED")["jobID"]: drs_job(
                 1, "STARTED", [participant(n, "IN_PROGRESS") for n in (1, 2, 3)]
@@ -85,8 +61,10 @@ async def test_a_poll_that_changes_three_servers_logs_one_line_with_all_of_them(
 
 async def test_a_poll_without_changes_logs_no_transitions() -> None:
     servers = [server(1, ServerStatus.IN_PROGRESS)]
-    store = Store(execution([wave(servers)], start=START))
-    drs = Drs({drs_job(1, "STARTED")["jobID"]: drs_job(1, "STARTED", [participant(1, "IN_PROGRESS")])})
+    store = MemoryStore(execution([wave(servers)], start=START))
+    drs = FixedAnswers(
+        {drs_job(1, "STARTED")["jobID"]: drs_job(1, "STARTED", [participant(1, "IN_PROGRESS")])}
+    )
     watched = tracker(store, drs)
     watched._last_write = START + 60  # written just now: an idle poll is not written again
     with capture_logs() as logs:
@@ -98,12 +76,16 @@ async def test_a_poll_without_changes_logs_no_transitions() -> None:
 async def test_a_burst_of_polls_is_sliced_by_the_turn_budget_and_every_poll_is_written() -> None:
     work = [0.0]
     budget = TurnBudget(0.010, clock=lambda: work[0])
-    stores = [Store(execution([wave([server(1, ServerStatus.PENDING)])], start=START)) for _ in range(6)]
-    drs = Drs({drs_job(1, "STARTED")["jobID"]: drs_job(1, "STARTED", [participant(1, "IN_PROGRESS")])})
+    stores = [
+        MemoryStore(execution([wave([server(1, ServerStatus.PENDING)])], start=START)) for _ in range(6)
+    ]
+    drs = FixedAnswers(
+        {drs_job(1, "STARTED")["jobID"]: drs_job(1, "STARTED", [participant(1, "IN_PROGRESS")])}
+    )
     trackers = [tracker(store, drs, budget) for store in stores]
     before = deferrals()
 
-    async def poll(t: ExecutionTracker, store: Store) -> None:
+    async def poll(t: ExecutionTracker, store: MemoryStore) -> None:
         await t._poll_once(store.item)
         work[0] += 0.004  # each poll's work, as the budget's clock sees it
 
