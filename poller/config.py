@@ -171,6 +171,40 @@ class Settings(BaseSettings):
     launch_events_handoffs: int = Field(
         3, ge=0, description="Times an event for a job this replica does not track is put back for another"
     )
+    # DRS service quotas per account-region (adjustable per account in Service Quotas, so settings).
+    # Defaults: the documented DRS defaults; 200 per job is StartRecovery's limit in botocore's drs model.
+    account_id: str | None = Field(
+        None,
+        pattern=r"^[0-9]{12}$",
+        description="The daemon's own AWS account, to name it in capacity reasons and metrics",
+    )
+    drs_max_concurrent_jobs: int = Field(
+        20, ge=1, description="DRS quota: concurrent jobs per account-region (documented default 20)"
+    )
+    drs_max_servers_in_jobs: int = Field(
+        500,
+        ge=1,
+        description="DRS quota: source servers across active jobs per account-region (documented default 500)",
+    )
+    drs_max_servers_per_job: int = Field(
+        200,
+        ge=1,
+        le=200,
+        description="Source servers per StartRecovery (DRS API limit 200); larger waves become several jobs",
+    )
+    capacity_wait_max_seconds: float = Field(
+        3600.0, gt=0, description="How long a wave may wait for DRS capacity before it ends FAILED"
+    )
+    capacity_refresh_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="How often DescribeJobs is read per account-region while waves wait for capacity",
+    )
+    capacity_lookback_seconds: float = Field(
+        86400.0,
+        gt=0,
+        description="Age of the oldest job the first capacity read looks for (DescribeJobs by date)",
+    )
 
     @field_validator("drs_regions", mode="before")
     @classmethod

@@ -94,7 +94,8 @@ LEASES_LOST = Counter("poller_leases_lost_total", "Leases found taken by another
 LEASES_TAKEN_OVER = Counter("poller_leases_taken_over_total", "Expired leases of another replica taken over")
 LAUNCHES = Counter(
     "poller_launches_total",
-    "Wave launches by outcome: started, adopted, rejected, retry, unknown, gave_up, skipped",
+    "Wave launches by outcome: started, adopted, rejected, retry, unknown, gave_up, skipped, "
+    "waiting (for DRS capacity), refused (402/409: waits again), capacity_gave_up",
     ["outcome"],
 )
 EVENTS_PUBLISHED = Counter(
@@ -199,4 +200,14 @@ LAUNCH_DETECTION = Histogram(
     "queueing) or timer (from the previous poll, an upper bound)",
     ["trigger"],
     buckets=(0.25, 0.5, 1, 2, 5, 10, 15, 30, 45, 60, 120),
+)
+WAVES_WAITING_FOR_CAPACITY = Gauge(
+    "poller_waves_waiting_for_capacity",
+    "Waves ready to start that wait for DRS capacity, per account and region (this replica's queue)",
+    ["account", "region"],
+)
+DRS_CAPACITY_IN_USE = Gauge(
+    "poller_drs_capacity_in_use",
+    "Active DRS jobs and their source servers (resource=jobs|servers) per account and region, as last known",
+    ["account", "region", "resource"],
 )

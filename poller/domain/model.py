@@ -77,6 +77,7 @@ class Wave(_Model):
     LaunchClaimedAt: float | None = None
     LaunchFirstClaimedAt: float | None = None
     LaunchAttempts: int | None = Field(default=None, ge=0)
+    CapacityWaitSince: float | None = None  # when it first waited for DRS capacity (its queue place)
 
     @field_validator("DependsOn", mode="before")
     @classmethod

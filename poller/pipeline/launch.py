@@ -20,15 +20,25 @@ claim) for a job tagged with one of the wave's tokens and **adopts** it; only if
 does it claim again with a new token and start the wave (at most ``launch_max_attempts`` times).
 The same path covers an ambiguous answer (5xx, timeout) and a record write that kept losing.
 
-Failures: a refusal by DRS (4xx) marks the wave FAILED with DRS's message; throttling and
-connection failures (the request never reached DRS) release the claim for the next tick; after
-``launch_max_attempts`` the wave is FAILED. A wave whose dependency did not complete is never
+Admission: before a claim, each ready wave asks the capacity keeper (``poller.pipeline.admission``)
+whether DRS would accept it now (concurrent jobs, servers across active jobs, one active job per
+source server, per account-region). A wave that must wait stays PENDING with a StatusReason
+("waiting for DRS capacity: 20 of 20 jobs active in 123456789012/us-east-1") and its queue place
+(``CapacityWaitSince``); waves start first come, first served. A wave over the per-job limit is
+started as several jobs (same token, tagged ``LaunchPart``) tracked as one wave.
+
+Failures: a 402 (ServiceQuotaExceededException) or 409 (ConflictException) means DRS is busy:
+the wave waits and retries, like a wave refused by admission, until ``capacity_wait_max_seconds``,
+then ends FAILED with the reason. Any other refusal by DRS (4xx) marks the wave FAILED with
+DRS's message; throttling and connection failures (the request never reached DRS) release the
+claim for the next tick; after ``launch_max_attempts`` the wave is FAILED. A wave whose dependency did not complete is never
 launched and is FAILED naming that dependency. So no execution stays PENDING forever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -51,6 +61,16 @@ from poller.aws.clients import UnknownRegionError
 from poller.aws.drs import LISTING_PAGE_SIZE, THROTTLING_CODES, describe_job_pages, drs_error
 from poller.config import Settings
 from poller.domain.apply import finish_execution
+from poller.domain.capacity import (
+    WAIT_PREFIX,
+    Quota,
+    Wait,
+    limit_of_reason,
+    never_fits,
+    refused_wait,
+    split,
+    wait_expired,
+)
 from poller.domain.completion import execution_outcome
 from poller.domain.model import Execution, MalformedItemError, Wave
 from poller.domain.operators import Gate, launch_gate, pause_waves, servers_to_launch
@@ -62,6 +82,7 @@ from poller.domain.statuses import (
     WaveStatus,
 )
 from poller.domain.trackable import DATA_ERRORS, MAX_REASON_CHARS, MAX_SERVER_REASON_CHARS, abandoned
+from poller.pipeline.admission import CapacityKeeper, Key, Place
 from poller.pipeline.find import find_polling_executions
 from poller.pipeline.schedule import QUARANTINE_SECONDS
 from poller.store.dynamodb import DynamoDBError
@@ -76,6 +97,8 @@ from poller.store.executions import (
 log = structlog.get_logger("poller.pipeline.launch")
 
 STARTED, REJECTED, RETRY, UNKNOWN = "started", "rejected", "retry", "unknown"
+WAIT = "wait"  # DRS refused for capacity (402) or a conflict (409): wait for capacity, retry
+CAPACITY_CODES = frozenset({"ServiceQuotaExceededException", "ConflictException"})
 MAX_RECORD_ATTEMPTS = 5
 LOOKBACK_SECONDS = 300.0  # DescribeJobs window before the first claim (clock skew with DRS)
 
@@ -84,10 +107,13 @@ LOOKBACK_SECONDS = 300.0  # DescribeJobs window before the first claim (clock sk
 class StartResult:
     """What became of one wave's StartRecovery."""
 
-    kind: str  # STARTED | REJECTED | RETRY | UNKNOWN
+    kind: str  # STARTED | REJECTED | RETRY | UNKNOWN | WAIT
     token: str
     job_id: str | None = None
     message: str = ""
+    # a wave split into several jobs: source server -> its job (None: every server in job_id);
+    # a server absent from it was not started (a later part failed: ``message`` says why)
+    server_jobs: Mapping[str, str] | None = None
 
 
 @dataclass
@@ -192,8 +218,10 @@ def record_results(
     now: float,
     max_attempts: int,
     claim_timeout: float,
+    capacity_wait_max: float = float("inf"),
 ) -> Execution:
-    """Pure: job IDs onto the servers of started waves, refusals as FAILED waves.
+    """Pure: job IDs onto the servers of started waves, refusals as FAILED waves, capacity
+    refusals (402/409) as waiting waves (FAILED once they waited ``capacity_wait_max``).
 
     Guarded by the token: a result only lands on a wave that still carries it, so a late
     answer can never overwrite a newer claim's outcome.
@@ -206,10 +234,7 @@ def record_results(
             continue
         if result.kind == STARTED:
             started = {s.SourceServerId for s in servers_to_launch(wave)}
-            servers = [
-                s.model_copy(update={"RecoveryJobId": result.job_id}) if s.SourceServerId in started else s
-                for s in wave.Servers
-            ]
+            servers = [_started_server(s, result) if s.SourceServerId in started else s for s in wave.Servers]
             update: dict[str, Any] = {
                 "Servers": servers,
                 "RecoveryJobId": result.job_id,
@@ -226,7 +251,20 @@ def record_results(
         if wave.Status != WaveStatus.PENDING or closed:
             continue
         attempts = wave.launch_attempts()
-        if result.kind == REJECTED:
+        if result.kind == WAIT:  # not an attempt: DRS had no room; wait in the queue again
+            since = wave.CapacityWaitSince if wave.CapacityWaitSince is not None else now
+            if wait_expired(since, now, capacity_wait_max):
+                waves[i] = _fail_wave(wave, _gave_up(capacity_wait_max, result.message))
+                continue
+            waves[i] = wave.model_copy(
+                update={
+                    "LaunchClaimedAt": None,
+                    "LaunchAttempts": max(0, attempts - 1),
+                    "CapacityWaitSince": since,
+                    "StatusReason": result.message,
+                }
+            )
+        elif result.kind == REJECTED:
             waves[i] = _fail_wave(wave, f"StartRecovery failed: {result.message}")
         elif attempts >= max_attempts:
             waves[i] = _fail_wave(
@@ -251,6 +289,41 @@ def record_results(
     return _settle(execution.model_copy(update={"Waves": waves}), now)
 
 
+def _started_server(server: Any, result: StartResult) -> Any:
+    if result.server_jobs is None:
+        return server.model_copy(update={"RecoveryJobId": result.job_id})
+    job = result.server_jobs.get(server.SourceServerId)
+    if job is not None:
+        return server.model_copy(update={"RecoveryJobId": job})
+    return server.model_copy(
+        update={"Status": ServerStatus.FAILED, "FailureReason": f"StartRecovery failed: {result.message}"}
+    )
+
+
+def _gave_up(max_wait: float, reason: str) -> str:
+    why = reason[len(WAIT_PREFIX) :] if reason.startswith(WAIT_PREFIX) else reason
+    return f"DRS capacity did not free up within {max_wait:g} s: {why}"
+
+
+def mark_waiting(execution: Execution, waits: Mapping[int, Wait], now: float) -> Execution:
+    """Pure: waves that wait for capacity carry why and since when (their queue place).
+
+    The reason is rewritten only when the kind of limit changes (not on every count change),
+    so waiting costs no write per tick."""
+    waves = list(execution.Waves)
+    for i, wait in waits.items():
+        wave = waves[i]
+        first = wave.CapacityWaitSince is None
+        if first or limit_of_reason(wave.StatusReason) != wait.limit:
+            waves[i] = wave.model_copy(
+                update={
+                    "CapacityWaitSince": now if first else wave.CapacityWaitSince,
+                    "StatusReason": wait.reason,
+                }
+            )
+    return execution.model_copy(update={"Waves": waves})
+
+
 def _settle(execution: Execution, now: float) -> Execution:
     if execution.Status in TERMINAL_EXECUTION:
         return execution
@@ -264,12 +337,15 @@ def _settle(execution: Execution, now: float) -> Execution:
 
 
 def classify_start_error(err: BaseException) -> str:
-    """REJECTED (DRS said no), RETRY (never reached DRS) or UNKNOWN (it may have started)."""
+    """REJECTED (DRS said no), WAIT (no capacity now), RETRY (never reached DRS) or UNKNOWN
+    (it may have started)."""
     if isinstance(err, ClientError):
         code, _ = drs_error(err)
         status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         if code in THROTTLING_CODES or status == 429:
             return RETRY
+        if code in CAPACITY_CODES or status in (402, 409):
+            return WAIT  # DRS is full or the servers are busy: never FAILED for that, wait
         return UNKNOWN if status >= 500 else REJECTED
     if isinstance(err, EndpointConnectionError | ConnectTimeoutError):
         return RETRY
@@ -308,10 +384,61 @@ class Launcher:
         self._on_paused = on_paused
         self._limit = asyncio.Semaphore(16)
         self._quarantine: dict[str, float] = {}  # malformed items: id -> when to look again
+        self.quota = Quota(
+            max_jobs=settings.drs_max_concurrent_jobs,
+            max_servers=settings.drs_max_servers_in_jobs,
+            max_servers_per_job=settings.drs_max_servers_per_job,
+        )
+        self.capacity = CapacityKeeper(
+            self.quota,
+            read_drs=lambda key: read_drs(key[1]),
+            refresh_seconds=settings.capacity_refresh_seconds,
+            lookback_seconds=settings.capacity_lookback_seconds,
+            stale_seconds=max(60.0, 3 * settings.finder_period_seconds),
+            clock=clock,
+        )
+        self._account = settings.account_id or "self"
 
     @property
     def claim_timeout(self) -> float:
         return self.settings.launch_claim_timeout_seconds
+
+    def capacity_key(self, wave: Wave) -> Key:
+        return (self._account, wave.Region)
+
+    @staticmethod
+    def ticket(execution: Execution, wave: Wave) -> str:
+        return f"{execution.ExecutionId}/{wave.WaveName}"
+
+    async def _admit(
+        self, execution: Execution, candidates: list[int], now: float
+    ) -> tuple[list[int], dict[int, Wait], dict[int, str]]:
+        """(admitted, waiting, failed) among the waves about to start, in wave order.
+
+        Admitted waves hold a reservation in the keeper until :meth:`_start` settles it."""
+        admitted: list[int] = []
+        waiting: dict[int, Wait] = {}
+        failed: dict[int, str] = {}
+        max_wait = self.settings.capacity_wait_max_seconds
+        for i in candidates:
+            wave = execution.Waves[i]
+            key, ticket = self.capacity_key(wave), self.ticket(execution, wave)
+            servers = [s.SourceServerId for s in servers_to_launch(wave)]
+            impossible = never_fits(len(servers), self.quota, self.capacity.where(key))
+            if impossible is not None:
+                failed[i] = f"not launched: {impossible}"
+                continue
+            since = wave.CapacityWaitSince
+            place = Place(now if since is None else since, execution.StartTime, ticket)
+            wait = await self.capacity.ask(key, place, servers)
+            if wait is None:
+                admitted.append(i)
+            elif since is not None and wait_expired(since, now, max_wait):
+                self.capacity.forget(key, ticket)
+                failed[i] = _gave_up(max_wait, wait.reason)
+            else:
+                waiting[i] = wait
+        return admitted, waiting, failed
 
     async def tick(self) -> None:
         """One pass: PENDING executions (from the StatusIndex) and POLLING ones with a wave to start."""
@@ -418,16 +545,49 @@ class Launcher:
             for i in actions.reconcile
             if i not in adopted and execution.Waves[i].launch_attempts() >= self.settings.launch_max_attempts
         }
-        to_start = [*actions.launch, *(i for i in actions.reconcile if i not in adopted and i not in give_up)]
+        ready = [*actions.launch, *(i for i in actions.reconcile if i not in adopted and i not in give_up)]
+        to_start, waiting, no_capacity = await self._admit(execution, ready, now)
+        try:
+            return await self._claim_and_start(
+                execution, actions, now, to_start, waiting, no_capacity, adopted, give_up
+            )
+        finally:  # an admitted wave whose StartRecovery was never made gives its reservation back
+            for i in to_start:
+                wave = execution.Waves[i]
+                self.capacity.release(self.capacity_key(wave), self.ticket(execution, wave))
+
+    async def _claim_and_start(
+        self,
+        execution: Execution,
+        actions: WaveActions,
+        now: float,
+        to_start: list[int],
+        waiting: dict[int, Wait],
+        no_capacity: dict[int, str],
+        adopted: dict[int, StartResult],
+        give_up: dict[int, StartResult],
+    ) -> Execution | None:
+        actions = dataclasses.replace(actions, skip={**actions.skip, **no_capacity})
         tokens = {i: uuid.uuid4().hex for i in to_start}
-        claimed = claim_waves(execution, actions, tokens, now)
+        claimed = mark_waiting(claim_waves(execution, actions, tokens, now), waiting, now)
+        if claimed == execution and not adopted and not give_up:  # all wait, as they said: no write
+            return execution
         try:
             saved = await self.store.save(claimed, execution.Version)
         except WriteConflict:
             metrics.WRITE_CONFLICTS.inc()
             return None  # someone else moved it: next tick
-        for _ in actions.skip:
-            metrics.LAUNCHES.labels("skipped").inc()
+        for i in actions.skip:
+            metrics.LAUNCHES.labels("capacity_gave_up" if i in no_capacity else "skipped").inc()
+        for i in waiting:
+            if execution.Waves[i].CapacityWaitSince is None:
+                metrics.LAUNCHES.labels("waiting").inc()
+                log.info(
+                    "wave_waiting_for_capacity",
+                    execution_id=saved.ExecutionId,
+                    wave=saved.Waves[i].WaveName,
+                    reason=waiting[i].reason,
+                )
         if actions.pause:
             metrics.WAVES_PAUSED.inc(len(actions.pause))
             log.info(
@@ -444,6 +604,7 @@ class Launcher:
         results.update(zip(to_start, started, strict=True))
         for i, result in results.items():
             outcome = "adopted" if i in adopted else "gave_up" if i in give_up else result.kind
+            outcome = "refused" if outcome == WAIT else outcome
             metrics.LAUNCHES.labels(outcome).inc()
             log.info(
                 "wave_launch",
@@ -456,19 +617,59 @@ class Launcher:
         return await self._record(saved, results)
 
     async def _start(self, execution: Execution, index: int, token: str) -> StartResult:
+        """StartRecovery for the wave: one job per chunk of at most ``drs_max_servers_per_job``
+        servers, all under the same token; then the keeper learns what was started."""
         wave = execution.Waves[index]
+        key, ticket = self.capacity_key(wave), self.ticket(execution, wave)
+        chunks = split([s.SourceServerId for s in servers_to_launch(wave)], self.quota)
+        server_jobs: dict[str, str] = {}
+        jobs: dict[str, frozenset[str]] = {}
+        result: StartResult | None = None
+        for part, chunk in enumerate(chunks, start=1):
+            tags = {"LaunchPart": f"{part}/{len(chunks)}"} if len(chunks) > 1 else {}
+            one = await self._start_one(execution, wave, chunk, token, tags)
+            if one.kind != STARTED:
+                result = one
+                break
+            jobs[str(one.job_id)] = frozenset(chunk)
+            server_jobs.update(dict.fromkeys(chunk, str(one.job_id)))
+        if jobs:
+            self.capacity.started(key, ticket, jobs)
+        else:
+            self.capacity.release(key, ticket, refused=result is not None and result.kind == WAIT)
+        if result is not None and result.kind == WAIT:
+            where = self.capacity.where(key)
+            code, _, message = result.message.partition(": ")
+            result = StartResult(WAIT, token, message=refused_wait(code, message, where).reason)
+        if result is None or not jobs:
+            return result if result is not None else StartResult(STARTED, token, job_id=next(iter(jobs)))
+        first = next(iter(jobs))
+        if len(chunks) == 1:
+            return StartResult(STARTED, token, job_id=first)
+        note = f"part {len(jobs) + 1} of {len(chunks)}: {result.message}" if result else ""
+        return StartResult(STARTED, token, job_id=first, message=note, server_jobs=server_jobs)
+
+    async def _start_one(
+        self,
+        execution: Execution,
+        wave: Wave,
+        servers: tuple[str, ...],
+        token: str,
+        extra_tags: dict[str, str],
+    ) -> StartResult:
         started = time.perf_counter()
         try:
             client = self._start_drs(wave.Region)
             response = await asyncio.wait_for(
                 client.start_recovery(
-                    sourceServers=[{"sourceServerID": s.SourceServerId} for s in servers_to_launch(wave)],
+                    sourceServers=[{"sourceServerID": s} for s in servers],
                     isDrill=execution.ExecutionType == ExecutionType.DRILL,
                     tags={
                         "ExecutionId": execution.ExecutionId,
                         "PlanId": execution.PlanId[:256],
                         "WaveName": wave.WaveName[:256],
                         "LaunchToken": token,
+                        **extra_tags,
                     },
                 ),
                 timeout=max(1.0, self.claim_timeout / 4),
@@ -495,20 +696,40 @@ class Launcher:
         since = (wave.LaunchFirstClaimedAt or execution.StartTime) - LOOKBACK_SECONDS
         client = self._read_drs(wave.Region)
         filters = {"fromDate": iso_utc(since)}
+        found: dict[str, list[dict[str, Any]]] = {}  # token -> its jobs (a split wave has several)
         async with aclosing(describe_job_pages(client, wave.Region, filters, LISTING_PAGE_SIZE)) as pages:
             async for items in pages:
                 for job in items:
                     tags = job.get("tags") or {}
                     if tags.get("ExecutionId") == execution.ExecutionId and tags.get("LaunchToken") in tokens:
-                        return StartResult(STARTED, str(tags["LaunchToken"]), job_id=str(job["jobID"]))
-        return None
+                        found.setdefault(str(tags["LaunchToken"]), []).append(job)
+        if not found:
+            return None
+        token, jobs = next(iter(found.items()))
+        if len(jobs) == 1 and not (jobs[0].get("tags") or {}).get("LaunchPart"):
+            return StartResult(STARTED, token, job_id=str(jobs[0]["jobID"]))
+        server_jobs = {
+            str(p.get("sourceServerID")): str(job["jobID"])
+            for job in jobs
+            for p in job.get("participatingServers") or []
+        }
+        missing = len({s.SourceServerId for s in wave.Servers} - set(server_jobs))
+        note = f"{missing} servers of the wave are in no job found in DRS" if missing else ""
+        return StartResult(
+            STARTED, token, job_id=str(jobs[0]["jobID"]), message=note, server_jobs=server_jobs
+        )
 
     async def _record(self, current: Execution, results: Mapping[int, StartResult]) -> Execution | None:
         s = self.settings
         was_polling = current.Status == ExecutionStatus.POLLING
         for _ in range(MAX_RECORD_ATTEMPTS):
             updated = record_results(
-                current, results, self._clock(), s.launch_max_attempts, self.claim_timeout
+                current,
+                results,
+                self._clock(),
+                s.launch_max_attempts,
+                self.claim_timeout,
+                s.capacity_wait_max_seconds,
             )
             try:
                 saved = await self.store.save(updated, current.Version)

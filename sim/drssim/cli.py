@@ -11,6 +11,7 @@ from aiohttp import web
 from drssim.app import build_app
 from drssim.clock import SimClock
 from drssim.launch_events import EventOptions, create_launch_event_queue
+from drssim.quotas import Quotas
 from drssim.state import Simulator
 
 
@@ -46,6 +47,23 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="share of launch events sent twice (0-1, default 0)",
+    )
+    serve.add_argument(
+        "--max-concurrent-jobs",
+        type=int,
+        default=None,
+        help="enforce DRS's concurrent-jobs quota per region (DRS default 20; off when unset)",
+    )
+    serve.add_argument(
+        "--max-servers-in-jobs",
+        type=int,
+        default=None,
+        help="enforce DRS's quota of source servers across active jobs per region (DRS default 500; off when unset)",
+    )
+    serve.add_argument(
+        "--one-job-per-server",
+        action="store_true",
+        help="refuse (409 ConflictException) a StartRecovery naming a source server already in an active job",
     )
     serve.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     queue = sub.add_parser(
@@ -86,8 +104,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         else None
     )
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for name in ("max_concurrent_jobs", "max_servers_in_jobs"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise SystemExit(f"--{name.replace('_', '-')} must be >= 1")
+    quotas = Quotas(args.max_concurrent_jobs, args.max_servers_in_jobs, args.one_job_per_server)
     sim = Simulator(
-        clock=SimClock(args.time_scale), seed=args.seed, strict_source_servers=args.strict_source_servers
+        clock=SimClock(args.time_scale),
+        seed=args.seed,
+        strict_source_servers=args.strict_source_servers,
+        quotas=quotas,
     )
     logging.getLogger("drssim").info(
         "drssim serving on http://%s:%d (time_scale=%s, seed=%s, strict=%s)",

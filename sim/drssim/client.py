@@ -74,6 +74,20 @@ class SimControl:
         """Strict: StartRecovery with unknown source servers fails (ConflictException)."""
         self._post("config", {"strictSourceServers": strict})
 
+    def set_quotas(
+        self,
+        max_concurrent_jobs: int | None = None,
+        max_servers_in_jobs: int | None = None,
+        one_job_per_server: bool = False,
+    ) -> None:
+        """Enforce DRS's limits on StartRecovery (402/409 as DRS answers); no arguments: off."""
+        quotas = {
+            "maxConcurrentJobs": max_concurrent_jobs,
+            "maxServersInJobs": max_servers_in_jobs,
+            "oneJobPerServer": one_job_per_server,
+        }
+        self._post("config", {"quotas": quotas})
+
     def set_time_scale(self, time_scale: float) -> None:
         """Change simulated seconds per wall second from now on."""
         self._post("config", {"timeScale": time_scale})

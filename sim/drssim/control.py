@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from drssim.faults import ErrorRule, LatencyRule, ThrottleRule
+from drssim.quotas import Quotas
 from drssim.state import DEFAULT_REGION, ControlError, Simulator
 from drssim.truth import truth
 
@@ -55,6 +56,7 @@ def get_config(sim: Simulator, body: dict[str, Any], req: web.Request) -> Any:
         "timeScale": sim.clock.time_scale,
         "seed": sim.seed,
         "manual": sim.manual,
+        "quotas": sim.quotas.to_json(),
     }
 
 
@@ -66,6 +68,14 @@ def set_config(sim: Simulator, body: dict[str, Any], req: web.Request) -> Any:
         if scale < 0:
             raise ControlError("timeScale must be >= 0")
         sim.clock.set_time_scale(scale)
+    if "quotas" in body:
+        quotas = body["quotas"]
+        if not isinstance(quotas, dict):
+            raise ControlError("quotas must be an object")
+        try:
+            sim.quotas = Quotas.from_json(quotas)
+        except ValueError as err:
+            raise ControlError(str(err)) from None
     return get_config(sim, body, req)
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal, cast
 from drssim import timeline as tl
 from drssim.clock import SimClock, Timebase
 from drssim.faults import CallLog, Faults
+from drssim.quotas import Quotas, check
 
 ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
@@ -126,8 +127,10 @@ class Simulator:
         strict_source_servers: bool = False,
         drill: tl.Durations | None = None,
         recovery: tl.Durations | None = None,
+        quotas: Quotas | None = None,
     ) -> None:
         self.clock = clock or SimClock()
+        self.quotas = quotas or Quotas()  # DRS limits: off unless set (drssim.quotas)
         self.seed = seed
         self.strict_source_servers = strict_source_servers
         self.drill = drill or tl.Durations.drill()
@@ -190,8 +193,11 @@ class Simulator:
                 409,
                 {"resourceId": missing[0], "resourceType": "SOURCE_SERVER"},
             )
-        self.create_source_servers(region, ids=missing)
         unique = list(dict(servers).items())  # a server appears once per job
+        refusal = check(self.quotas, region, self.active_jobs(region), [sid for sid, _ in unique])
+        if refusal is not None:
+            raise DrsError(refusal.code, refusal.message, refusal.status, refusal.fields)
+        self.create_source_servers(region, ids=missing)
         durations = self.drill if is_drill else self.recovery
         plan = tl.make_plan(durations, unique, is_drill, self.rng)
         job = self._add_job(
@@ -247,6 +253,17 @@ class Simulator:
         return job
 
     # ---- derived state ----------------------------------------------------------------
+    def active_jobs(self, region: str) -> list[tuple[str, list[str]]]:
+        """(job ID, source servers) of every job of the region not yet COMPLETED."""
+        if not self.quotas.enforced:
+            return []
+        now = self.clock.now()
+        return [
+            (job.job_id, [sp.source_server_id for sp in job.plan.servers])
+            for job in self.region(region).jobs
+            if tl.job_status(job.plan, job.local(now)) != "COMPLETED"
+        ]
+
     def terminated_at(self, job: Job, source_server_id: str) -> float | None:
         """Wall-clock time the server's recovery instance was terminated, if it was."""
         tid = job.terminated_by.get(source_server_id)

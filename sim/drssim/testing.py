@@ -19,6 +19,7 @@ from drssim.app import EMITTER_KEY, build_app
 from drssim.client import SimControl
 from drssim.clock import SimClock
 from drssim.launch_events import EventOptions, LaunchEventEmitter
+from drssim.quotas import Quotas
 from drssim.state import Simulator
 
 
@@ -43,10 +44,11 @@ def running_simulator(
     seed: int | None = None,
     strict_source_servers: bool = False,
     events: EventOptions | None = None,
+    quotas: Quotas | None = None,
 ) -> Iterator[RunningSimulator]:
     """Start drssim in a background thread; ``port=0`` binds a free port."""
     clock = SimClock(time_scale)
-    sim = Simulator(clock=clock, seed=seed, strict_source_servers=strict_source_servers)
+    sim = Simulator(clock=clock, seed=seed, strict_source_servers=strict_source_servers, quotas=quotas)
     loop = asyncio.new_event_loop()
     app = build_app(sim, events)
     runner = web.AppRunner(app, access_log=None)

@@ -95,24 +95,27 @@ async def test_sequential_plan_starts_wave_2_only_after_wave_1_completed(
 
 
 async def test_start_recovery_refused_fails_the_wave_with_drs_message_and_skips_dependents(
-    dynamodb: Any, tables: Tables, sim: RunningSimulator, running_daemon: RunningDaemon
+    dynamodb: Any, tables: Tables, sim: RunningSimulator, make_settings: Callable[..., Settings]
 ) -> None:
-    url = running_daemon.url
-    plan = await create_test_plan_with_waves(url, num_waves=2, wave_order="SEQUENTIAL")
+    """A 409 waits for DRS (never FAILED at once); past the capacity wait cap the wave FAILS
+    with DRS's message and its dependents are skipped."""
     sim.control.set_strict_source_servers(True)  # unknown source servers: ConflictException
-
-    execution_id = await _execute(url, plan["PlanId"])
-    execution = await wait_for_status(dynamodb, tables.executions, execution_id, "FAILED", timeout=10)
+    async with daemon_running(make_settings(capacity_wait_max_seconds=1.0)) as running:
+        plan = await create_test_plan_with_waves(running.url, num_waves=2, wave_order="SEQUENTIAL")
+        execution_id = await _execute(running.url, plan["PlanId"])
+        execution = await wait_for_status(dynamodb, tables.executions, execution_id, "FAILED", timeout=20)
 
     first, second = execution["Waves"]
     assert first["Status"] == "FAILED"
-    assert first["StatusReason"].startswith("StartRecovery failed: ConflictException: Source server")
+    assert first["StatusReason"].startswith("DRS capacity did not free up within 1 s: DRS refused")
+    assert "ConflictException: Source server" in first["StatusReason"]
     assert first["FailedServerIds"] == plan["Waves"][0]["SourceServerIds"]
     assert second["Status"] == "FAILED"
     assert second["StatusReason"] == "not launched: wave 'Wave-1' ended FAILED"
     assert all(s["Status"] == "FAILED" and "RecoveryJobId" not in s for s in all_servers(execution))
     assert execution["EndTime"] is not None
-    assert [c["outcome"] for c in sim.control.calls(operation="StartRecovery")] == ["ConflictException"]
+    outcomes = {c["outcome"] for c in sim.control.calls(operation="StartRecovery")}
+    assert outcomes == {"ConflictException"}
 
 
 async def test_throttled_start_is_retried_once_and_launches_once(
