@@ -641,8 +641,9 @@ class Launcher:
             where = self.capacity.where(key)
             code, _, message = result.message.partition(": ")
             result = StartResult(WAIT, token, message=refused_wait(code, message, where).reason)
-        if result is None or not jobs:
-            return result if result is not None else StartResult(STARTED, token, job_id=next(iter(jobs)))
+        if not jobs:  # nothing started: the first part's failure is the wave's
+            assert result is not None
+            return result
         first = next(iter(jobs))
         if len(chunks) == 1:
             return StartResult(STARTED, token, job_id=first)
