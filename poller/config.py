@@ -132,6 +132,12 @@ class Settings(BaseSettings):
         300.0, gt=0, description="A poll without transitions is written (LastPolledTime) at most this often"
     )
     replica_id: str | None = Field(None, description="Lease owner name; default host-pid-random")
+    replica_share_slack: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="A replica gives executions back above its fair share (executions / live replicas) plus this fraction",
+    )
     http_host: str = Field("127.0.0.1", description="Address of the API, /metrics and health server")
     http_port: int = Field(8080, ge=0, le=65535, description="Port of that server (0 = any free port)")
     http_request_timeout_seconds: float = Field(

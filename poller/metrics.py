@@ -211,3 +211,10 @@ DRS_CAPACITY_IN_USE = Gauge(
     "Active DRS jobs and their source servers (resource=jobs|servers) per account and region, as last known",
     ["account", "region", "resource"],
 )
+REPLICAS_LIVE = Gauge("poller_replicas_live", "Live replicas (this one included), from the membership record")
+REPLICA_SHARE = Gauge(
+    "poller_replica_share", "Executions this replica should track: POLLING executions / live replicas"
+)
+EXECUTIONS_SHED = Counter(
+    "poller_executions_shed_total", "Executions given back to other replicas (held more than share + slack)"
+)

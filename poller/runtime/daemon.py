@@ -31,6 +31,7 @@ from poller.aws.events import EventPublisher
 from poller.aws.launch_events import LaunchEventConsumer
 from poller.config import ConfigError, Settings
 from poller.domain.model import Execution
+from poller.domain.share import plan_share
 from poller.domain.statuses import ExecutionStatus
 from poller.pipeline.batch import JobStatusBatcher
 from poller.pipeline.find import IncompleteFind, find_polling_executions
@@ -210,10 +211,25 @@ class Daemon:
         )
         now = self.clock()
         alive = self.leases.alive_until
-        mine = (
-            i for i in items if "ExecutionId" in i and not held_by_other(i, self.leases.owner, now, alive)
+        polling = [i for i in items if "ExecutionId" in i]
+        eligible = [
+            str(i["ExecutionId"]) for i in polling if not held_by_other(i, self.leases.owner, now, alive)
+        ]
+        live = await self.leases.live_replicas(now)
+        running = self.scheduler.running
+        plan = plan_share(
+            len(polling),
+            live,
+            running & set(eligible),
+            [e for e in eligible if e not in running],  # oldest first, as the index returns them
+            self.settings.replica_share_slack,
         )
-        report = self.scheduler.sync((str(item["ExecutionId"]) for item in mine), complete=complete)
+        metrics.REPLICAS_LIVE.set(live)
+        metrics.REPLICA_SHARE.set(plan.share)
+        if plan.shed and complete:
+            metrics.EXECUTIONS_SHED.inc(len(plan.shed))
+            log.info("executions_shed", count=len(plan.shed), share=plan.share, live_replicas=live)
+        report = self.scheduler.sync([*plan.keep, *plan.take], complete=complete)
         if report.scheduled or report.stopped or report.failed:
             log.info("finder_tick", complete=complete, **report.__dict__)
         return report

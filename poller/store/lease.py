@@ -8,6 +8,11 @@ one record per replica costs one. A replica whose record has expired (it died, o
 a compare-and-swap on LeaseOwner; its late writes then fail their ``LeaseOwner = me``
 condition. A replica that shuts down marks its record expired, so others take over at once.
 
+So that replicas can share the load (``poller.domain.share``), each also keeps its expiry in one
+shared *membership* record (key ``replica#*members``, a map owner → expiry, written with the
+heartbeat): one GetItem a finder pass tells every replica how many replicas are alive,
+including one that owns nothing yet. A stopping replica removes itself.
+
 Items also carry LeaseExpiry (set at claim and on every write): the fallback when an owner has
 no liveness record, e.g. a replica that crashed before writing one. Lease writes never bump
 Version: they decide who may write, never make a status write conflict.
@@ -34,6 +39,8 @@ log = structlog.get_logger("poller.store.lease")
 LEASE_OWNER = "LeaseOwner"
 LEASE_EXPIRY = "LeaseExpiry"
 REPLICA_KEY_PREFIX = "replica#"
+MEMBERS_KEY = REPLICA_KEY_PREFIX + "*members"  # '*' is in no replica ID (host-pid-random)
+MEMBERS = "Members"
 
 
 def new_replica_id() -> str:
@@ -90,13 +97,91 @@ class LeaseKeeper:
         self._held: set[str] = set()
         self.alive_until: dict[str, float | None] = {}  # other replicas' liveness, as last read
         self.retiring = False
+        self._live_count = 1
 
     def lease(self, now: float) -> Lease:
         return Lease(self.owner, now + self.lease_seconds)
 
     async def heartbeat(self, now: float) -> None:
-        """Renew this replica's liveness record: one write, whatever the number of executions."""
+        """Renew this replica's liveness record and its membership entry: two writes, whatever
+        the number of executions."""
         await self._set_record_expiry(now + self.lease_seconds)
+        await self._set_membership(now + self.lease_seconds)
+
+    async def _set_membership(self, expiry: float | None) -> None:
+        """Members.<me> = expiry (None: remove me). The map is created by the first replica."""
+        names = {"#m": MEMBERS, "#me": self.owner}
+        key = {"ExecutionId": {"S": MEMBERS_KEY}}
+        if expiry is None:
+            await timed_dynamodb_call(
+                "UpdateItem",
+                self._table,
+                self._db.update_item,
+                TableName=self._table,
+                Key=key,
+                UpdateExpression="REMOVE #m.#me",
+                ConditionExpression="attribute_exists(#m)",
+                ExpressionAttributeNames=names,
+            )
+            return
+        value = to_dynamo_number(expiry)
+        for _ in range(3):  # set my entry, or create the map; a lost race on creation retries
+            try:
+                await timed_dynamodb_call(
+                    "UpdateItem",
+                    self._table,
+                    self._db.update_item,
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="SET #m.#me = :expiry",
+                    ConditionExpression="attribute_exists(#m)",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=serialize({":expiry": value}),
+                )
+                return
+            except ConditionFailed:
+                pass
+            try:
+                await timed_dynamodb_call(
+                    "UpdateItem",
+                    self._table,
+                    self._db.update_item,
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="SET #m = :members",
+                    ConditionExpression="attribute_not_exists(#m)",
+                    ExpressionAttributeNames={"#m": MEMBERS},
+                    ExpressionAttributeValues=serialize({":members": {self.owner: value}}),
+                )
+                return
+            except ConditionFailed:
+                continue
+
+    async def live_replicas(self, now: float) -> int:
+        """Replicas alive now, this one included: the membership record, plus owners whose
+        liveness record is known alive but who have no entry (an older version of the daemon).
+        If the record cannot be read, the last count stands (never a reason to grab everything)."""
+        try:
+            response = await timed_dynamodb_call(
+                "GetItem",
+                self._table,
+                self._db.get_item,
+                TableName=self._table,
+                Key={"ExecutionId": {"S": MEMBERS_KEY}},
+                ProjectionExpression="#m",
+                ExpressionAttributeNames={"#m": MEMBERS},
+                ConsistentRead=True,
+            )
+        except DynamoDBError as err:
+            log.warning("members_read_failed", error=str(err))
+            return self._live_count
+        members = deserialize(response.get("Item", {})).get(MEMBERS)
+        alive = {self.owner}
+        if isinstance(members, Mapping):
+            alive |= {o for o, e in members.items() if (t := _number(e)) is not None and t > now}
+        alive |= {o for o, t in self.alive_until.items() if t is not None and t > now}
+        self._live_count = len(alive)
+        return self._live_count
 
     async def retire(self) -> None:
         """Shutting down: mark the record expired so other replicas take over at their next pass."""
@@ -105,6 +190,9 @@ class LeaseKeeper:
         metrics.LEASES_HELD.set(0)
         try:
             await self._set_record_expiry(0)
+            await self._set_membership(None)
+        except ConditionFailed:
+            pass  # no membership map: nothing to remove
         except DynamoDBError as err:
             log.warning("lease_retire_failed", error=str(err))  # the record expires by itself
 

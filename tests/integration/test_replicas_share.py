@@ -1,0 +1,117 @@
+"""Replicas share the load: three replicas split 300 executions, and re-split when one stops.
+
+Over real sockets (moto, drssim). Every replica's share is read from DynamoDB (LeaseOwner of
+each execution) and from its own trackers; the final statuses are compared with drssim's truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import pytest
+from drssim.testing import RunningSimulator
+
+from tests.conftest import RunningDaemon, Tables, start_daemon
+from tests.integration.support import seed_single_server_executions, wait_until
+
+pytestmark = [pytest.mark.integration]
+
+EXECUTIONS = 300
+# Three daemons and moto share this process (and 2 busy cores): slower polls and finder passes
+# than the suite's, and leases long enough that a stalled event loop is not taken for a dead
+# replica (that would be a takeover, not the sharing under test).
+QUIET = {
+    "interval_launching_seconds": 2.0,
+    "interval_pending_seconds": 2.0,
+    "interval_started_seconds": 2.0,
+    "interval_in_progress_seconds": 2.0,
+    "interval_default_seconds": 2.0,
+    "idle_write_seconds": 120.0,
+    "finder_period_seconds": 1.0,
+    "lease_seconds": 15.0,
+    "heartbeat_seconds": 2.0,
+}
+
+
+def _owners(dynamodb: Any, table: str) -> Counter[str]:
+    """LeaseOwner of every POLLING execution (a consistent scan of the table)."""
+    owners: Counter[str] = Counter()
+    params: dict[str, Any] = {
+        "TableName": table,
+        "ConsistentRead": True,
+        "ProjectionExpression": "ExecutionId, LeaseOwner, #s",
+        "ExpressionAttributeNames": {"#s": "Status"},
+    }
+    while True:
+        page = dynamodb.scan(**params)
+        for item in page["Items"]:
+            if item.get("Status", {}).get("S") == "POLLING":
+                owners[item.get("LeaseOwner", {}).get("S", "<none>")] += 1
+        if "LastEvaluatedKey" not in page:
+            return owners
+        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _split_evenly(owners: Counter[str], replicas: list[str], total: int) -> bool:
+    """Every execution owned by one of ``replicas``, each within ±20 % of an even share."""
+    even = total / len(replicas)
+    return sum(owners[r] for r in replicas) == total and all(
+        0.8 * even <= owners[r] <= 1.2 * even for r in replicas
+    )
+
+
+async def test_three_replicas_split_300_executions_and_re_split_after_one_stops(
+    dynamodb: Any, tables: Tables, sim: RunningSimulator, make_settings: Any
+) -> None:
+    names = ["replica-a", "replica-b", "replica-c"]
+    replicas: dict[str, RunningDaemon] = {}
+    read = lambda: _owners(dynamodb, tables.executions)  # noqa: E731
+    try:
+        with sim.control.drs_progression() as drs:
+            ids = seed_single_server_executions(dynamodb, tables.executions, sim.endpoint_url, EXECUTIONS)
+            for name in names[:2]:
+                replicas[name] = await start_daemon(make_settings(replica_id=name, **QUIET))
+            await wait_until(
+                read, lambda o: _split_evenly(o, names[:2], EXECUTIONS), 60, "two replicas share 300"
+            )
+
+            replicas["replica-c"] = await start_daemon(make_settings(replica_id="replica-c", **QUIET))
+            owners = await wait_until(
+                read, lambda o: _split_evenly(o, names, EXECUTIONS), 60, "a joining replica gets its share"
+            )
+            tracked = {n: len(r.daemon.scheduler.running) for n, r in replicas.items()}
+            assert all(0.8 * 100 <= tracked[n] <= 1.2 * 100 for n in names), (tracked, owners)
+
+            stopped = replicas.pop("replica-b")
+            stopped.stop.set()
+            await asyncio.wait_for(stopped.task, 15)
+            survivors = ["replica-a", "replica-c"]
+            await wait_until(
+                read, lambda o: _split_evenly(o, survivors, EXECUTIONS), 60, "the survivors re-split"
+            )
+
+            drs.advance_drs_phase("COMPLETED")
+            finals = await wait_until(
+                lambda: [
+                    dynamodb.get_item(
+                        TableName=tables.executions, Key={"ExecutionId": {"S": i}}, ConsistentRead=True
+                    )["Item"]
+                    for i in ids
+                ],
+                lambda items: all(i["Status"]["S"] == "COMPLETED" for i in items),
+                90,
+                "every execution COMPLETED",
+            )
+    finally:
+        for running in replicas.values():
+            running.stop.set()
+        await asyncio.gather(*(asyncio.wait_for(r.task, 15) for r in replicas.values()))
+
+    truth = {j["jobID"]: j for j in sim.control.truth()}
+    for item in finals:
+        server = item["Waves"]["L"][0]["M"]["Servers"]["L"][0]["M"]
+        real = truth[server["RecoveryJobId"]["S"]]["servers"][0]
+        assert server["Status"]["S"] == real["launchStatus"] == "LAUNCHED"
+        assert server["InstanceId"]["S"] == real["recoveryInstanceID"]
