@@ -57,8 +57,8 @@ def test_a_refused_start_releases_the_claim_waits_and_is_not_an_attempt() -> Non
     after = record_results(_claimed(), {0: result}, START + 5, 5, 120.0, 600.0)
     (w,) = after.Waves
     assert w.Status == WaveStatus.PENDING and after.Status == ExecutionStatus.PENDING
-    assert w.model_extra is not None and w.model_extra["LaunchClaimedAt"] is None
-    assert w.model_extra["LaunchAttempts"] == 0
+    assert w.LaunchClaimedAt is None
+    assert w.LaunchAttempts == 0
     assert w.CapacityWaitSince == START + 5
     assert w.StatusReason == result.message
 
