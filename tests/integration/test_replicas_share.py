@@ -16,7 +16,7 @@ from drssim.testing import RunningSimulator
 from tests.conftest import RunningDaemon, Tables, start_daemon
 from tests.integration.support import seed_single_server_executions, wait_until
 
-pytestmark = [pytest.mark.integration]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 EXECUTIONS = 300
 # Three daemons and moto share this process (and 2 busy cores): slower polls and finder passes
@@ -54,6 +54,18 @@ def _owners(dynamodb: Any, table: str) -> Counter[str]:
         params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def _items(dynamodb: Any, table: str, ids: list[str]) -> list[dict[str, Any]]:
+    """The seeded execution items (a consistent scan: one call a page, not one per item)."""
+    wanted, found = set(ids), []
+    params: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    while True:
+        page = dynamodb.scan(**params)
+        found += [i for i in page["Items"] if i["ExecutionId"]["S"] in wanted]
+        if "LastEvaluatedKey" not in page:
+            return found
+        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
 def _split_evenly(owners: Counter[str], replicas: list[str], total: int) -> bool:
     """Every execution owned by one of ``replicas``, each within ±20 % of an even share."""
     even = total / len(replicas)
@@ -67,39 +79,42 @@ async def test_three_replicas_split_300_executions_and_re_split_after_one_stops(
 ) -> None:
     names = ["replica-a", "replica-b", "replica-c"]
     replicas: dict[str, RunningDaemon] = {}
-    read = lambda: _owners(dynamodb, tables.executions)  # noqa: E731
+
+    async def split(among: list[str], what: str) -> Counter[str]:
+        """Wait until each replica's trackers, then DynamoDB's lease owners, show an even split."""
+        await wait_until(
+            lambda: Counter({n: len(replicas[n].daemon.scheduler.running) for n in among}),
+            lambda tracked: _split_evenly(tracked, among, EXECUTIONS),
+            120,
+            f"{what} (trackers)",
+        )
+        owners: Counter[str] = await wait_until(
+            lambda: _owners(dynamodb, tables.executions),
+            lambda o: _split_evenly(o, among, EXECUTIONS),
+            120,
+            f"{what} (lease owners)",
+        )
+        return owners
+
     try:
         with sim.control.drs_progression() as drs:
             ids = seed_single_server_executions(dynamodb, tables.executions, sim.endpoint_url, EXECUTIONS)
             for name in names[:2]:
                 replicas[name] = await start_daemon(make_settings(replica_id=name, **QUIET))
-            await wait_until(
-                read, lambda o: _split_evenly(o, names[:2], EXECUTIONS), 60, "two replicas share 300"
-            )
+            await split(names[:2], "two replicas share 300")
 
             replicas["replica-c"] = await start_daemon(make_settings(replica_id="replica-c", **QUIET))
-            owners = await wait_until(
-                read, lambda o: _split_evenly(o, names, EXECUTIONS), 60, "a joining replica gets its share"
-            )
-            tracked = {n: len(r.daemon.scheduler.running) for n, r in replicas.items()}
-            assert all(0.8 * 100 <= tracked[n] <= 1.2 * 100 for n in names), (tracked, owners)
+            await split(names, "a joining replica gets its share")
 
             stopped = replicas.pop("replica-b")
             stopped.stop.set()
             await asyncio.wait_for(stopped.task, 15)
             survivors = ["replica-a", "replica-c"]
-            await wait_until(
-                read, lambda o: _split_evenly(o, survivors, EXECUTIONS), 60, "the survivors re-split"
-            )
+            await split(survivors, "the survivors re-split")
 
             drs.advance_drs_phase("COMPLETED")
             finals = await wait_until(
-                lambda: [
-                    dynamodb.get_item(
-                        TableName=tables.executions, Key={"ExecutionId": {"S": i}}, ConsistentRead=True
-                    )["Item"]
-                    for i in ids
-                ],
+                lambda: _items(dynamodb, tables.executions, ids),
                 lambda items: all(i["Status"]["S"] == "COMPLETED" for i in items),
                 90,
                 "every execution COMPLETED",
