@@ -156,6 +156,8 @@ def _advance(
         update["InstanceId"] = seen.instance_id
     if status == ServerStatus.LAUNCHED and _tracks_post_launch(seen, execution_type):
         _advance_post_launch(server, seen, update, acc)
+        if update.get("PostLaunchActionsStatus") in TERMINAL_POST_LAUNCH:
+            update["PostLaunchDoneTime"] = now  # recovery-time evidence: when a RECOVERY became usable
     return server.model_copy(update=update)
 
 
