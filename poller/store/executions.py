@@ -179,6 +179,8 @@ def save_request(
     removes: list[str] = []
     item = execution_to_item(execution)
     values[":waves"] = item["Waves"]
+    for derived in (CLEANUP_QUEUE, CLEANUP_DUE):  # read back as extras: derive afresh, never copy
+        item.pop(derived, None)
     item.update(cleanup_keys(execution))
     for i, attr in enumerate((*_MUTABLE, *_MUTABLE_CLEANUP, CLEANUP_QUEUE, CLEANUP_DUE)):
         names[f"#a{i}"] = attr
