@@ -25,13 +25,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from poller.api.errors import ApiError, json_response, read_json_object
 from poller.aws.clients import UnknownRegionError
+from poller.aws.drs import describe_jobs, drs_error
 from poller.config import Settings
 from poller.domain import cleanup as rules
 from poller.domain.evidence import recovery_report
 from poller.domain.model import Execution, MalformedItemError
-from poller.pipeline.batch import DrsError, describe_jobs
 from poller.pipeline.cleanup import due_cleanups
-from poller.pipeline.launch import drs_error
 from poller.store.executions import ExecutionNotFound, ExecutionStore, WriteConflict
 from poller.store.lease import is_replica_record
 
@@ -179,9 +178,8 @@ class CleanupHandlers:
                     async for page in client.get_paginator("describe_job_log_items").paginate(jobID=job_id):
                         items.extend(page.get("items", []))
                     logs[job_id] = items
-            except (ClientError, BotoCoreError, UnknownRegionError, DrsError) as err:
-                cause = err.__cause__ if isinstance(err, DrsError) and err.__cause__ is not None else err
-                code, message = drs_error(cause)
+            except (ClientError, BotoCoreError, UnknownRegionError) as err:
+                code, message = drs_error(err)
                 errors.append({"region": region, "error": f"{code}: {message}"})
         report = recovery_report(execution, jobs, logs)
         report["Errors"] = errors

@@ -16,6 +16,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import aclosing
 from typing import Any
 
 import structlog
@@ -23,11 +24,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from poller import metrics
 from poller.aws.clients import UnknownRegionError
+from poller.aws.drs import LISTING_PAGE_SIZE, DrsError, describe_job_pages, drs_error
 from poller.config import Settings
 from poller.domain import cleanup as rules
 from poller.domain.model import Execution, MalformedItemError
 from poller.pipeline.batch import JobStatusBatcher
-from poller.pipeline.launch import LOOKBACK_SECONDS, classify_start_error, drs_error, iso_utc
+from poller.pipeline.launch import LOOKBACK_SECONDS, classify_start_error, iso_utc
 from poller.pipeline.schedule import QUARANTINE_SECONDS
 from poller.store.dynamodb import DynamoDBError, timed_dynamodb_call
 from poller.store.executions import (
@@ -233,7 +235,7 @@ class Cleaner:
         for region, job_ids in rules.tracked_jobs(execution).items():
             try:
                 jobs.update(await self._batcher.describe(region, job_ids))
-            except Exception as err:  # a DRS failure (DrsError) or an unknown region: next tick
+            except (DrsError, UnknownRegionError, ClientError, BotoCoreError) as err:  # next tick
                 log.warning(
                     "cleanup_track_failed", execution_id=execution.ExecutionId, region=region, error=str(err)
                 )
@@ -250,14 +252,12 @@ class Cleaner:
             oldest[region] = min(oldest.get(region, at), at)
         found: list[dict[str, Any]] = []
         for region, since in oldest.items():
-            pages = (
-                self._read_drs(region)
-                .get_paginator("describe_jobs")
-                .paginate(filters={"fromDate": iso_utc(since - LOOKBACK_SECONDS)})
-            )
+            filters = {"fromDate": iso_utc(since - LOOKBACK_SECONDS)}
             try:
-                async for page in pages:
-                    found.extend(j for j in page.get("items", []) if j.get("type") == "TERMINATE")
+                client = self._read_drs(region)
+                async with aclosing(describe_job_pages(client, region, filters, LISTING_PAGE_SIZE)) as pages:
+                    async for items in pages:
+                        found.extend(j for j in items if j.get("type") == "TERMINATE")
             except (ClientError, BotoCoreError, UnknownRegionError) as err:
                 log.warning("cleanup_reconcile_failed", execution_id=execution.ExecutionId, error=str(err))
                 return None
