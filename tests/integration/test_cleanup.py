@@ -8,12 +8,14 @@ drssim runs in manual mode in each test: launch and TERMINATE jobs move only whe
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -210,7 +212,7 @@ async def test_a_running_execution_cannot_be_cleaned_up_and_unknown_ones_are_404
 
 
 async def test_the_report_agrees_with_drssims_job_log_and_compares_with_the_targets(
-    dynamodb: Any, tables: Tables, sim: RunningSimulator, daemon: RunningDaemon
+    dynamodb: Any, tables: Tables, sim: RunningSimulator, daemon: RunningDaemon, tmp_path: Path
 ) -> None:
     url = daemon.url
     body = plan_body(num_waves=2, servers_per_wave=2)
@@ -255,6 +257,37 @@ async def test_the_report_agrees_with_drssims_job_log_and_compares_with_the_targ
     assert (second["RtoTargetSeconds"], second["RtoMet"]) == (0.001, False)
     assert report["RtoMet"] is False
     assert report["RecoverySeconds"] == max(w["RecoverySeconds"] for w in report["Waves"])
+    # the command line renders the same report for people: one self-contained HTML file, Markdown
+    for fmt in ("html", "md", "json"):
+        out = tmp_path / f"report.{fmt}"
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [
+                sys.executable,
+                "-m",
+                "poller",
+                "report",
+                item["ExecutionId"],
+                "--api",
+                url,
+                "--format",
+                fmt,
+                "--output",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == str(out)
+    page = (tmp_path / "report.html").read_text()
+    assert page.startswith("<!doctype html>") and "<svg" in page and "target " in page
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")  # nothing fetched
+    assert all(s["SourceServerId"] in page for w in report["Waves"] for s in w["Servers"])
+    assert "MISSED" in (tmp_path / "report.md").read_text()
+    rendered = json.loads((tmp_path / "report.json").read_text())
+    assert rendered["Waves"] == report["Waves"]
     metrics = (await api("GET", f"{url}/metrics")).text
     assert metric_value(metrics, "poller_plan_rto_met", plan=report["PlanId"]) == 0
     assert metric_value(metrics, "poller_plan_last_recovery_seconds", plan=report["PlanId"]) == pytest.approx(
