@@ -7,7 +7,7 @@
 - ``POST /executions/{id}/cancel`` ``{"terminateRecoveryInstances"?}`` → 200, 409 when already terminal
 - ``POST /executions/{id}/resume``, ``POST /executions/{id}/waves/{name}/retry|skip`` (``operators.py``)
 - ``POST /executions/{id}/cleanup`` ``{"confirm"?}`` → 202; ``GET /executions/{id}/report``;
-  ``GET /drill-instances`` (poller/api/cleanup.py)
+  ``GET /drill-instances`` (poller/api/cleanup.py); ``GET /plans/{id}/executions`` (run history)
 
 Errors are JSON ``{"error", "field"?}``; unknown routes are 404 JSON. With ``POLLER_API_TOKEN``
 set, the API paths require ``Authorization: Bearer <token>``.
@@ -24,6 +24,7 @@ from aiohttp import web
 from poller.api.cleanup import CleanupHandlers
 from poller.api.errors import ApiError, error_middleware
 from poller.api.executions import ExecutionHandlers
+from poller.api.history import HistoryHandlers
 from poller.api.operators import OperatorHandlers, add_operator_routes
 from poller.api.plans import PlanHandlers
 from poller.config import Settings
@@ -61,3 +62,6 @@ def add_api_routes(
     app.router.add_post("/executions/{execution_id}/cleanup", cleanup.request_cleanup)
     app.router.add_get("/executions/{execution_id}/report", cleanup.report)
     app.router.add_get("/drill-instances", cleanup.drill_instances)
+    app.router.add_get(
+        "/plans/{plan_id}/executions", HistoryHandlers(settings, dynamodb, store, plans).plan_executions
+    )

@@ -288,10 +288,25 @@ async def test_the_report_agrees_with_drssims_job_log_and_compares_with_the_targ
     assert "MISSED" in (tmp_path / "report.md").read_text()
     rendered = json.loads((tmp_path / "report.json").read_text())
     assert rendered["Waves"] == report["Waves"]
-    metrics = (await api("GET", f"{url}/metrics")).text
+    # the plan's run history, newest first: a second (RECOVERY) run of the same plan comes first
+    with sim.control.drs_progression():
+        second = await _run_to_end(url, report["PlanId"], "RECOVERY", dynamodb, tables, sim)
+    history = await api("GET", f"{url}/plans/{report['PlanId']}/executions")
+    assert history.status_code == 200, history.text
+    runs = history.json()["executions"]
+    assert [r["ExecutionId"] for r in runs] == [second["ExecutionId"], item["ExecutionId"]]
+    assert [r["ExecutionType"] for r in runs] == ["RECOVERY", "DRILL"]
+    assert runs[1]["RecoverySeconds"] == pytest.approx(report["RecoverySeconds"], abs=0.002)
+    assert (runs[1]["RtoMet"], runs[1]["Status"], runs[1]["CleanupStatus"]) == (
+        False,
+        "COMPLETED",
+        "NOT_REQUESTED",
+    )
+    assert (await api("GET", f"{url}/plans/nope/executions")).status_code == 404
+    metrics = (await api("GET", f"{url}/metrics")).text  # the plan's last run: the RECOVERY
     assert metric_value(metrics, "poller_plan_rto_met", plan=report["PlanId"]) == 0
     assert metric_value(metrics, "poller_plan_last_recovery_seconds", plan=report["PlanId"]) == pytest.approx(
-        report["RecoverySeconds"], abs=0.01
+        runs[0]["RecoverySeconds"], abs=0.01
     )
 
 
