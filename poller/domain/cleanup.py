@@ -23,10 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from poller.domain.model import Execution, Server
-from poller.domain.statuses import TERMINAL_EXECUTION, CleanupStatus, ExecutionType
+from poller.domain.itemsize import ITEM_LIMIT_BYTES, attribute_size, item_size
+from poller.domain.model import Execution, Server, execution_to_item
+from poller.domain.statuses import TERMINAL_EXECUTION, CleanupStatus, ExecutionType, ServerStatus
+from poller.domain.trackable import MAX_REASON_CHARS, MAX_SERVER_REASON_CHARS
 
 TERMINATE_BATCH = 200  # botocore drs model: RecoveryInstanceIDs max 200
 ACTIVE = frozenset({CleanupStatus.PENDING, CleanupStatus.IN_PROGRESS})
@@ -36,6 +39,45 @@ FINISHED = frozenset({CleanupStatus.COMPLETED, CleanupStatus.FAILED})
 STARTED, REJECTED, RETRY, UNKNOWN = "started", "rejected", "retry", "unknown"
 
 ServerRef = tuple[int, int]  # (wave index, server index)
+
+
+_TIME = Decimal("9999999999.999")
+# What cleanup adds to a target server at most, and to the execution: an execution is one item, so
+# a cleanup that could push it over DynamoDB's 400 KB is refused up front, never stuck half-way.
+WORST_SERVER_CLEANUP: dict[str, Any] = {
+    "CleanupToken": "0" * 32,
+    "CleanupClaimedAt": _TIME,
+    "CleanupAttempts": Decimal(999),
+    "CleanupJobId": "drsjob-" + "0" * 17,
+    "TerminatedTime": _TIME,
+    "CleanupFailureReason": "r" * MAX_SERVER_REASON_CHARS,
+}
+WORST_EXECUTION_CLEANUP: dict[str, Any] = {
+    "CleanupStatus": "IN_PROGRESS",
+    "CleanupRequestedTime": _TIME,
+    "CleanupEndTime": _TIME,
+    "CleanupStatusReason": "r" * MAX_REASON_CHARS,
+    "CleanupQueue": "DUE",
+    "CleanupDueTime": _TIME,
+}
+
+
+def _added_bytes(attributes: Mapping[str, Any]) -> int:
+    return sum(len(name.encode()) + attribute_size(value) + 1 for name, value in attributes.items())
+
+
+def worst_cleanup_item_bytes(execution: Execution) -> int:
+    """The largest the execution's item can become while it is cleaned up."""
+    targets = sum(1 for s in execution.servers() if is_target(s))
+    return (
+        item_size(execution_to_item(execution))
+        + _added_bytes(WORST_EXECUTION_CLEANUP)
+        + targets * _added_bytes(WORST_SERVER_CLEANUP)
+    )
+
+
+def _reason(text: str) -> str:
+    return text[:MAX_SERVER_REASON_CHARS]
 
 
 class CleanupRefused(ValueError):
@@ -92,6 +134,13 @@ def request_cleanup(execution: Execution, now: float, confirm: str | None = None
         raise CleanupRefused(
             "cleanup already COMPLETED: every instance this execution launched is terminated"
         )
+    size = worst_cleanup_item_bytes(execution)
+    if size > ITEM_LIMIT_BYTES:
+        raise CleanupRefused(
+            f"this execution's item could grow to {size} bytes with its cleanup state, over DynamoDB's "
+            f"{ITEM_LIMIT_BYTES}-byte item limit; terminate its instances from the DRS console "
+            "(GET /drill-instances lists them), and split plans this large"
+        )
     waves = execution.Waves
     if status == CleanupStatus.FAILED:
         waves = [
@@ -114,6 +163,7 @@ def request_cleanup(execution: Execution, now: float, confirm: str | None = None
                 "CleanupStatus": CleanupStatus.PENDING,
                 "CleanupRequestedTime": now,
                 "CleanupEndTime": None,
+                "CleanupStatusReason": None,
             }
         ),
         now,
@@ -122,7 +172,7 @@ def request_cleanup(execution: Execution, now: float, confirm: str | None = None
 
 def is_target(server: Server) -> bool:
     """A server whose recovery instance this execution launched (the only ones ever terminated)."""
-    return server.InstanceId is not None
+    return server.InstanceId is not None and server.Status in (ServerStatus.LAUNCHED, ServerStatus.TERMINATED)
 
 
 def is_done(server: Server) -> bool:
@@ -233,14 +283,15 @@ def record(
             changes[ref] = {
                 "CleanupToken": None,
                 "CleanupClaimedAt": None,
-                "CleanupFailureReason": f"TerminateRecoveryInstances failed: {result.message}",
+                "CleanupFailureReason": _reason(f"TerminateRecoveryInstances failed: {result.message}"),
             }
         elif server.CleanupAttempts >= max_attempts:
             changes[ref] = {
                 "CleanupToken": None,
                 "CleanupClaimedAt": None,
-                "CleanupFailureReason": f"TerminateRecoveryInstances failed {server.CleanupAttempts} times; "
-                f"last error: {result.message}",
+                "CleanupFailureReason": _reason(
+                    f"TerminateRecoveryInstances failed {server.CleanupAttempts} times; last error: {result.message}"
+                ),
             }
         elif result.kind == RETRY:  # never reached DRS: release the claim for the next pass
             changes[ref] = {"CleanupToken": None, "CleanupClaimedAt": None}
@@ -333,7 +384,9 @@ def apply_terminate_jobs(
         elif job.get("status") == "COMPLETED":
             seen = launch_status or "absent from the job"
             changes[ref] = {
-                "CleanupFailureReason": f"TERMINATE job {server.CleanupJobId} ended with the instance {seen}",
+                "CleanupFailureReason": _reason(
+                    f"TERMINATE job {server.CleanupJobId} ended with the instance {seen}"
+                ),
                 "CleanupToken": None,
                 "CleanupClaimedAt": None,
             }
@@ -363,4 +416,14 @@ def start_due_cleanup(execution: Execution, now: float) -> Execution:
     due = cleanup_due_at(execution)
     if cleanup_status(execution) != CleanupStatus.NOT_REQUESTED or due is None or due > now:
         return execution
-    return request_cleanup(execution, now)
+    try:
+        return request_cleanup(execution, now)
+    except CleanupRefused as err:  # too large: FAILED with the reason, off the cleaner's index
+        return execution.model_copy(
+            update={
+                "CleanupStatus": CleanupStatus.FAILED,
+                "CleanupRequestedTime": now,
+                "CleanupEndTime": now,
+                "CleanupStatusReason": str(err)[:MAX_REASON_CHARS],
+            }
+        )

@@ -7,7 +7,8 @@ Sources, per server:
 - ``LaunchStartTime``: the job log's ``LAUNCH_START`` for this server (``LAUNCH_FAILED`` gives
   ``LaunchFailedTime``); DRS logs no per-server launch end, so ``LaunchedTime`` (our first poll
   that saw LAUNCHED) is the launch's end as we observed it;
-- ``PostLaunchDoneTime``: our first poll that saw the post-launch actions finished.
+- ``PostLaunchDoneTime``: a RECOVERY server's ``UsableTime``, our first poll that saw its
+  post-launch actions succeed.
 
 Recovery time of a server = from the execution's StartTime to the server being usable:
 LAUNCHED for a DRILL, post-launch actions finished successfully for a RECOVERY. A wave's and the
@@ -62,7 +63,7 @@ def usable_time(server: Server, execution_type: ExecutionType) -> float | None:
     if execution_type == ExecutionType.DRILL:
         return server.LaunchedTime
     if server.PostLaunchActionsStatus in SUCCESSFUL_POST_LAUNCH:
-        return server.PostLaunchDoneTime or server.LaunchedTime
+        return server.UsableTime or server.LaunchedTime
     return None
 
 
@@ -118,7 +119,7 @@ def server_report(
         "PostLaunchActionsStatus": None
         if server.PostLaunchActionsStatus is None
         else str(server.PostLaunchActionsStatus),
-        "PostLaunchDoneTime": _round(server.PostLaunchDoneTime),
+        "PostLaunchDoneTime": _round(server.UsableTime),
         "JobEndTime": _round(parse_time((job or {}).get("endDateTime"))),
         "UsableTime": _round(usable),
         "RecoverySeconds": _round(None if usable is None else usable - execution.StartTime),

@@ -55,7 +55,7 @@ class Server(_Model):
     TimeoutDetected: bool = False
     FailureReason: str | None = None
     # recovery-time evidence and drill cleanup (poller/domain/evidence.py, poller/domain/cleanup.py)
-    PostLaunchDoneTime: float | None = None
+    UsableTime: float | None = None  # RECOVERY: first poll that saw post-launch actions succeed
     CleanupToken: str | None = None  # claim of a TerminateRecoveryInstances call not yet answered
     CleanupClaimedAt: float | None = None
     CleanupAttempts: int = Field(default=0, ge=0)
@@ -135,6 +135,7 @@ class Execution(_Model):
     CleanupStatus: CleanupState | None = None  # None: NOT_REQUESTED
     CleanupRequestedTime: float | None = None
     CleanupEndTime: float | None = None
+    CleanupStatusReason: str | None = None  # why a cleanup could not run at all
 
     @field_validator("Waves")
     @classmethod

@@ -67,7 +67,7 @@ class InvalidWrite(DynamoDBError):
 
 
 _MUTABLE = ("Status", "LastPolledTime", "EndTime", "TimeoutDetected", "StatusReason")
-_MUTABLE_CLEANUP = ("CleanupStatus", "CleanupRequestedTime", "CleanupEndTime")
+_MUTABLE_CLEANUP = ("CleanupStatus", "CleanupRequestedTime", "CleanupEndTime", "CleanupStatusReason")
 
 
 class ExecutionStore:

@@ -22,6 +22,7 @@ from poller.domain.cleanup import (
     start_due_cleanup,
     termination_batches,
 )
+from poller.domain.itemsize import ITEM_LIMIT_BYTES
 from poller.domain.model import Execution, Server, Wave
 from poller.domain.statuses import (
     TERMINAL_EXECUTION,
@@ -31,6 +32,7 @@ from poller.domain.statuses import (
     ServerStatus,
     WaveStatus,
 )
+from poller.domain.trackable import MAX_SERVER_REASON_CHARS
 from tests.unit.builders import START, instance_id, job_id, server_id
 
 REGIONS = ("us-east-1", "us-west-2")
@@ -329,3 +331,61 @@ def test_a_failed_cleanup_is_retried_only_for_the_instances_not_terminated() -> 
     again = request_cleanup(execution, START + 5)
     assert cleanup_status(again) == CleanupStatus.PENDING
     assert [ref for _, refs in termination_batches(again) for ref in refs] == [(0, 1)]
+
+
+def _launched_execution(servers: int, **fields: object) -> Execution:
+    waves = [
+        Wave(
+            WaveName=f"W{w}",
+            Region="us-east-1",
+            Status=WaveStatus.COMPLETED,
+            Servers=[
+                Server(
+                    SourceServerId=server_id(w * 1000 + k),
+                    RecoveryJobId=job_id(w),
+                    Status=ServerStatus.LAUNCHED,
+                    InstanceId=instance_id(w * 1000 + k),
+                    LaunchedTime=START + 600,
+                    LastPolledTime=START + 600,
+                    PollAttempts=12,
+                )
+                for k in range(min(200, servers - 200 * w))
+            ],
+        )
+        for w in range((servers + 199) // 200)
+    ]
+    return Execution(
+        ExecutionId="e",
+        PlanId="p",
+        ExecutionType=ExecutionType.DRILL,
+        Status=ExecutionStatus.COMPLETED,
+        StartTime=START,
+        EndTime=START + 700,
+        Waves=waves,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def test_a_cleanup_that_could_outgrow_the_item_is_refused_up_front_and_the_timer_marks_it_failed() -> None:
+    small = _launched_execution(200)
+    assert rules.worst_cleanup_item_bytes(small) < ITEM_LIMIT_BYTES
+    assert cleanup_status(request_cleanup(small, START + 800)) == CleanupStatus.PENDING
+    large = _launched_execution(1000, CleanupAfterSeconds=0)
+    assert rules.worst_cleanup_item_bytes(large) > ITEM_LIMIT_BYTES
+    with pytest.raises(CleanupRefused, match="item limit"):
+        request_cleanup(large, START + 800)
+    timed = start_due_cleanup(large, START + 800)
+    assert cleanup_status(timed) == CleanupStatus.FAILED
+    assert "item limit" in (timed.CleanupStatusReason or "")
+    assert cleanup_due_at(timed) is None and termination_batches(timed) == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(executions(ExecutionType.DRILL), st.text(min_size=0, max_size=2000))
+def test_failure_reasons_are_capped_whatever_drs_says(execution: Execution, message: str) -> None:
+    execution = request_cleanup(execution, START + 1)
+    tokens = {"t": [ref for _, refs in termination_batches(execution) for ref in refs][:200]}
+    execution = rules.claim(execution, tokens, START + 2)
+    execution = rules.record(execution, [TerminateResult(rules.REJECTED, "t", message=message)], START + 3, 3)
+    for s in execution.servers():
+        assert s.CleanupFailureReason is None or len(s.CleanupFailureReason) <= MAX_SERVER_REASON_CHARS

@@ -34,7 +34,7 @@ def servers(draw: st.DrawFn, n: int) -> Server:
         Status=status,
         LaunchedTime=launched,
         PostLaunchActionsStatus=post,
-        PostLaunchDoneTime=done,
+        UsableTime=done,
     )
 
 
