@@ -144,7 +144,7 @@ class CleanupHandlers:
         """Instances whose termination our records show done, and those a cleanup is terminating."""
         covered: set[str] = set()
         in_progress: dict[str, str] = {}
-        for execution_id in await due_cleanups(self.dynamodb, self.settings.table_name, float("inf")):
+        for execution_id in await due_cleanups(self.dynamodb, self.settings.table_name, None):
             try:
                 execution = await self.store.get(execution_id)
             except (ExecutionNotFound, MalformedItemError):

@@ -27,7 +27,7 @@ from poller.aws.clients import UnknownRegionError
 from poller.aws.drs import LISTING_PAGE_SIZE, DrsError, describe_job_pages, drs_error
 from poller.config import Settings
 from poller.domain import cleanup as rules
-from poller.domain.model import Execution, MalformedItemError
+from poller.domain.model import Execution, MalformedItemError, to_dynamo_number
 from poller.pipeline.batch import JobStatusBatcher
 from poller.pipeline.launch import LOOKBACK_SECONDS, classify_start_error, iso_utc
 from poller.pipeline.schedule import QUARANTINE_SECONDS
@@ -47,15 +47,19 @@ log = structlog.get_logger("poller.pipeline.cleanup")
 MAX_STEPS = 6  # claim/record/track rounds per execution and tick (each one conditional write)
 
 
-async def due_cleanups(dynamodb: Any, table: str, now: float) -> list[str]:
-    """Execution IDs whose cleanup is due by ``now`` (CleanupIndex, all pages)."""
+async def due_cleanups(dynamodb: Any, table: str, now: float | None) -> list[str]:
+    """Execution IDs whose cleanup is due by ``now`` (None: every one on the CleanupIndex), all pages."""
     params: dict[str, Any] = {
         "TableName": table,
         "IndexName": CLEANUP_INDEX,
-        "KeyConditionExpression": "#q = :q AND #d <= :now",
-        "ExpressionAttributeNames": {"#q": CLEANUP_QUEUE, "#d": CLEANUP_DUE},
-        "ExpressionAttributeValues": {":q": {"S": CLEANUP_QUEUE_VALUE}, ":now": {"N": str(round(now, 3))}},
+        "KeyConditionExpression": "#q = :q",
+        "ExpressionAttributeNames": {"#q": CLEANUP_QUEUE},
+        "ExpressionAttributeValues": {":q": {"S": CLEANUP_QUEUE_VALUE}},
     }
+    if now is not None:
+        params["KeyConditionExpression"] += " AND #d <= :now"
+        params["ExpressionAttributeNames"]["#d"] = CLEANUP_DUE
+        params["ExpressionAttributeValues"][":now"] = {"N": str(to_dynamo_number(now))}
     ids: list[str] = []
     while True:
         page = await timed_dynamodb_call("Query", table, dynamodb.query, **params)
