@@ -21,9 +21,10 @@ from typing import Any
 import structlog
 from aiohttp import web
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
-from poller.api.errors import ApiError, json_response, read_json_object
+from poller.api.errors import ApiError, json_response
+from poller.api.requests import Request, read_json_object, validated
 from poller.aws.clients import UnknownRegionError
 from poller.aws.drs import describe_jobs, drs_error
 from poller.config import Settings
@@ -39,22 +40,12 @@ log = structlog.get_logger("poller.api")
 MAX_ATTEMPTS = 5
 
 
-class CleanupRequest(BaseModel):
+class CleanupRequest(Request):
     """Body of POST /executions/{id}/cleanup (optional for a DRILL)."""
 
-    model_config = ConfigDict(extra="forbid")
-
     confirm: str | None = Field(
-        default=None, max_length=256, description="The execution's own id: required for a RECOVERY"
+        default=None, max_length=256, description="be the execution's own id (required for a RECOVERY)"
     )
-
-
-def _validation_error(err: ValidationError) -> ApiError:
-    first = err.errors()[0]
-    field = ".".join(str(p) for p in first["loc"]) or "body"
-    if first["type"] == "extra_forbidden":
-        return ApiError(400, f"unknown field {field!r}; allowed: confirm", field)
-    return ApiError(400, f"{field}: {first['msg']}", field)
 
 
 @dataclass
@@ -80,10 +71,7 @@ class CleanupHandlers:
 
     # ---- POST /executions/{id}/cleanup --------------------------------------------------
     async def request_cleanup(self, request: web.Request) -> web.Response:
-        try:
-            body = CleanupRequest.model_validate(await read_json_object(request, optional=True))
-        except ValidationError as err:
-            raise _validation_error(err) from None
+        body = validated(CleanupRequest, await read_json_object(request, optional=True))
         for _ in range(MAX_ATTEMPTS):
             execution = await self._execution(request)
             try:

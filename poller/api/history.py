@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from poller.api.errors import ApiError, json_response
-from poller.api.plans import ID_PATTERN, PlanStore, parse_limit
+from poller.api.requests import MAX_PAGE, is_id, query
 from poller.config import Settings
 from poller.domain.cleanup import cleanup_status
 from poller.domain.evidence import achieved_recovery
@@ -23,6 +24,13 @@ from poller.domain.model import MalformedItemError
 from poller.domain.statuses import TERMINAL_EXECUTION
 from poller.store.dynamodb import deserialize, timed_dynamodb_call
 from poller.store.executions import ExecutionNotFound, ExecutionStore
+from poller.store.plans import PlanStore
+
+
+class HistoryQuery(BaseModel):
+    """``?limit=`` (runs, newest first)."""
+
+    limit: int = Field(default=20, ge=1, le=MAX_PAGE, description=f"be an integer from 1 to {MAX_PAGE}")
 
 
 @dataclass
@@ -54,9 +62,9 @@ class HistoryHandlers:
 
     async def plan_executions(self, request: web.Request) -> web.Response:
         plan_id = request.match_info["plan_id"]
-        if not ID_PATTERN.match(plan_id) or await self.plans.get(plan_id) is None:
+        if not is_id(plan_id) or await self.plans.get(plan_id) is None:
             raise ApiError(404, f"plan {plan_id!r} does not exist", "PlanId")
-        limit = parse_limit(request, default=20)
+        limit = query(request, HistoryQuery).limit
         summaries: list[dict[str, Any]] = []
         for status in sorted(TERMINAL_EXECUTION):
             summaries.extend(await self._newest(str(status), plan_id, limit))
