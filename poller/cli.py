@@ -1,4 +1,5 @@
-"""`poller` command line: run the daemon, create the tables. Only what works in the production image."""
+"""`poller` command line: run the daemon, create the tables, render a recovery report. Only what works in
+the production image."""
 
 from __future__ import annotations
 
@@ -56,6 +57,40 @@ def warn_unknown_variables() -> None:
         log.warning("unknown_setting", variable=name, did_you_mean=closest)
 
 
+def _report(args: argparse.Namespace) -> int:
+    """GET /executions/{id}/report from a running poller and render it (stdout or --output)."""
+    import json
+    import os
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from poller.report import render
+
+    url = f"{args.api.rstrip('/')}/executions/{urllib.parse.quote(args.execution_id, safe='')}/report"
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    token = os.environ.get("POLLER_API_TOKEN")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=args.timeout) as response:
+            report = json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        detail = err.read().decode("utf-8", "replace")
+        print(f"poller report: {url} answered {err.code}: {detail}", file=sys.stderr)
+        return 1
+    except (urllib.error.URLError, TimeoutError, OSError) as err:
+        print(f"poller report: cannot reach {url} ({err}); is the poller running? set --api", file=sys.stderr)
+        return 1
+    text = render(report, args.format)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+        print(args.output)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="poller",
@@ -69,6 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     init = sub.add_parser("init-tables", help="create the execution and plan tables if missing")
     init.add_argument("--config", type=Path, help="settings file (KEY=value lines, POLLER_ prefix)")
     init.set_defaults(func=_init_tables)
+    report = sub.add_parser(
+        "report",
+        help="render an execution's recovery-time report (json, md, or one self-contained html file)",
+        description="Fetches GET /executions/{id}/report (POLLER_API_TOKEN is sent as bearer token).",
+    )
+    report.add_argument("execution_id", help="the execution's id")
+    report.add_argument("--format", choices=("json", "md", "html"), default="md", help="output format")
+    report.add_argument("--api", default="http://127.0.0.1:8080", help="the poller's API base URL")
+    report.add_argument("--output", type=Path, help="write to this file (prints its path) instead of stdout")
+    report.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the API")
+    report.set_defaults(func=_report)
     return parser
 
 

@@ -211,6 +211,13 @@ class Settings(BaseSettings):
         gt=0,
         description="Age of the oldest job the first capacity read looks for (DescribeJobs by date)",
     )
+    # drill cleanup (poller/pipeline/cleanup.py)
+    cleanup_claim_timeout_seconds: float = Field(
+        120.0, ge=1, description="Age of a cleanup claim after which DRS is searched for its TERMINATE job"
+    )
+    cleanup_max_attempts: int = Field(
+        3, ge=1, description="TerminateRecoveryInstances attempts per instance before its cleanup FAILS"
+    )
 
     @field_validator("drs_regions", mode="before")
     @classmethod

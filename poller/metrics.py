@@ -218,3 +218,26 @@ REPLICA_SHARE = Gauge(
 EXECUTIONS_SHED = Counter(
     "poller_executions_shed_total", "Executions given back to other replicas (held more than share + slack)"
 )
+
+# ---- drill cleanup and recovery-time evidence (poller/pipeline/cleanup.py, poller/domain/evidence.py)
+CLEANUP_INSTANCES = Counter(
+    "poller_cleanup_instances_total",
+    "Recovery instances whose cleanup finished, by outcome: terminated, failed",
+    ["outcome"],
+)
+RECOVERY_TIME = Histogram(
+    "poller_recovery_time_seconds",
+    "Achieved recovery time of finished executions: StartTime to the slowest server usable",
+    ["type", "outcome"],
+    buckets=(60, 300, 600, 900, 1200, 1800, 2400, 3600, 7200, 14400),
+)
+PLAN_LAST_RECOVERY = Gauge(
+    "poller_plan_last_recovery_seconds",
+    "Achieved recovery time of the plan's last finished execution",
+    ["plan"],
+)
+PLAN_RTO_MET = Gauge(
+    "poller_plan_rto_met",
+    "1 if the plan's last finished execution met its RtoTargetSeconds, else 0",
+    ["plan"],
+)

@@ -399,6 +399,8 @@ async def play(options: DemoOptions, moto_url: str, sim: Any) -> int:
                 if not isinstance(seeder, ApiSeeder):
                     raise DemoError("--interactive needs the poller API, which this build does not serve")
                 plan = interactive_plan(plan)
+            # a 30-minute recovery-time target, in the demo's scaled time (the report compares with it)
+            plan["RtoTargetSeconds"] = round(1800.0 / options.time_scale, 3)
             plan_id = await seeder.create_plan(plan)
             injector = FailureInjector(sim.control, options.failure_rate, rng)
             labels: dict[str, str] = {}
@@ -408,7 +410,13 @@ async def play(options: DemoOptions, moto_url: str, sim: Any) -> int:
                 labels[execution_id] = execution_type
                 injector.choose(execution_id, [s for w in plan["Waves"] for s in w["SourceServerIds"]])
             out.write(f"Plan {plan_id}: started {', '.join(f'{t} {e}' for e, t in labels.items())}\n\n")
-            return await _watch(options, seeder, injector, labels, interrupted, daemon_task)
+            outcome = await _watch(options, seeder, injector, labels, interrupted, daemon_task)
+            drills = [e for e, t in labels.items() if t == "DRILL"]
+            if outcome == 0 and drills and isinstance(seeder, ApiSeeder):
+                from poller_devtools.demo_after import after_the_drill
+
+                outcome = await after_the_drill(session, base, drills[0], options.wait_budget(), out)
+            return outcome
     finally:
         stop.set()
         try:

@@ -6,6 +6,8 @@
   newest first: summaries, i.e. the index's attributes, not the waves)
 - ``POST /executions/{id}/cancel`` ``{"terminateRecoveryInstances"?}`` → 200, 409 when already terminal
 - ``POST /executions/{id}/resume``, ``POST /executions/{id}/waves/{name}/retry|skip`` (``operators.py``)
+- ``POST /executions/{id}/cleanup`` ``{"confirm"?}`` → 202; ``GET /executions/{id}/report``;
+  ``GET /drill-instances`` (poller/api/cleanup.py); ``GET /plans/{id}/executions`` (run history)
 
 Errors are JSON ``{"error", "field"?}``; unknown routes are 404 JSON. With ``POLLER_API_TOKEN``
 set, the API paths require ``Authorization: Bearer <token>``.
@@ -19,8 +21,10 @@ from typing import Any
 
 from aiohttp import web
 
+from poller.api.cleanup import CleanupHandlers
 from poller.api.errors import ApiError, error_middleware
 from poller.api.executions import ExecutionHandlers
+from poller.api.history import HistoryHandlers
 from poller.api.operators import OperatorHandlers, add_operator_routes
 from poller.api.plans import PlanHandlers
 from poller.config import Settings
@@ -54,3 +58,10 @@ def add_api_routes(
     app.router.add_get("/executions/{execution_id}", executions.get)
     app.router.add_post("/executions/{execution_id}/cancel", executions.cancel)
     add_operator_routes(app, OperatorHandlers(store, on_terminal, clock))
+    cleanup = CleanupHandlers(settings, dynamodb, store, read_drs, clock)
+    app.router.add_post("/executions/{execution_id}/cleanup", cleanup.request_cleanup)
+    app.router.add_get("/executions/{execution_id}/report", cleanup.report)
+    app.router.add_get("/drill-instances", cleanup.drill_instances)
+    app.router.add_get(
+        "/plans/{plan_id}/executions", HistoryHandlers(settings, dynamodb, store, plans).plan_executions
+    )

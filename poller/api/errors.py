@@ -17,7 +17,7 @@ log = structlog.get_logger("poller.api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: Paths served by the API (the token, when configured, is required for these only)
-API_PREFIXES = ("/plans", "/executions")
+API_PREFIXES = ("/plans", "/executions", "/drill-instances")
 #: The longest request target and header (name or value) answered: longer ones get a JSON 414 /
 #: 431. aiohttp's own parser limits are set above these (poller.runtime.http), so this answer,
 #: not the parser's plain-text one, is what a client over the limit sees.

@@ -77,6 +77,7 @@ def execution_from_plan(
                 Servers=[Server(SourceServerId=s) for s in raw.SourceServerIds],
                 DependsOn=deps or None,
                 **operator_wave_fields(raw),  # PauseBefore, OptionalServerIds
+                RtoTargetSeconds=raw.RtoTargetSeconds,
             )
         )
         previous = name
@@ -92,6 +93,9 @@ def execution_from_plan(
         WaveOrder=plan.WaveOrder,
         PlanName=plan.PlanName or plan_id,
         IdempotencyKeyHash=key_hash,
+        RtoTargetSeconds=plan.RtoTargetSeconds,
+        # a plan's cleanup timer applies to its DRILLs only: a RECOVERY is never terminated by a timer
+        CleanupAfterSeconds=plan.CleanupAfterSeconds if execution_type == ExecutionType.DRILL else None,
     )
 
 

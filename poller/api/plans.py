@@ -47,6 +47,8 @@ def validate_plan(body: dict[str, Any], regions: Sequence[str]) -> dict[str, Any
         if wave.DependsOn:
             item["DependsOn"] = list(dict.fromkeys(wave.DependsOn))
         item.update(operator_wave_fields(wave))  # PauseBefore, OptionalServerIds: only when set
+        if wave.RtoTargetSeconds is not None:
+            item["RtoTargetSeconds"] = wave.RtoTargetSeconds
         waves.append(item)
     item = {
         "PlanId": plan_id,
@@ -57,6 +59,9 @@ def validate_plan(body: dict[str, Any], regions: Sequence[str]) -> dict[str, Any
     }
     if plan.Description:
         item["Description"] = plan.Description
+    for after_drill in ("CleanupAfterSeconds", "RtoTargetSeconds"):  # README: after the drill
+        if getattr(plan, after_drill) is not None:
+            item[after_drill] = getattr(plan, after_drill)
     refuse_oversized_plan(item)  # worst-case execution item over 400 KB: 400, saying by how much
     return item
 

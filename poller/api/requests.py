@@ -17,6 +17,7 @@ import json
 import re
 import typing
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from itertools import accumulate, repeat
 from operator import sub
 from typing import Annotated, Any, Literal, TypeVar
@@ -225,6 +226,19 @@ class Request(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
+# After the drill (README): seconds as JSON numbers, or as the Decimals a stored plan comes back with
+MAX_TARGET_SECONDS = 30 * 24 * 3600  # a month: beyond that a value is a unit mistake (milliseconds?)
+
+
+def _seconds(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise refused("be a number of seconds")
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds), Field(strict=False)]
+
+
 SourceServerId = Annotated[
     str,
     AfterValidator(_whole(SOURCE_SERVER_PATTERN)),
@@ -254,6 +268,9 @@ class WaveRequest(Request):
         default_factory=list,
         max_length=MAX_WAVES,
         description="be a wave name or a list of earlier waves' names",
+    )
+    RtoTargetSeconds: Seconds | None = Field(
+        default=None, gt=0, le=MAX_TARGET_SECONDS, description="be seconds above 0, at most 30 days"
     )
 
     # operator control between waves (poller.domain.operators, poller.api.operators)
@@ -308,6 +325,12 @@ class PlanRequest(Request):
     )
     Waves: list[WaveRequest] = Field(
         min_length=1, max_length=MAX_WAVES, description=f"be a non-empty list of at most {MAX_WAVES} waves"
+    )
+    CleanupAfterSeconds: Seconds | None = Field(  # DRILL executions only (poller/domain/cleanup.py)
+        default=None, ge=0, le=MAX_TARGET_SECONDS, description="be seconds from 0 to 30 days"
+    )
+    RtoTargetSeconds: Seconds | None = Field(
+        default=None, gt=0, le=MAX_TARGET_SECONDS, description="be seconds above 0, at most 30 days"
     )
 
     @model_validator(mode="after")

@@ -16,6 +16,7 @@ from poller.domain.model import Execution, Server, Wave
 from poller.domain.statuses import (
     POST_LAUNCH_RANK,
     SERVER_RANK,
+    SUCCESSFUL_POST_LAUNCH,
     TERMINAL_EXECUTION,
     TERMINAL_POST_LAUNCH,
     TERMINAL_SERVER,
@@ -156,6 +157,10 @@ def _advance(
         update["InstanceId"] = seen.instance_id
     if status == ServerStatus.LAUNCHED and _tracks_post_launch(seen, execution_type):
         _advance_post_launch(server, seen, update, acc)
+        if execution_type == ExecutionType.RECOVERY and update.get("PostLaunchActionsStatus") in (
+            SUCCESSFUL_POST_LAUNCH
+        ):
+            update["UsableTime"] = now  # recovery-time evidence: when a RECOVERY server became usable
     return server.model_copy(update=update)
 
 

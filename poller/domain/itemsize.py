@@ -150,6 +150,7 @@ def _worst_server(source_server_id: str) -> dict[str, Any]:
         "PostLaunchActionsStatus": _longest([s.value for s in PostLaunchStatus]),
         "TimeoutDetected": True,
         "FailureReason": "r" * MAX_SERVER_REASON_CHARS,
+        "UsableTime": _TIME,  # recovery-time evidence (poller/domain/evidence.py)
     }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from poller.domain.statuses import (
+    CleanupStatus,
     ExecutionStatus,
     ExecutionType,
     PostLaunchStatus,
@@ -25,6 +26,7 @@ from poller.domain.statuses import (
 REGION_NAME = r"[a-z]{2}(-[a-z]+)+-[0-9]"  # us-east-1, ap-southeast-2, us-gov-west-1
 REGION_PATTERN = rf"^{REGION_NAME}$"  # pydantic's regex engine: '$' is the end of the text
 MAX_SERVERS_PER_EXECUTION = 10_000
+CleanupState = CleanupStatus  # the field below is named CleanupStatus, as on the item
 
 
 class MalformedItemError(ValueError):
@@ -52,6 +54,14 @@ class Server(_Model):
     PostLaunchActionsStatus: PostLaunchStatus | None = None
     TimeoutDetected: bool = False
     FailureReason: str | None = None
+    # recovery-time evidence and drill cleanup (poller/domain/evidence.py, poller/domain/cleanup.py)
+    UsableTime: float | None = None  # RECOVERY: first poll that saw post-launch actions succeed
+    CleanupToken: str | None = None  # claim of a TerminateRecoveryInstances call not yet answered
+    CleanupClaimedAt: float | None = None
+    CleanupAttempts: int = Field(default=0, ge=0)
+    CleanupJobId: str | None = None  # the TERMINATE job that terminates InstanceId
+    TerminatedTime: float | None = None
+    CleanupFailureReason: str | None = None
 
 
 class Wave(_Model):
@@ -78,6 +88,7 @@ class Wave(_Model):
     LaunchFirstClaimedAt: float | None = None
     LaunchAttempts: int | None = Field(default=None, ge=0)
     CapacityWaitSince: float | None = None  # when it first waited for DRS capacity (its queue place)
+    RtoTargetSeconds: float | None = Field(default=None, gt=0)  # the wave's recovery-time target
 
     @field_validator("DependsOn", mode="before")
     @classmethod
@@ -119,6 +130,13 @@ class Execution(_Model):
     IdempotencyKeyHash: str | None = None  # SHA-256 of the Idempotency-Key that created it
     LeaseOwner: str | None = None  # the replica polling it (poller.store.lease)
     LeaseExpiry: float | None = None
+    # drill cleanup and recovery-time evidence (copied from the plan at creation)
+    CleanupAfterSeconds: float | None = Field(default=None, ge=0)
+    RtoTargetSeconds: float | None = Field(default=None, gt=0)
+    CleanupStatus: CleanupState | None = None  # None: NOT_REQUESTED
+    CleanupRequestedTime: float | None = None
+    CleanupEndTime: float | None = None
+    CleanupStatusReason: str | None = None  # why a cleanup could not run at all
 
     @field_validator("Waves")
     @classmethod

@@ -92,3 +92,13 @@ TERMINAL_EXECUTION = frozenset(
         ExecutionStatus.CANCELLED,
     }
 )
+
+
+class CleanupStatus(StrEnum):
+    """Termination of the recovery instances an execution launched (absent on an item = NOT_REQUESTED)."""
+
+    NOT_REQUESTED = "NOT_REQUESTED"
+    PENDING = "PENDING"  # requested (or due by CleanupAfterSeconds); no TERMINATE job yet
+    IN_PROGRESS = "IN_PROGRESS"  # TerminateRecoveryInstances called; its jobs are being tracked
+    COMPLETED = "COMPLETED"  # every launched instance terminated
+    FAILED = "FAILED"  # finished, at least one instance not terminated (CleanupFailureReason says why)

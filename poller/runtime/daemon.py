@@ -34,11 +34,13 @@ from poller.domain.model import Execution
 from poller.domain.share import plan_share
 from poller.domain.statuses import ExecutionStatus
 from poller.pipeline.batch import JobStatusBatcher
+from poller.pipeline.cleanup import Cleaner
 from poller.pipeline.find import IncompleteFind, find_polling_executions
 from poller.pipeline.launch import Launcher
 from poller.pipeline.schedule import Scheduler, ScheduleReport
 from poller.pipeline.track import ExecutionTracker, TrackerConfig
 from poller.pipeline.wake import WakeBoard
+from poller.runtime.evidence import observe_recovery_time
 from poller.runtime.garbage import pace_collections
 from poller.runtime.guard import GUARD_KEY, GuardedSite, HttpLimits
 from poller.runtime.health import Health, monitor_loop_lag
@@ -154,6 +156,12 @@ class Daemon:
             on_paused=self.events.on_paused,
         )
         self.tick_hooks.append(self.launcher.tick)
+        # drill cleanup and recovery-time evidence (issue: after the drill)
+        self.cleaner = Cleaner(
+            settings, self.store, clients.dynamodb, self.batcher, start_drs, clients.drs, clock
+        )
+        self.tick_hooks.append(self.cleaner.tick)
+        self.terminal_hooks.append(observe_recovery_time)
         add_api_routes(
             self.app, settings, clients.dynamodb, self.store, clients.drs, start_drs, self._terminal, clock
         )

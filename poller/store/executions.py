@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from poller.domain.cleanup import cleanup_due_at
 from poller.domain.model import (
     Execution,
     execution_from_item,
@@ -28,6 +29,15 @@ from poller.store.dynamodb import (
 from poller.store.lease import LEASE_EXPIRY, LEASE_OWNER, Lease
 
 PENDING_WAVES = "PendingWaves"  # derived on every write, so the finder needs no waves to see it
+# The sparse CleanupIndex's keys, derived on every write: present only while the cleaner has work.
+CLEANUP_QUEUE, CLEANUP_DUE = "CleanupQueue", "CleanupDueTime"
+CLEANUP_QUEUE_VALUE = "DUE"
+
+
+def cleanup_keys(execution: Execution) -> dict[str, Any]:
+    """The CleanupIndex attributes of an execution: none when the cleaner has nothing to do."""
+    due = cleanup_due_at(execution)
+    return {} if due is None else {CLEANUP_QUEUE: CLEANUP_QUEUE_VALUE, CLEANUP_DUE: to_dynamo_number(due)}
 
 
 def pending_waves(execution: Execution) -> int:
@@ -57,6 +67,7 @@ class InvalidWrite(DynamoDBError):
 
 
 _MUTABLE = ("Status", "LastPolledTime", "EndTime", "TimeoutDetected", "StatusReason")
+_MUTABLE_CLEANUP = ("CleanupStatus", "CleanupRequestedTime", "CleanupEndTime", "CleanupStatusReason")
 
 
 class ExecutionStore:
@@ -89,7 +100,11 @@ class ExecutionStore:
         return execution_from_item(await self.get_item(execution_id))
 
     async def create(self, execution: Execution) -> None:
-        item = {**execution_to_item(execution), PENDING_WAVES: pending_waves(execution)}
+        item = {
+            **execution_to_item(execution),
+            PENDING_WAVES: pending_waves(execution),
+            **cleanup_keys(execution),
+        }
         async with self._writes:
             await timed_dynamodb_call(
                 "PutItem",
@@ -164,7 +179,10 @@ def save_request(
     removes: list[str] = []
     item = execution_to_item(execution)
     values[":waves"] = item["Waves"]
-    for i, attr in enumerate(_MUTABLE):
+    for derived in (CLEANUP_QUEUE, CLEANUP_DUE):  # read back as extras: derive afresh, never copy
+        item.pop(derived, None)
+    item.update(cleanup_keys(execution))
+    for i, attr in enumerate((*_MUTABLE, *_MUTABLE_CLEANUP, CLEANUP_QUEUE, CLEANUP_DUE)):
         names[f"#a{i}"] = attr
         if attr in item:
             values[f":a{i}"] = item[attr]

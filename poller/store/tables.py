@@ -20,6 +20,19 @@ STATUS_INDEX_ATTRIBUTES = (
 )
 
 
+# The sparse index of executions the drill cleaner has work on (poller/pipeline/cleanup.py): only
+# items carrying CleanupQueue are in it, keyed by when they are due; the cleaner reads the keys only.
+CLEANUP_INDEX = "CleanupIndex"
+CLEANUP_INDEX_DEFINITION: dict[str, Any] = {
+    "IndexName": CLEANUP_INDEX,
+    "KeySchema": [
+        {"AttributeName": "CleanupQueue", "KeyType": "HASH"},
+        {"AttributeName": "CleanupDueTime", "KeyType": "RANGE"},
+    ],
+    "Projection": {"ProjectionType": "KEYS_ONLY"},
+}
+
+
 def execution_table_definition(table: str, index: str = "StatusIndex") -> dict[str, Any]:
     return {
         "TableName": table,
@@ -28,6 +41,8 @@ def execution_table_definition(table: str, index: str = "StatusIndex") -> dict[s
             {"AttributeName": "ExecutionId", "AttributeType": "S"},
             {"AttributeName": "Status", "AttributeType": "S"},
             {"AttributeName": "StartTime", "AttributeType": "N"},
+            {"AttributeName": "CleanupQueue", "AttributeType": "S"},
+            {"AttributeName": "CleanupDueTime", "AttributeType": "N"},
         ],
         "GlobalSecondaryIndexes": [
             {
@@ -40,7 +55,8 @@ def execution_table_definition(table: str, index: str = "StatusIndex") -> dict[s
                     "ProjectionType": "INCLUDE",
                     "NonKeyAttributes": list(STATUS_INDEX_ATTRIBUTES),
                 },
-            }
+            },
+            CLEANUP_INDEX_DEFINITION,
         ],
         "BillingMode": "PAY_PER_REQUEST",
     }

@@ -205,6 +205,7 @@ SIDECAR_ACTIONS = frozenset({"logs:CreateLogStream", "logs:DescribeLogStreams", 
 NO_RESOURCE_LEVEL_ACTIONS = frozenset(
     {
         "drs:DescribeJobs",
+        "drs:DescribeRecoveryInstances",
         "drs:DescribeSourceServers",
         "drs:CreateRecoveryInstanceForDrs",
         "ssm:DescribeInstanceInformation",
@@ -514,6 +515,7 @@ def test_dynamodb_grants_are_per_table_and_per_action_the_code_uses() -> None:
     assert grants == {
         ("executions", "${Table}"): ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
         ("executions", "${Table}/index/StatusIndex"): ["dynamodb:Query"],
+        ("executions", "${Table}/index/CleanupIndex"): ["dynamodb:Query"],  # the drill cleaner
         ("plans", "${Table}"): ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"],
     }
 
@@ -963,8 +965,8 @@ def test_table_shapes_match_the_codes_table_definitions() -> None:
 
 
 def test_status_index_is_status_hash_starttime_range_projecting_a_summary() -> None:
-    (gsi,) = _tables()["ExecutionsTable"]["Properties"]["GlobalSecondaryIndexes"]
-    assert gsi["IndexName"] == "StatusIndex"
+    gsis = _tables()["ExecutionsTable"]["Properties"]["GlobalSecondaryIndexes"]
+    (gsi,) = [g for g in gsis if g["IndexName"] == "StatusIndex"]
     assert gsi["KeySchema"] == [
         {"AttributeName": "Status", "KeyType": "HASH"},
         {"AttributeName": "StartTime", "KeyType": "RANGE"},

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from poller_devtools.cli import build_parser
@@ -57,6 +58,12 @@ def test_demo_runs_to_a_summary_with_every_execution_terminal() -> None:
     assert "PARTIAL" in {status for _, _, status, *_ in executions}, "--failure-rate 0.2 must show PARTIAL"
     assert re.search(r"LAUNCHED\s+i-[0-9a-f]{17}", summary)
     assert "2/2 executions reached a terminal state." in summary
+    # after the drill: its instances cleaned up, its report written as one HTML file
+    assert re.search(
+        r"^Drill \S+ cleanup COMPLETED: (\d+) of \1 recovery instances terminated$", summary, re.M
+    )
+    report = re.search(r"^Drill report: (.+\.html)$", summary, re.M)
+    assert report and Path(report.group(1)).read_text().startswith("<!doctype html>")
     assert time.monotonic() - started < 60
 
 

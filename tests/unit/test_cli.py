@@ -8,10 +8,11 @@ import sys
 from poller.cli import build_parser
 
 
-def test_poller_commands_are_run_and_init_tables_only() -> None:
+def test_poller_commands_are_run_init_tables_and_report_only() -> None:
     subparsers = build_parser()._subparsers
     assert subparsers is not None
-    assert set(subparsers._group_actions[0].choices) == {"run", "init-tables"}  # type: ignore[attr-defined]
+    choices = set(subparsers._group_actions[0].choices)  # type: ignore[attr-defined]
+    assert choices == {"run", "init-tables", "report"}
 
 
 def test_poller_help_names_no_development_command() -> None:
