@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ log = structlog.get_logger("poller.store.lease")
 
 LEASE_OWNER = "LeaseOwner"
 LEASE_EXPIRY = "LeaseExpiry"
+# DynamoDB's TTL attribute of the table (deploy/poller.yaml): only replica records carry it, so
+# DynamoDB deletes the record of a replica gone for good and never an execution item.
+RECORD_TTL = "RecordExpiresAt"
+RECORD_TTL_SECONDS = 7 * 24 * 3600  # long past any lease: a record this stale names no live replica
 REPLICA_KEY_PREFIX = "replica#"
 MEMBERS_KEY = REPLICA_KEY_PREFIX + "*members"  # '*' is in no replica ID (host-pid-random)
 MEMBERS = "Members"
@@ -203,9 +208,15 @@ class LeaseKeeper:
             self._db.update_item,
             TableName=self._table,
             Key={"ExecutionId": {"S": replica_key(self.owner)}},
-            UpdateExpression="SET #lo = :me, #le = :expiry",
-            ExpressionAttributeNames={"#lo": LEASE_OWNER, "#le": LEASE_EXPIRY},
-            ExpressionAttributeValues=serialize({":me": self.owner, ":expiry": to_dynamo_number(expiry)}),
+            UpdateExpression="SET #lo = :me, #le = :expiry, #ttl = :ttl",
+            ExpressionAttributeNames={"#lo": LEASE_OWNER, "#le": LEASE_EXPIRY, "#ttl": RECORD_TTL},
+            ExpressionAttributeValues=serialize(
+                {
+                    ":me": self.owner,
+                    ":expiry": to_dynamo_number(expiry),
+                    ":ttl": int(time.time()) + RECORD_TTL_SECONDS,  # DynamoDB TTL: epoch seconds
+                }
+            ),
         )
 
     async def refresh_liveness(self, owners: Iterable[str]) -> None:

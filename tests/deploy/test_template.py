@@ -1180,3 +1180,12 @@ def test_deploy_doc_lists_every_alarm() -> None:
         re.sub(r"`", "", row[0]) for row in _doc_table("| Alarm | Fires when | What it means / what to do |")
     }
     assert documented == set(resources("AWS::CloudWatch::Alarm"))
+
+
+def test_replica_records_expire_by_ttl_and_execution_items_cannot() -> None:
+    from poller.domain.model import Execution
+    from poller.store.lease import RECORD_TTL
+
+    table = resources("AWS::DynamoDB::Table")["ExecutionsTable"]["Properties"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": RECORD_TTL, "Enabled": True}
+    assert RECORD_TTL not in Execution.model_fields  # the model never writes it on an execution item

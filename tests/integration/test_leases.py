@@ -11,7 +11,7 @@ from drssim.testing import RunningSimulator
 
 from poller.aws.clients import AwsClients
 from poller.store.executions import ExecutionStore, WriteConflict
-from poller.store.lease import LeaseKeeper
+from poller.store.lease import RECORD_TTL, RECORD_TTL_SECONDS, LeaseKeeper, replica_key
 from tests.conftest import Tables, start_daemon
 from tests.integration.support import (
     get_execution_from_dynamodb,
@@ -132,3 +132,18 @@ async def test_lease_renewal_costs_one_write_per_replica_not_one_per_execution(
 
 def _update_items() -> float:
     return sample("poller_dynamodb_calls_total", operation="UpdateItem", outcome="ok")
+
+
+async def test_replica_records_carry_the_table_ttl_and_claimed_executions_do_not(
+    dynamodb: Any, tables: Tables, sim: RunningSimulator, make_settings: Any
+) -> None:
+    [execution_id] = seed_single_server_executions(dynamodb, tables.executions, sim.endpoint_url, 1)
+    async with AwsClients(make_settings()) as clients:
+        keeper = LeaseKeeper(clients.dynamodb, tables.executions, "replica-ttl", lease_seconds=30)
+        before = time.time()
+        await keeper.heartbeat(before)
+        assert await keeper.claim(execution_id, time.time())
+    record = get_execution_from_dynamodb(dynamodb, tables.executions, replica_key("replica-ttl"))
+    assert int(record[RECORD_TTL]) >= before + RECORD_TTL_SECONDS - 1
+    execution = get_execution_from_dynamodb(dynamodb, tables.executions, execution_id)
+    assert execution["LeaseOwner"] == "replica-ttl" and RECORD_TTL not in execution
