@@ -65,7 +65,9 @@ class DemoOptions:
         if self.max_wait is not None:
             return self.max_wait
         waves = len(WAVE_NAMES) if self.wave_order == "SEQUENTIAL" or self.interactive else 1
-        return SIM_SECONDS_PER_WAVE * waves / self.time_scale + 30.0
+        # Every execution of the demo plan uses the same source servers, and DRS runs a source
+        # server in one job at a time: the executions' launches take turns (admission control).
+        return SIM_SECONDS_PER_WAVE * waves * self.executions / self.time_scale + 30.0
 
 
 def scaled_settings(

@@ -169,3 +169,9 @@ def test_summary_shows_durations_in_wall_and_simulated_time() -> None:
     assert "took 30.0s wall, 15m00s simulated" in text
     assert "i-0123" in text and "never became visible" in text
     assert lines[-1] == "1/2 executions reached a terminal state."
+
+
+def test_wait_budget_lets_executions_on_the_same_servers_take_turns() -> None:
+    # DRS runs a source server in one job at a time, so the demo's executions launch one after another
+    one, two = DemoOptions(executions=1, time_scale=30), DemoOptions(executions=2, time_scale=30)
+    assert two.wait_budget() - 30 == 2 * (one.wait_budget() - 30)
