@@ -24,6 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field
 
 from poller.api.errors import ApiError, json_response
+from poller.api.lookup import read_execution
 from poller.api.requests import Request, read_json_object, validated
 from poller.aws.clients import UnknownRegionError
 from poller.aws.drs import describe_jobs, drs_error
@@ -33,7 +34,6 @@ from poller.domain.evidence import recovery_report
 from poller.domain.model import Execution, MalformedItemError
 from poller.pipeline.cleanup import due_cleanups
 from poller.store.executions import ExecutionNotFound, ExecutionStore, WriteConflict
-from poller.store.lease import is_replica_record
 
 log = structlog.get_logger("poller.api")
 
@@ -58,16 +58,7 @@ class CleanupHandlers:
 
     async def _execution(self, request: web.Request) -> Execution:
         execution_id = request.match_info["execution_id"]
-        if is_replica_record(execution_id):
-            raise ApiError(404, f"execution {execution_id!r} does not exist", "executionId")
-        try:
-            return await self.store.get(execution_id)
-        except ExecutionNotFound:
-            raise ApiError(404, f"execution {execution_id!r} does not exist", "executionId") from None
-        except MalformedItemError as err:
-            raise ApiError(
-                409, f"execution item is malformed ({err.field}: {err.reason})", err.field
-            ) from None
+        return await read_execution(self.store, execution_id)
 
     # ---- POST /executions/{id}/cleanup --------------------------------------------------
     async def request_cleanup(self, request: web.Request) -> web.Response:

@@ -29,8 +29,9 @@ from pydantic import Field
 
 from poller import metrics
 from poller.api.errors import ApiError, json_response
+from poller.api.lookup import read_execution
 from poller.api.requests import MAX_NAME, Request, WaveRequest, read_json_object, validated
-from poller.domain.model import Execution, MalformedItemError
+from poller.domain.model import Execution
 from poller.domain.operators import (
     OperatorDecision,
     UnknownWave,
@@ -40,8 +41,7 @@ from poller.domain.operators import (
     skip_wave,
 )
 from poller.domain.statuses import TERMINAL_EXECUTION
-from poller.store.executions import ExecutionNotFound, ExecutionStore, WriteConflict
-from poller.store.lease import is_replica_record
+from poller.store.executions import ExecutionStore, WriteConflict
 
 log = structlog.get_logger("poller.api")
 
@@ -136,16 +136,7 @@ class OperatorHandlers:
         raise ApiError(503, f"execution is being updated concurrently; retry the {action}", "executionId")
 
     async def _read(self, execution_id: str) -> Execution:
-        if is_replica_record(execution_id):
-            raise ApiError(404, f"execution {execution_id!r} does not exist", "executionId")
-        try:
-            return await self.store.get(execution_id)
-        except ExecutionNotFound:
-            raise ApiError(404, f"execution {execution_id!r} does not exist", "executionId") from None
-        except MalformedItemError as err:
-            raise ApiError(
-                409, f"execution item is malformed ({err.field}: {err.reason})", err.field
-            ) from None
+        return await read_execution(self.store, execution_id)
 
 
 def _answer(action: str, execution: Execution, decision: OperatorDecision) -> web.Response:
