@@ -1,7 +1,8 @@
 """Launch results found by polling alone vs woken by DRS's launch-result events, side by side.
 
-One run, one moto (DynamoDB, EventBridge, SQS) as a child process, and per arm one drssim and
-one daemon as child processes, all at the same time; each daemon has its own table of N
+One run: a local DynamoDB (``--dynamodb``: dynalite, or moto), a separate moto for EventBridge
+and SQS (so the event path does not queue behind DynamoDB's calls), and per arm one drssim and
+one daemon, all child processes at the same time; each daemon has its own table of N
 executions (one wave per region, S servers split over the regions, drills). "polling" has no
 queue; "events" long-polls the queue that an EventBridge rule fills with its drssim's "DRS
 Source Server Launch Result" events. The two drssims have the same seed and get the same
@@ -20,12 +21,19 @@ is best effort).
 Detection latency = the daemon's log line of the write (``transitions``) − the wall-clock moment
 drssim made the change (its ground truth). Accuracy = each server's final status against
 drssim's, and every execution COMPLETED/PARTIAL/FAILED once its jobs are.
+
+Where an event's time goes (event-assisted arm): drssim's change → its PutEvents returned
+(drssim's ``GET /_sim/events``; moto delivers to SQS inside PutEvents, so this leg holds
+drssim's tick, its sender threads and moto's EventBridge → SQS delivery) → the daemon wrote the
+result (SQS receive, wake, the region's DescribeJobs batch, the write). The daemon's
+``poller_launch_event_age_seconds`` splits the second leg: queueing → first receipt.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import shutil
 import sys
@@ -118,6 +126,35 @@ def result_truth(drs_url: str) -> tuple[dict[tuple[str, str], float], dict[str, 
     return changes, final
 
 
+STATE_RESULT = {"RECOVERY_LAUNCH_SUCCEEDED": "LAUNCHED", "RECOVERY_LAUNCH_FAILED": "FAILED"}
+
+
+def event_legs(
+    control: SimControl,
+    truth: dict[tuple[str, str], float],
+    seen: dict[tuple[str, str], float],
+    mine: set[str],
+) -> dict[str, list[float]]:
+    """Per launch result with a sent event: ``sent`` = its first PutEvents returned − drssim's
+    change, ``written`` = the daemon's write − that return (only when the write came after it:
+    ``before_event`` counts the results a poll had written before their event was sent)."""
+    sent_at: dict[tuple[str, str], float] = {}
+    for entry in control.launch_events_sent()["entries"]:
+        key = (entry["sourceServerID"], STATE_RESULT[entry["state"]])
+        sent_at[key] = min(sent_at.get(key, entry["wallTime"]), entry["wallTime"])
+    legs: dict[str, list[float]] = {"sent": [], "written": [], "before_event": []}
+    for key, changed in truth.items():
+        if key[0] not in mine or key not in sent_at:
+            continue
+        legs["sent"].append(sent_at[key] - changed)
+        if key in seen:
+            if seen[key] >= sent_at[key]:
+                legs["written"].append(seen[key] - sent_at[key])
+            else:
+                legs["before_event"].append(seen[key] - changed)
+    return {name: sorted(values) for name, values in legs.items()}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     out = h.OUT / f"launch-events-{args.executions}-drop{args.drop_rate:g}-dup{args.duplicate_rate:g}"
     shutil.rmtree(out, ignore_errors=True)
@@ -131,10 +168,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "fail_rate": args.fail_rate,
         "drop_rate": args.drop_rate,
         "duplicate_rate": args.duplicate_rate,
+        "dynamodb": args.dynamodb,
+        "describe_min_gap": args.describe_min_gap,
     }
     stop_failing = threading.Event()
     try:
-        moto, moto_url = h.start_moto(out)
+        store, ddb_url = h.start_dynamodb(args.dynamodb, out)
+        children.append(store)
+        moto, moto_url = h.start_moto(out)  # EventBridge + SQS only
         children.append(moto)
         drs_url: dict[str, str] = {}
         for arm in ARMS:
@@ -145,7 +186,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             children.append(sim)
         queue_url = create_launch_event_queue(moto_url, "us-east-1", h.REGIONS)
         print(f"seeding 2 × {args.executions} executions × {args.servers} servers ...", flush=True)
-        workloads = {arm: h.seed(moto_url, drs_url[arm], args.executions, args.servers) for arm in ARMS}
+        workloads = {arm: h.seed(ddb_url, drs_url[arm], args.executions, args.servers) for arm in ARMS}
         controls = [SimControl(drs_url[arm], timeout=300) for arm in ARMS]
         groups = 10
         group_jobs: list[list[str]] = []
@@ -161,9 +202,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         metrics_url: dict[str, str] = {}
         for arm, wl in workloads.items():
             port = h.free_port()
-            env = h.child_env(poller_env(wl, moto_url, drs_url[arm], port, scale))
+            env = h.child_env(poller_env(wl, ddb_url, drs_url[arm], port, scale))
             if arm == "events":
                 env.update(POLLER_LAUNCH_EVENTS_QUEUE_URL=queue_url, POLLER_SQS_ENDPOINT_URL=moto_url)
+                if args.describe_min_gap is not None:
+                    env["POLLER_DESCRIBE_MIN_GAP_SECONDS"] = str(args.describe_min_gap / scale)
             daemons[arm] = h.Child(f"daemon-{arm}", [sys.executable, "-m", "poller", "run"], out, env)
             children.append(daemons[arm])
             metrics_url[arm] = f"http://127.0.0.1:{port}/metrics"
@@ -207,7 +250,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             daemons[arm].stop()
         r["finished"] = finished
         r["wall_seconds"] = t1 - t0
-        dynamodb = h.ddb_client(moto_url)
+        dynamodb = h.ddb_client(ddb_url)
         for arm in ARMS:
             truth, final = result_truth(drs_url[arm])
             a, b = after[arm], before[arm]
@@ -250,6 +293,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "woken_detections": delta("poller_launch_detection_seconds_count", trigger="event"),
                 "timer_detections": delta("poller_launch_detection_seconds_count", trigger="timer"),
             }
+            if arm == "events":
+                r[arm]["legs"] = event_legs(SimControl(drs_url[arm], timeout=300), truth, seen, mine)
+                r[arm]["event_age_p50"] = h.hist_quantile_estimate(
+                    b, a, "poller_launch_event_age_seconds", 0.5
+                )
+                r[arm]["event_age_p99"] = h.hist_quantile_estimate(
+                    b, a, "poller_launch_event_age_seconds", 0.99
+                )
     finally:
         stop_failing.set()
         for c in reversed(children):
@@ -296,11 +347,37 @@ def print_result(r: dict[str, Any]) -> None:
         )
     )
     rows.append(("events " + ", ".join(OUTCOMES), "-", ", ".join(f"{e['events'][o]:.0f}" for o in OUTCOMES)))
+    legs = e.get("legs") or {}
+    for name, what in (
+        ("sent", "drssim change → PutEvents returned"),
+        ("written", "PutEvents returned → written"),
+    ):
+        values = legs.get(name, [])
+        rows.append(
+            (
+                f"event leg: {what} p50 / p99 (s)",
+                "-",
+                f"{h.fmt(h.percentile(values, 50), 2)} / {h.fmt(h.percentile(values, 99), 2)} (n={len(values)})",
+            )
+        )
+    rows.append(
+        (
+            "event age at first receipt p50 / p99 (s, histogram)",
+            "-",
+            f"{h.fmt(e.get('event_age_p50', math.nan), 2)} / {h.fmt(e.get('event_age_p99', math.nan), 2)}",
+        )
+    )
+    rows.append(("results written before their event was sent", "-", str(len(legs.get("before_event", [])))))
     print()
     print(
         f"{r['executions']} executions × {r['servers']} servers per arm, time scale {r['time_scale']:g}, "
         f"fail rate {r['fail_rate']:g}, events dropped {r['drop_rate']:g} / duplicated {r['duplicate_rate']:g}, "
-        f"{r['wall_seconds']:.0f} s wall{'' if r['finished'] else ' (NOT FINISHED)'}"
+        f"{r['wall_seconds']:.0f} s wall{'' if r['finished'] else ' (NOT FINISHED)'}, DynamoDB {r['dynamodb']}"
+        + (
+            ""
+            if r["describe_min_gap"] is None
+            else f", DescribeJobs gap {r['describe_min_gap']:g} s (events arm)"
+        )
     )
     print(h.table(("", "polling only", "event-assisted"), rows))
 
@@ -327,6 +404,13 @@ def main(argv: list[str] | None = None) -> int:
         help="simulated seconds over which the executions start",
     )
     parser.add_argument("--seed", type=int, default=1, help="drssim and victim seed")
+    parser.add_argument(
+        "--describe-min-gap",
+        type=float,
+        default=None,
+        help="event-assisted daemon's POLLER_DESCRIBE_MIN_GAP_SECONDS (simulated s; default: the daemon's)",
+    )
+    h.add_dynamodb_option(parser)
     args = parser.parse_args(argv)
     use_local_credentials()
     h.stop_children_on_sigterm()

@@ -174,6 +174,9 @@ class Settings(BaseSettings):
     launch_events_wait_seconds: int = Field(
         20, ge=1, le=20, description="Long-poll wait of each ReceiveMessage on the launch-event queue"
     )
+    launch_events_receivers: int = Field(
+        2, ge=1, le=10, description="ReceiveMessage long polls in flight at once on the launch-event queue"
+    )
     launch_events_handoffs: int = Field(
         3, ge=0, description="Times an event for a job this replica does not track is put back for another"
     )

@@ -194,6 +194,12 @@ LAUNCH_EVENTS_QUEUE_ERRORS = Counter(
     "Failed calls to the launch-event queue, by operation and error code",
     ["operation", "code"],
 )
+LAUNCH_EVENT_AGE = Histogram(
+    "poller_launch_event_age_seconds",
+    "Age of a launch-result event when first received from the queue (from its queueing): how late "
+    "EventBridge and SQS hand it over",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+)
 LAUNCH_DETECTION = Histogram(
     "poller_launch_detection_seconds",
     "Server launch results (LAUNCHED/FAILED) written, by what triggered the poll: event (from the event's "

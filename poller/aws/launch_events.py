@@ -12,7 +12,10 @@ is a hint: it wakes the poll of the tracker waiting on its job, and DescribeJobs
 message is deleted once that poll was written, or at once when it is dropped (duplicate,
 finished job, another detail type, a malformed body: counted by outcome). An event for a job
 this replica does not track may belong to another replica reading the same queue: it is made
-visible again at once, up to ``handoffs`` times, and only then dropped as ``unknown_job``. A queue
+visible again at once, up to ``handoffs`` times, and only then dropped as ``unknown_job``.
+Several long polls are in flight at once (``receivers``), so a burst of events is not read ten
+at a time one round trip after another, and deletes are batched (DeleteMessageBatch, up to 10)
+off the receiving path, so a receive never waits for a delete. A queue
 that does not answer leaves the daemon polling as without events: a metric, one log line per
 outage, retries with capped backoff; readiness does not depend on it.
 """
@@ -118,6 +121,7 @@ class LaunchEventConsumer:
         max_backoff_seconds: float = 60.0,
         handoffs: int = 3,
         clock: Callable[[], float] = time.time,
+        receivers: int = 2,
     ) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
@@ -126,23 +130,35 @@ class LaunchEventConsumer:
         self._max_backoff = max_backoff_seconds
         self._handoffs = handoffs
         self._clock = clock
+        self._receivers = max(1, receivers)
         self._failures = 0
         self._waiting: set[asyncio.Task[None]] = set()
+        self._deletions: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._deleter: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
+        """``receivers`` long polls in flight at once until ``stop``; deletes go out in batches of
+        up to 10 from one deleter, which outlives ``run`` until :meth:`drain`."""
         metrics.LAUNCH_EVENTS_QUEUE_UP.set(1)
-        log.info("launch_events_reading", queue_url=self._queue_url)
+        log.info("launch_events_reading", queue_url=self._queue_url, receivers=self._receivers)
+        if self._deleter is None:
+            self._deleter = asyncio.get_running_loop().create_task(self._delete_queued())
+        await asyncio.gather(*(self._receive_until(stop) for _ in range(self._receivers)))
+
+    async def _receive_until(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 messages = await self._receive()
                 if messages is None:
                     await _wait(stop, self._backoff())
                     continue
-                outcomes = [(m, self._handle(m)) for m in messages]
-                drops = [m for m, outcome in outcomes if outcome == "drop"]
-                if drops:
-                    await self._delete(drops)
-                passed = [m for m, outcome in outcomes if outcome == "pass"]
+                passed = []
+                for message in messages:
+                    outcome = self._handle(message)
+                    if outcome == "drop":
+                        self._deletions.put_nowait(message)
+                    elif outcome == "pass":
+                        passed.append(message)
                 if passed:
                     await self._pass_on(passed)
             except Exception as err:  # a surprise must not end event reading, let alone the daemon
@@ -152,11 +168,21 @@ class LaunchEventConsumer:
 
     async def drain(self, timeout: float) -> None:
         """Let the deletes of polls written during shutdown finish; the rest is redelivered later."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + timeout
         if self._waiting:
             _, pending = await asyncio.wait(list(self._waiting), timeout=timeout)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._deleter is not None:
+            try:
+                await asyncio.wait_for(self._deletions.join(), max(0.0, until - loop.time()))
+            except TimeoutError:
+                pass
+            self._deleter.cancel()
+            await asyncio.gather(self._deleter, return_exceptions=True)
+            self._deleter = None
 
     async def _receive(self) -> list[dict[str, Any]] | None:
         try:
@@ -203,9 +229,10 @@ class LaunchEventConsumer:
             if err.outcome == "malformed":
                 log.warning("launch_event_malformed", message_id=message.get("MessageId"), reason=str(err))
             return "drop"
-        result = self._offer(
-            event.job_id, event.source_server_id, event.state, self._sent_at(message), event.event_id
-        )
+        sent_at = self._sent_at(message)
+        if _receive_count(message) == 1:
+            metrics.LAUNCH_EVENT_AGE.observe(max(0.0, self._clock() - sent_at))
+        result = self._offer(event.job_id, event.source_server_id, event.state, sent_at, event.event_id)
         if result == "unknown_job" and _receive_count(message) <= self._handoffs:
             metrics.LAUNCH_EVENTS.labels("passed_on").inc()
             return "pass"
@@ -227,9 +254,23 @@ class LaunchEventConsumer:
     async def _delete_when_written(self, wake: Wake, message: dict[str, Any]) -> None:
         if await wake.written:
             metrics.LAUNCH_EVENTS.labels("applied").inc()
-            await self._delete([message])
+            self._deletions.put_nowait(message)
         else:
             metrics.LAUNCH_EVENTS.labels("requeued").inc()
+
+    async def _delete_queued(self) -> None:
+        """One DeleteMessageBatch at a time, of every message queued meanwhile (up to 10)."""
+        while True:
+            batch = [await self._deletions.get()]
+            while len(batch) < MAX_MESSAGES and not self._deletions.empty():
+                batch.append(self._deletions.get_nowait())
+            try:
+                await self._delete(batch)
+            except Exception as err:  # redelivered later, then dropped as a duplicate or finished
+                log.warning("launch_events_delete_failed", error=repr(err))
+            finally:
+                for _ in batch:
+                    self._deletions.task_done()
 
     async def _delete(self, messages: list[dict[str, Any]]) -> None:
         entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]

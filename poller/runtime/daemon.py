@@ -126,6 +126,7 @@ class Daemon:
                 wait_seconds=settings.launch_events_wait_seconds,
                 max_backoff_seconds=settings.retry_backoff_max_seconds,
                 handoffs=settings.launch_events_handoffs,
+                receivers=settings.launch_events_receivers,
             )
         self.app = build_app(
             self.health,

@@ -131,8 +131,20 @@ def build_app(sim: Simulator, events: EventOptions | None = None) -> web.Applica
         app[EMITTER_KEY] = LaunchEventEmitter(sim, events)
         app.cleanup_ctx.append(_emit_launch_events)
     add_control_routes(app, SIM_KEY)
+    app.router.add_get("/_sim/events", launch_events_sent)
     app.router.add_post("/{operation}", drs_handler)
     return app
+
+
+async def launch_events_sent(request: web.Request) -> web.Response:
+    """``GET /_sim/events``: what the launch-result emitter sent, dropped and duplicated, and the
+    wall time each sent entry's PutEvents returned (404 when events are off)."""
+    emitter = request.app.get(EMITTER_KEY)
+    if emitter is None:
+        return web.json_response(
+            {"message": "launch-result events are off (--events-endpoint-url)"}, status=404
+        )
+    return web.json_response(emitter.report())
 
 
 async def _emit_launch_events(app: web.Application) -> AsyncIterator[None]:

@@ -181,6 +181,11 @@ class SimControl:
         """The DRS call log in call order (operation, region, wallTime, jobIDs, outcome...)."""
         return list(self._request("GET", "calls", operation=operation, region=region)["calls"])
 
+    def launch_events_sent(self) -> dict[str, Any]:
+        """The launch-result emitter's counts (sent, dropped, duplicated, failedSends) and each sent
+        entry (jobID, sourceServerID, state, wallTime its PutEvents returned)."""
+        return dict(self._request("GET", "events"))
+
     def clear_calls(self) -> None:
         """Empty the call log."""
         self._request("DELETE", "calls")

@@ -12,8 +12,11 @@ Best effort on purpose, when asked: ``drop_rate`` loses a share of the events an
 
 Job status in drssim is computed from the clock on every read, so nothing ticks by itself:
 the emitter looks at the jobs with unreported servers every ``tick_seconds`` (a job is skipped
-in O(1) until its next launch result is due). Sending runs in one worker thread, so the
-simulator's event loop never waits on EventBridge.
+in O(1) until its next launch result is due). Sending runs in ``senders`` worker threads, one
+PutEvents (up to 10 entries) each at a time, so the simulator's event loop never waits on
+EventBridge and a burst of launches (a whole job's servers) is not sent one call after another.
+Each sent entry's wall time is kept (``sent_log``, the control API's ``GET /_sim/events``): the
+first leg of an event's way, for benchmarks that follow it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import asyncio
 import json
 import logging
 import random
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -44,6 +49,7 @@ class EventOptions:
     drop_rate: float = 0.0
     duplicate_rate: float = 0.0
     tick_seconds: float = 0.1
+    senders: int = 4  # PutEvents calls in flight at once
 
 
 def launch_result_entry(job: Job, source_server_id: str, failed: bool) -> dict[str, Any]:
@@ -84,7 +90,10 @@ class LaunchEventEmitter:
     dropped: int = 0
     duplicated: int = 0
     failed_sends: int = 0
+    #: (job ID, source server ID, state, wall time PutEvents returned) per sent entry, oldest first
+    sent_log: list[tuple[str, str, str, float]] = field(default_factory=list)
     _pending: dict[str, _Pending] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         if self.send is None:
@@ -133,29 +142,61 @@ class LaunchEventEmitter:
         return [(region, entry)]
 
     async def run(self) -> None:
-        """Until cancelled: every tick, send what became due (in the worker thread)."""
+        """Until cancelled: every tick, send what became due (in the worker threads, one
+        PutEvents of up to 10 entries per region each)."""
         loop = asyncio.get_running_loop()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="drssim-events") as pool:
+        workers = max(1, self.options.senders)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drssim-events") as pool:
             while True:
-                batch = self.due()
-                if batch:
-                    loop.run_in_executor(pool, self._send_all, batch)
+                for region, chunk in calls(self.due()):
+                    loop.run_in_executor(pool, self._send_chunk, region, chunk)
                 await asyncio.sleep(self.options.tick_seconds)
 
-    def _send_all(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
-        by_region: dict[str, list[dict[str, Any]]] = {}
-        for region, entry in batch:
-            by_region.setdefault(region, []).append(entry)
+    def report(self) -> dict[str, Any]:
+        """Counts and every sent entry (JSON-ready; the control API's ``GET /_sim/events``)."""
+        with self._lock:
+            return {
+                "sent": self.sent,
+                "dropped": self.dropped,
+                "duplicated": self.duplicated,
+                "failedSends": self.failed_sends,
+                "entries": [
+                    {"jobID": job, "sourceServerID": server, "state": state, "wallTime": at}
+                    for job, server, state, at in self.sent_log
+                ],
+            }
+
+    def _send_chunk(self, region: str, chunk: list[dict[str, Any]]) -> None:
         assert self.send is not None
-        for region, entries in by_region.items():
-            for start in range(0, len(entries), MAX_ENTRIES_PER_CALL):
-                chunk = entries[start : start + MAX_ENTRIES_PER_CALL]
-                try:
-                    self.send(region, chunk)
-                    self.sent += len(chunk)
-                except Exception as err:  # best effort, like EventBridge: log and go on
-                    self.failed_sends += len(chunk)
-                    log.warning("drssim: PutEvents to %s failed: %s", region, err)
+        try:
+            self.send(region, chunk)
+        except Exception as err:  # best effort, like EventBridge: log and go on
+            with self._lock:
+                self.failed_sends += len(chunk)
+            log.warning("drssim: PutEvents to %s failed: %s", region, err)
+            return
+        now = time.time()
+        with self._lock:
+            self.sent += len(chunk)
+            self.sent_log.extend((*_identity(entry), now) for entry in chunk)
+
+
+def calls(batch: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(region, entries) per PutEvents: the batch's entries by region, at most 10 per call."""
+    by_region: dict[str, list[dict[str, Any]]] = {}
+    for region, entry in batch:
+        by_region.setdefault(region, []).append(entry)
+    return [
+        (region, entries[start : start + MAX_ENTRIES_PER_CALL])
+        for region, entries in by_region.items()
+        for start in range(0, len(entries), MAX_ENTRIES_PER_CALL)
+    ]
+
+
+def _identity(entry: dict[str, Any]) -> tuple[str, str, str]:
+    """(job ID, source server ID, state) of an entry made by :func:`launch_result_entry`."""
+    detail = json.loads(entry["Detail"])
+    return detail["job-id"], entry["Resources"][0].rsplit("/", 1)[-1], detail["state"]
 
 
 def _botocore_sender(endpoint_url: str) -> Sender:
