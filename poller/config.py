@@ -82,6 +82,12 @@ class Settings(BaseSettings):
         ge=0,
         description="How long DescribeJobs requests are gathered per region (trackers ask this much early)",
     )
+    describe_min_gap_seconds: float | None = Field(
+        None,
+        ge=0,
+        description="Least time between two DescribeJobs calls of a region (unset: the batch window); longer "
+        "means fewer calls, and polls woken by launch events wait longer",
+    )
     aws_max_attempts: int = Field(
         4, ge=1, le=10, description="botocore attempts per AWS call (standard mode)"
     )

@@ -5,6 +5,12 @@ Requests that arrive within ``window`` seconds of the first one in a region shar
 ``poller.aws.drs.describe_jobs``). The number of DRS calls therefore grows with regions and
 time, not with executions.
 
+Each region also keeps a clock: its calls start at least ``min_gap`` seconds apart (default: the
+window, which the window alone already ensures). Every request joins the region's next call, so
+a poll a launch-result event brings forward rides the timer polls' call when one is due, and
+what such polls can add is bounded: one call per ``min_gap`` per region. A longer gap trades
+how soon a woken poll is answered for fewer calls.
+
 One bad ID must not cost the others their answer: DRS refuses a whole call for one ID that is not
 ``^drsjob-[0-9a-zA-Z]{17}$`` (ValidationException). IDs of that shape are never sent; if DRS still
 refuses a call, it is split in halves and retried until the refused IDs stand alone, so every
@@ -46,12 +52,18 @@ class JobStatusBatcher:
     """One shared DescribeJobs per region and window; callers get only the jobs they asked for."""
 
     def __init__(
-        self, drs_client_for: DrsClientFor, window: float = 1.0, wake_slice: int = Responsiveness.wake_slice
+        self,
+        drs_client_for: DrsClientFor,
+        window: float = 1.0,
+        wake_slice: int = Responsiveness.wake_slice,
+        min_gap: float | None = None,
     ) -> None:
         self._client_for = drs_client_for
         self._window = window
+        self._min_gap = window if min_gap is None else min_gap
         self._wake_slice = wake_slice
         self._open: dict[str, _Batch] = {}
+        self._last_call: dict[str, float] = {}  # loop time a region's latest call started
         self._flushes: set[asyncio.Task[None]] = set()
         self._refused: dict[str, None] = {}  # insertion-ordered, so the oldest is dropped first
 
@@ -82,7 +94,7 @@ class JobStatusBatcher:
         batch = self._open.get(region)
         if batch is None:
             batch = self._open[region] = _Batch()
-            task = asyncio.create_task(self._flush_later(region, batch))
+            task = asyncio.create_task(self._flush_later(region, batch, self._delay(region)))
             self._flushes.add(task)
             task.add_done_callback(self._flushes.discard)
         batch.job_ids |= wanted
@@ -94,10 +106,19 @@ class JobStatusBatcher:
         if self._flushes:
             await asyncio.gather(*self._flushes, return_exceptions=True)
 
-    async def _flush_later(self, region: str, batch: _Batch) -> None:
-        await asyncio.sleep(self._window)
+    def _delay(self, region: str) -> float:
+        """Seconds until a batch opened now in ``region`` goes out: the window, or longer when the
+        region's previous call started less than ``min_gap`` ago."""
+        last = self._last_call.get(region)
+        if last is None:
+            return self._window
+        return max(self._window, last + self._min_gap - asyncio.get_running_loop().time())
+
+    async def _flush_later(self, region: str, batch: _Batch, delay: float) -> None:
+        await asyncio.sleep(delay)
         if self._open.get(region) is batch:
             del self._open[region]
+        self._last_call[region] = asyncio.get_running_loop().time()
         try:
             refused: set[str] = set()
             jobs = await describe_jobs(self._client_for(region), region, batch.job_ids, refused)

@@ -95,7 +95,10 @@ class Daemon:
             clients.dynamodb, settings.table_name, settings.max_concurrent_writes, self.turns
         )
         self.batcher = JobStatusBatcher(
-            clients.drs, window=settings.batch_window_seconds, wake_slice=knobs.wake_slice
+            clients.drs,
+            window=settings.batch_window_seconds,
+            wake_slice=knobs.wake_slice,
+            min_gap=settings.describe_min_gap_seconds,
         )
         self.tracker_config = TrackerConfig(
             intervals=settings.intervals(),
