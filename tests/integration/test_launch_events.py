@@ -299,3 +299,57 @@ async def test_deleted_queue_degrades_to_polling_and_the_execution_completes(
     finally:
         running.stop.set()
         await asyncio.wait_for(running.task, timeout=30)
+
+
+async def test_queue_deleted_mid_run_through_the_api_the_execution_completes_by_polling(
+    dynamodb: Any,
+    tables: Tables,
+    sim: RunningSimulator,
+    sqs: Any,
+    moto_url: str,
+    queue_url: str,
+    make_settings: Callable[..., Settings],
+) -> None:
+    intervals = {f"interval_{p}_seconds": 3.0 for p in ("in_progress", "post_launch", "default")}
+    settings = make_settings(
+        launch_events_queue_url=queue_url,
+        sqs_endpoint_url=moto_url,
+        launch_events_wait_seconds=1,
+        **intervals,
+    )
+    running = await start_daemon(settings)
+    try:
+        await create_test_plan_with_waves(running.url, num_waves=1, servers_per_wave=3, plan_id="queue-gone")
+        with sim.control.drs_progression():
+            created = await api(
+                "POST", f"{running.url}/executions", json={"PlanId": "queue-gone", "ExecutionType": "DRILL"}
+            )
+            assert created.status_code == 202, created.text
+            execution_id = created.json()["executionId"]
+            execution = await wait_for_status(
+                dynamodb, tables.executions, execution_id, "POLLING", timeout=15
+            )
+            [job_id] = job_ids_of(execution)
+            sim.control.advance_drs_phase("IN_PROGRESS", [job_id])
+            read = lambda: get_execution_from_dynamodb(dynamodb, tables.executions, execution_id)  # noqa: E731
+            await wait_until(
+                read, lambda e: all(s["Status"] == "IN_PROGRESS" for s in all_servers(e)), 15, "IN_PROGRESS"
+            )
+            sqs.delete_queue(QueueUrl=queue_url)
+            await wait_until(
+                lambda: sample("poller_launch_events_queue_up"), lambda up: up == 0, 15, "queue_up == 0"
+            )
+            by_event, by_timer = detections("event"), detections("timer")
+
+            sim.control.advance_drs_phase("COMPLETED", [job_id])  # its events reach no queue
+
+            final = await wait_for_status(dynamodb, tables.executions, execution_id, "COMPLETED", timeout=60)
+        assert {s["Status"] for s in all_servers(final)} == {"LAUNCHED"}
+        assert detections("timer") - by_timer == 3  # found by the timer's polls alone
+        assert detections("event") == by_event
+        ready = await api("GET", f"{running.url}/readyz")
+        assert ready.status_code == 200
+        assert not running.task.done()
+    finally:
+        running.stop.set()
+        await asyncio.wait_for(running.task, timeout=30)
