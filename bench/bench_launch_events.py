@@ -11,7 +11,12 @@ commands, so both arms see the same jobs with the same timelines, on the same ma
 The PENDING and STARTED phases are skipped: with the clock frozen, the executions' jobs are
 moved to IN_PROGRESS in ten groups spread over ``--spread-seconds`` (simulated), as executions
 started at different times would be; both daemons make their first poll; then the clock runs
-at ``--time-scale``. The launch results, the thing measured, come over the next ~6 + spread/60
+at ``--time-scale``. Executions started at different times also poll at different moments:
+each item is seeded as last polled at a random point of the IN_PROGRESS interval before the
+daemons start, so the timer's polls spread over the interval as in production (the same
+moments in both arms). ``--aligned-polls`` seeds them unpolled instead: every first poll at
+once, then every timer poll of the run in the same batch window, the fewest DescribeJobs
+polling alone can make (a bench artefact, kept to compare). The launch results, the thing measured, come over the next ~6 + spread/60
 simulated minutes while the daemons poll at the IN_PROGRESS interval (30 s at scale 1).
 ``--fail-rate`` of the servers are failed (drssim's control API, in both drssims at once) at a
 random moment before their launch (FAILED results). With ``--drop-rate`` and
@@ -39,6 +44,7 @@ import shutil
 import sys
 import threading
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +55,10 @@ from poller_devtools.local import use_local_credentials
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import harness as h
 from bench.bench_daemon import poller_env
+from poller.store.dynamodb import serialize
 
 ARMS = ("polling", "events")
+IN_PROGRESS_SECONDS = 30.0  # the daemon's default IN_PROGRESS interval (simulated s)
 RESULTS = ("LAUNCHED", "FAILED")
 OUTCOMES = (
     "applied",
@@ -155,6 +163,19 @@ def event_legs(
     return {name: sorted(values) for name, values in legs.items()}
 
 
+def spread_poll_phases(dynamodb: Any, table: str, interval: float, seed: int) -> None:
+    """Each execution as last polled at a random point of the past ``interval`` (wall seconds),
+    its servers IN_PROGRESS as its jobs are: the timer's next polls spread over the interval."""
+    rng = random.Random(seed)
+    now = time.time()
+    for item in sorted(h.scan_table(dynamodb, table), key=lambda i: str(i["ExecutionId"])):
+        for wave in item["Waves"]:
+            for server in wave["Servers"]:
+                server["Status"] = "IN_PROGRESS"
+        item["LastPolledTime"] = Decimal(str(round(now - rng.uniform(0.0, interval), 3)))
+        dynamodb.put_item(TableName=table, Item=serialize(item))
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     out = h.OUT / f"launch-events-{args.executions}-drop{args.drop_rate:g}-dup{args.duplicate_rate:g}"
     shutil.rmtree(out, ignore_errors=True)
@@ -170,6 +191,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "duplicate_rate": args.duplicate_rate,
         "dynamodb": args.dynamodb,
         "describe_min_gap": args.describe_min_gap,
+        "aligned_polls": args.aligned_polls,
     }
     stop_failing = threading.Event()
     try:
@@ -198,6 +220,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 control.advance_jobs("IN_PROGRESS", group_jobs[-1])
                 control.advance_clock(args.spread_seconds / groups)
         ahead = [(groups - g) * args.spread_seconds / groups for g in range(groups)]
+        if not args.aligned_polls:
+            for arm in ARMS:
+                spread_poll_phases(
+                    h.ddb_client(ddb_url), workloads[arm].table, IN_PROGRESS_SECONDS / scale, args.seed
+                )
         daemons: dict[str, h.Child] = {}
         metrics_url: dict[str, str] = {}
         for arm, wl in workloads.items():
@@ -409,6 +436,11 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=None,
         help="event-assisted daemon's POLLER_DESCRIBE_MIN_GAP_SECONDS (simulated s; default: the daemon's)",
+    )
+    parser.add_argument(
+        "--aligned-polls",
+        action="store_true",
+        help="every execution's first poll at once (timer polls all in one batch window) instead of spread",
     )
     h.add_dynamodb_option(parser)
     args = parser.parse_args(argv)
