@@ -221,6 +221,11 @@ def _botocore_sender(endpoint_url: str) -> Sender:
 
 LAUNCH_RESULT_PATTERN = {"source": [SOURCE], "detail-type": [DETAIL_TYPE]}
 
+#: The target's input is the whole event, as AWS delivers it when a target names no input. Said
+#: explicitly for moto: without it, moto rebuilds each event from eight JSONPath expressions,
+#: parsed anew per event, which makes its EventBridge → SQS delivery ~2.4× slower.
+WHOLE_EVENT = {"InputPathsMap": {"id": "$.id"}, "InputTemplate": "<aws.events.event.json>"}
+
 
 def create_launch_event_queue(
     endpoint_url: str, queue_region: str, drs_regions: Sequence[str], name: str = "drs-launch-events"
@@ -259,5 +264,8 @@ def create_launch_event_queue(
             if region == queue_region
             else f"arn:aws:events:{queue_region}:{account}:event-bus/default"
         )
-        events.put_targets(Rule=f"{name}-rule", Targets=[{"Id": "launch-events", "Arn": target}])
+        events.put_targets(
+            Rule=f"{name}-rule",
+            Targets=[{"Id": "launch-events", "Arn": target, "InputTransformer": WHOLE_EVENT}],
+        )
     return queue_url
