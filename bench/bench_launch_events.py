@@ -145,14 +145,26 @@ def event_legs(
 ) -> dict[str, list[float]]:
     """Per launch result with a sent event: ``sent`` = its first PutEvents returned − drssim's
     change, ``written`` = the daemon's write − that return (only when the write came after it:
-    ``before_event`` counts the results a poll had written before their event was sent)."""
+    ``before_event`` counts the results a poll had written before their event was sent).
+    ``with_event`` / ``lost``: detection (write − change) of the results whose event was sent /
+    never sent (``--drop-rate``)."""
     sent_at: dict[tuple[str, str], float] = {}
     for entry in control.launch_events_sent()["entries"]:
         key = (entry["sourceServerID"], STATE_RESULT[entry["state"]])
         sent_at[key] = min(sent_at.get(key, entry["wallTime"]), entry["wallTime"])
-    legs: dict[str, list[float]] = {"sent": [], "written": [], "before_event": []}
+    legs: dict[str, list[float]] = {
+        "sent": [],
+        "written": [],
+        "before_event": [],
+        "with_event": [],
+        "lost": [],
+    }
     for key, changed in truth.items():
-        if key[0] not in mine or key not in sent_at:
+        if key[0] not in mine:
+            continue
+        if key in seen:  # end to end, for results whose event was sent and for those it lost
+            legs["with_event" if key in sent_at else "lost"].append(seen[key] - changed)
+        if key not in sent_at:
             continue
         legs["sent"].append(sent_at[key] - changed)
         if key in seen:
@@ -232,8 +244,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             env = h.child_env(poller_env(wl, ddb_url, drs_url[arm], port, scale))
             if arm == "events":
                 env.update(POLLER_LAUNCH_EVENTS_QUEUE_URL=queue_url, POLLER_SQS_ENDPOINT_URL=moto_url)
-                if args.describe_min_gap is not None:
-                    env["POLLER_DESCRIBE_MIN_GAP_SECONDS"] = str(args.describe_min_gap / scale)
+            if args.describe_min_gap is not None:
+                env["POLLER_DESCRIBE_MIN_GAP_SECONDS"] = str(args.describe_min_gap / scale)
             daemons[arm] = h.Child(f"daemon-{arm}", [sys.executable, "-m", "poller", "run"], out, env)
             children.append(daemons[arm])
             metrics_url[arm] = f"http://127.0.0.1:{port}/metrics"
@@ -387,6 +399,16 @@ def print_result(r: dict[str, Any]) -> None:
                 f"{h.fmt(h.percentile(values, 50), 2)} / {h.fmt(h.percentile(values, 99), 2)} (n={len(values)})",
             )
         )
+    for name, what in (("with_event", "event sent"), ("lost", "event lost")):
+        values = legs.get(name, [])
+        if values:
+            rows.append(
+                (
+                    f"detection, {what}: p50 / p99 (s)",
+                    "-",
+                    f"{h.fmt(h.percentile(values, 50), 2)} / {h.fmt(h.percentile(values, 99), 2)} (n={len(values)})",
+                )
+            )
     rows.append(
         (
             "event age at first receipt p50 / p99 (s, histogram)",
@@ -435,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         "--describe-min-gap",
         type=float,
         default=None,
-        help="event-assisted daemon's POLLER_DESCRIBE_MIN_GAP_SECONDS (simulated s; default: the daemon's)",
+        help="both daemons' POLLER_DESCRIBE_MIN_GAP_SECONDS (simulated s; default: the daemon's, the window)",
     )
     parser.add_argument(
         "--aligned-polls",
