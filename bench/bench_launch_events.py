@@ -425,7 +425,7 @@ def print_result(r: dict[str, Any]) -> None:
         + (
             ""
             if r["describe_min_gap"] is None
-            else f", DescribeJobs gap {r['describe_min_gap']:g} s (events arm)"
+            else f", DescribeJobs gap {r['describe_min_gap']:g} s (both daemons)"
         )
     )
     print(h.table(("", "polling only", "event-assisted"), rows))
