@@ -1,9 +1,10 @@
-"""Batch: coalesce every coroutine's job-status question into one DescribeJobs per region.
+"""Batch: coalesce every coroutine's job-status question into one DescribeJobs per account-region.
 
-Requests that arrive within ``window`` seconds of the first one in a region share a call
+Requests that arrive within ``window`` seconds of the first one for a
+:class:`~poller.domain.targets.DrsTarget` (account, region) share a call
 (deduplicated IDs, chunks of at most 1,000 — DRS's limit — with nextToken followed:
-``poller.aws.drs.describe_jobs``). The number of DRS calls therefore grows with regions and
-time, not with executions.
+``poller.aws.drs.describe_jobs``). The number of DRS calls therefore grows with account-regions
+and time, not with executions.
 
 One bad ID must not cost the others their answer: DRS refuses a whole call for one ID that is not
 ``^drsjob-[0-9a-zA-Z]{17}$`` (ValidationException). IDs of that shape are never sent; if DRS still
@@ -15,7 +16,7 @@ and never sent again: the tracker that asked quarantines its item.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from poller import metrics
 from poller.aws.drs import MAX_JOB_IDS_PER_CALL, DrsError, Job
 from poller.aws.drs import describe_jobs as describe_all_pages
+from poller.domain.targets import DrsTarget
 from poller.domain.trackable import is_job_id
 from poller.runtime.responsiveness import Responsiveness
 
@@ -33,7 +35,7 @@ log = structlog.get_logger("poller.pipeline.batch")
 #: Job IDs DRS refused that a batcher remembers (oldest forgotten first): a bound, not a budget
 MAX_REMEMBERED_REFUSALS = 10_000
 
-DrsClientFor = Callable[[str], Any]
+DrsClientFor = Callable[[DrsTarget], Awaitable[Any]]
 
 
 @dataclass
@@ -43,7 +45,7 @@ class _Batch:
 
 
 class JobStatusBatcher:
-    """One shared DescribeJobs per region and window; callers get only the jobs they asked for."""
+    """One shared DescribeJobs per account-region and window; callers get only the jobs they asked for."""
 
     def __init__(
         self, drs_client_for: DrsClientFor, window: float = 1.0, wake_slice: int = Responsiveness.wake_slice
@@ -51,7 +53,7 @@ class JobStatusBatcher:
         self._client_for = drs_client_for
         self._window = window
         self._wake_slice = wake_slice
-        self._open: dict[str, _Batch] = {}
+        self._open: dict[DrsTarget, _Batch] = {}
         self._flushes: set[asyncio.Task[None]] = set()
         self._refused: dict[str, None] = {}  # insertion-ordered, so the oldest is dropped first
 
@@ -59,13 +61,13 @@ class JobStatusBatcher:
         """The IDs among ``job_ids`` that are never sent: malformed, or refused by DRS before."""
         return [i for i in job_ids if i in self._refused or not is_job_id(i)]
 
-    async def describe(self, region: str, job_ids: Iterable[str]) -> dict[str, Job]:
+    async def describe(self, target: DrsTarget, job_ids: Iterable[str]) -> dict[str, Job]:
         """Job ID → DRS job item; IDs DRS does not know are absent (as DRS answers)."""
         wanted = set(job_ids)
-        return asked_jobs(await self.ask(region, wanted), wanted)
+        return asked_jobs(await self.ask(target, wanted), wanted)
 
-    def ask(self, region: str, job_ids: Iterable[str]) -> asyncio.Future[dict[str, Job]]:
-        """The future of the region's next answer (every job of the batch, not only these).
+    def ask(self, target: DrsTarget, job_ids: Iterable[str]) -> asyncio.Future[dict[str, Job]]:
+        """The future of the account-region's next answer (every job of the batch, not only these).
 
         A plain future, not a coroutine: gathering coroutines wraps each in a Task, and with many
         executions the two tasks per poll are garbage for the collector to walk.
@@ -79,10 +81,10 @@ class JobStatusBatcher:
         if not wanted:
             answer.set_result({})
             return answer
-        batch = self._open.get(region)
+        batch = self._open.get(target)
         if batch is None:
-            batch = self._open[region] = _Batch()
-            task = asyncio.create_task(self._flush_later(region, batch))
+            batch = self._open[target] = _Batch()
+            task = asyncio.create_task(self._flush_later(target, batch))
             self._flushes.add(task)
             task.add_done_callback(self._flushes.discard)
         batch.job_ids |= wanted
@@ -94,13 +96,13 @@ class JobStatusBatcher:
         if self._flushes:
             await asyncio.gather(*self._flushes, return_exceptions=True)
 
-    async def _flush_later(self, region: str, batch: _Batch) -> None:
+    async def _flush_later(self, target: DrsTarget, batch: _Batch) -> None:
         await asyncio.sleep(self._window)
-        if self._open.get(region) is batch:
-            del self._open[region]
+        if self._open.get(target) is batch:
+            del self._open[target]
         try:
             refused: set[str] = set()
-            jobs = await describe_jobs(self._client_for(region), region, batch.job_ids, refused)
+            jobs = await describe_jobs(await self._client_for(target), target, batch.job_ids, refused)
             self._remember(refused)
         except Exception as err:  # every waiter must hear about the failure, whatever it is
             failure = err
@@ -116,7 +118,7 @@ class JobStatusBatcher:
 
 
 def asked_jobs(answer: dict[str, Job], job_ids: Iterable[str]) -> dict[str, Job]:
-    """The jobs of a region's answer that one caller asked for; IDs DRS does not know are absent."""
+    """The jobs of an account-region's answer that one caller asked for; IDs DRS does not know are absent."""
     return {job_id: answer[job_id] for job_id in job_ids if job_id in answer}
 
 
@@ -140,7 +142,7 @@ async def _wake(
 
 
 async def describe_jobs(
-    drs: Any, region: str, job_ids: Iterable[str], refused: set[str] | None = None
+    drs: Any, target: DrsTarget, job_ids: Iterable[str], refused: set[str] | None = None
 ) -> dict[str, Job]:
     """All jobs for ``job_ids`` in as few calls as DRS allows.
 
@@ -157,32 +159,32 @@ async def describe_jobs(
         ids = [i for i in ids if is_job_id(i)]
     found: dict[str, Job] = {}
     for start in range(0, len(ids), MAX_JOB_IDS_PER_CALL):
-        await _describe_isolating(drs, region, ids[start : start + MAX_JOB_IDS_PER_CALL], found, refused)
+        await _describe_isolating(drs, target, ids[start : start + MAX_JOB_IDS_PER_CALL], found, refused)
     return found
 
 
 async def _describe_isolating(
-    drs: Any, region: str, chunk: list[str], found: dict[str, Job], refused: set[str]
+    drs: Any, target: DrsTarget, chunk: list[str], found: dict[str, Job], refused: set[str]
 ) -> None:
     try:
-        found.update(await _describe_pages(drs, region, chunk))
+        found.update(await _describe_pages(drs, target, chunk))
     except DrsError as err:
         if err.code != "ValidationException":
             raise
         if len(chunk) == 1:
             refused.add(chunk[0])
             metrics.REFUSED_JOB_IDS.labels("refused_by_drs").inc()
-            log.warning("drs_refused_job_id", region=region, job_id=chunk[0][:64], error=str(err)[:300])
+            log.warning("drs_refused_job_id", target=str(target), job_id=chunk[0][:64], error=str(err)[:300])
             return
         half = len(chunk) // 2
         await asyncio.gather(
-            _describe_isolating(drs, region, chunk[:half], found, refused),
-            _describe_isolating(drs, region, chunk[half:], found, refused),
+            _describe_isolating(drs, target, chunk[:half], found, refused),
+            _describe_isolating(drs, target, chunk[half:], found, refused),
         )
 
 
-async def _describe_pages(drs: Any, region: str, chunk: list[str]) -> dict[str, Job]:
+async def _describe_pages(drs: Any, target: DrsTarget, chunk: list[str]) -> dict[str, Job]:
     try:
-        return await describe_all_pages(drs, region, chunk)
+        return await describe_all_pages(drs, target.region, chunk)
     except (ClientError, BotoCoreError) as err:
-        raise DrsError(region, err) from err
+        raise DrsError(str(target), err) from err

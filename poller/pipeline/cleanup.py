@@ -23,11 +23,12 @@ import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
 from poller import metrics
-from poller.aws.clients import UnknownRegionError
+from poller.aws.clients import DrsClientFor, UnknownRegionError
 from poller.aws.drs import LISTING_PAGE_SIZE, DrsError, describe_job_pages, drs_error
 from poller.config import Settings
 from poller.domain import cleanup as rules
 from poller.domain.model import Execution, MalformedItemError, to_dynamo_number
+from poller.domain.targets import DrsTarget
 from poller.pipeline.batch import JobStatusBatcher
 from poller.pipeline.launch import LOOKBACK_SECONDS, classify_start_error, iso_utc
 from poller.pipeline.schedule import QUARANTINE_SECONDS
@@ -80,8 +81,8 @@ class Cleaner:
         store: ExecutionStore,
         dynamodb: Any,
         batcher: JobStatusBatcher,
-        terminate_drs: Callable[[str], Any],
-        read_drs: Callable[[str], Any],
+        terminate_drs: DrsClientFor,
+        read_drs: DrsClientFor,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -168,23 +169,24 @@ class Cleaner:
             claimed = await self._save(rules.claim(execution, tokens, now), execution)
             if claimed is None:
                 return None
-            regions = [region for region, _ in batches]
+            targets = [target for target, _ in batches]
             results = await asyncio.gather(
                 *(
-                    self._terminate(claimed, region, token, refs)
-                    for region, (token, refs) in zip(regions, tokens.items(), strict=True)
+                    self._terminate(claimed, target, token, refs)
+                    for target, (token, refs) in zip(targets, tokens.items(), strict=True)
                 )
             )
             return await self._record(claimed, list(results))
         return await self._track(execution)
 
     async def _terminate(
-        self, execution: Execution, region: str, token: str, refs: list[rules.ServerRef]
+        self, execution: Execution, target: DrsTarget, token: str, refs: list[rules.ServerRef]
     ) -> rules.TerminateResult:
         instances = [str(execution.Waves[i].Servers[j].InstanceId) for i, j in refs]
         started = time.perf_counter()
+        region = target.region
         try:
-            client = self._terminate_drs(region)
+            client = await self._terminate_drs(target)
             answer = await asyncio.wait_for(
                 client.terminate_recovery_instances(recoveryInstanceIDs=instances),
                 timeout=max(1.0, self.settings.cleanup_claim_timeout_seconds / 4),
@@ -201,7 +203,7 @@ class Cleaner:
             log.warning(
                 "terminate_failed",
                 execution_id=execution.ExecutionId,
-                region=region,
+                target=str(target),
                 kind=kind,
                 error=message,
             )
@@ -215,7 +217,7 @@ class Cleaner:
         log.info(
             "terminate_started",
             execution_id=execution.ExecutionId,
-            region=region,
+            target=str(target),
             job_id=job_id,
             instances=len(instances),
         )
@@ -236,30 +238,34 @@ class Cleaner:
 
     async def _track(self, execution: Execution) -> Execution | None:
         jobs: dict[str, Any] = {}
-        for region, job_ids in rules.tracked_jobs(execution).items():
+        for target, job_ids in rules.tracked_jobs(execution).items():
             try:
-                jobs.update(await self._batcher.describe(region, job_ids))
+                jobs.update(await self._batcher.describe(target, job_ids))
             except (DrsError, UnknownRegionError, ClientError, BotoCoreError) as err:  # next tick
                 log.warning(
-                    "cleanup_track_failed", execution_id=execution.ExecutionId, region=region, error=str(err)
+                    "cleanup_track_failed",
+                    execution_id=execution.ExecutionId,
+                    target=str(target),
+                    error=str(err),
                 )
         return await self._save(rules.apply_terminate_jobs(execution, jobs, self._clock()), execution)
 
     async def _terminate_jobs_since(
         self, execution: Execution, stale: list[rules.ServerRef]
     ) -> list[dict[str, Any]] | None:
-        """TERMINATE jobs created since the oldest stale claim, in the stale servers' regions."""
-        oldest: dict[str, float] = {}
+        """TERMINATE jobs created since the oldest stale claim, in the stale servers' account-regions."""
+        oldest: dict[DrsTarget, float] = {}
         for i, j in stale:
-            region = execution.Waves[i].Region
+            target = execution.Waves[i].target()
             at = execution.Waves[i].Servers[j].CleanupClaimedAt or execution.StartTime
-            oldest[region] = min(oldest.get(region, at), at)
+            oldest[target] = min(oldest.get(target, at), at)
         found: list[dict[str, Any]] = []
-        for region, since in oldest.items():
+        for target, since in oldest.items():
             filters = {"fromDate": iso_utc(since - LOOKBACK_SECONDS)}
             try:
-                client = self._read_drs(region)
-                async with aclosing(describe_job_pages(client, region, filters, LISTING_PAGE_SIZE)) as pages:
+                client = await self._read_drs(target)
+                pages_of = describe_job_pages(client, target.region, filters, LISTING_PAGE_SIZE)
+                async with aclosing(pages_of) as pages:
                     async for items in pages:
                         found.extend(j for j in items if j.get("type") == "TERMINATE")
             except (ClientError, BotoCoreError, UnknownRegionError) as err:

@@ -57,7 +57,7 @@ from botocore.exceptions import (
 )
 
 from poller import metrics
-from poller.aws.clients import UnknownRegionError
+from poller.aws.clients import AssumeRoleError, DrsClientFor, UnknownRegionError
 from poller.aws.drs import LISTING_PAGE_SIZE, THROTTLING_CODES, describe_job_pages, drs_error
 from poller.config import Settings
 from poller.domain.apply import finish_execution
@@ -339,6 +339,8 @@ def _settle(execution: Execution, now: float) -> Execution:
 def classify_start_error(err: BaseException) -> str:
     """REJECTED (DRS said no), WAIT (no capacity now), RETRY (never reached DRS) or UNKNOWN
     (it may have started)."""
+    if isinstance(err, AssumeRoleError):  # STS refused: the call never reached DRS
+        return RETRY
     if isinstance(err, ClientError):
         code, _ = drs_error(err)
         status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
@@ -364,8 +366,8 @@ class Launcher:
         settings: Settings,
         store: ExecutionStore,
         dynamodb: Any,
-        start_drs: Callable[[str], Any],
-        read_drs: Callable[[str], Any],
+        start_drs: DrsClientFor,
+        read_drs: DrsClientFor,
         polling_items: Callable[[], Iterable[Mapping[str, Any]]] = lambda: (),
         on_terminal: Callable[[Execution], None] = lambda _: None,
         on_changed: Callable[[str], None] = lambda _: None,
@@ -391,20 +393,21 @@ class Launcher:
         )
         self.capacity = CapacityKeeper(
             self.quota,
-            read_drs=lambda key: read_drs(key[1]),
+            read_drs=read_drs,
             refresh_seconds=settings.capacity_refresh_seconds,
             lookback_seconds=settings.capacity_lookback_seconds,
             stale_seconds=max(60.0, 3 * settings.finder_period_seconds),
             clock=clock,
+            own_account=settings.account_id,
         )
-        self._account = settings.account_id or "self"
 
     @property
     def claim_timeout(self) -> float:
         return self.settings.launch_claim_timeout_seconds
 
     def capacity_key(self, wave: Wave) -> Key:
-        return (self._account, wave.Region)
+        """The wave's account-region; one naming the daemon's own account shares its quota."""
+        return wave.target().own(self.settings.account_id)
 
     @staticmethod
     def ticket(execution: Execution, wave: Wave) -> str:
@@ -660,7 +663,7 @@ class Launcher:
     ) -> StartResult:
         started = time.perf_counter()
         try:
-            client = self._start_drs(wave.Region)
+            client = await self._start_drs(wave.target())
             response = await asyncio.wait_for(
                 client.start_recovery(
                     sourceServers=[{"sourceServerID": s} for s in servers],
@@ -695,7 +698,7 @@ class Launcher:
         if not tokens:
             return None
         since = (wave.LaunchFirstClaimedAt or execution.StartTime) - LOOKBACK_SECONDS
-        client = self._read_drs(wave.Region)
+        client = await self._read_drs(wave.target())
         filters = {"fromDate": iso_utc(since)}
         found: dict[str, list[dict[str, Any]]] = {}  # token -> its jobs (a split wave has several)
         async with aclosing(describe_job_pages(client, wave.Region, filters, LISTING_PAGE_SIZE)) as pages:
