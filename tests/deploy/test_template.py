@@ -38,8 +38,8 @@ DOCKERFILE = REPO / "Dockerfile"
 CODE_DIR = REPO / "poller"
 
 # Services whose calls are scanned in the code and whose grants must match them exactly.
-SCANNED_SERVICES = ("dynamodb", "drs", "events")
-IAM_PREFIX = {"dynamodb": "dynamodb", "drs": "drs", "events": "events"}
+SCANNED_SERVICES = ("dynamodb", "drs", "events", "sts")
+IAM_PREFIX = {"dynamodb": "dynamodb", "drs": "drs", "events": "events", "sts": "sts"}
 
 # Table administration: `poller init-tables` and the local demo create/wait for/delete tables against
 # moto or with an administrator's credentials. The deployed task never does: CloudFormation owns the
@@ -221,7 +221,12 @@ NOT_AWS_RECEIVERS = frozenset({"request", "req"})
 # makes the real client call, which the scanner finds there.
 
 # Receiver-name hints that settle operations several scanned services share (tag_resource ...).
-SERVICE_HINTS = {"drs": ("drs",), "dynamodb": ("dynamo", "ddb", "table", "_db"), "events": ("event", "bus")}
+SERVICE_HINTS = {
+    "drs": ("drs",),
+    "dynamodb": ("dynamo", "ddb", "table", "_db"),
+    "events": ("event", "bus"),
+    "sts": ("sts",),
+}
 
 
 # ------------------------------------------------------------------------------ template helpers
@@ -557,8 +562,16 @@ def test_no_action_wildcards_and_no_not_action() -> None:
     assert not offenders, offenders
 
 
+def _assumes_member_roles(st: dict[str, Any]) -> bool:
+    """The one grant outside this account: the member role, in the listed accounts only."""
+    pinned = _condition(st, "StringEquals", "aws:ResourceAccount") == {"Ref": "MemberAccountIds"}
+    return as_list(st["Action"]) == ["sts:AssumeRole"] and pinned
+
+
 def test_resource_arns_stay_in_this_account() -> None:
     for role, st in all_policy_statements():
+        if _assumes_member_roles(st):
+            continue
         for res in as_list(st.get("Resource", [])):
             if isinstance(res, dict) and "Fn::Sub" in res:
                 sub = res["Fn::Sub"]
