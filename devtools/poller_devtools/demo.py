@@ -100,6 +100,7 @@ def scaled_settings(
             dynamodb_endpoint_url=moto_url,
             events_endpoint_url=moto_url,
             drs_endpoint_url=drssim_url,
+            sts_endpoint_url=moto_url,  # a plan wave's AccountId: moto's STS AssumeRole
             drs_regions=list(REGIONS),
             http_host="127.0.0.1",
             http_port=options.port if port is None else port,
@@ -524,7 +525,9 @@ def _print_banner(
 @contextmanager
 def local_backends(options: DemoOptions) -> Iterator[tuple[str, Any]]:
     """moto and drssim in this process, on 127.0.0.1 only, with placeholder credentials."""
+    from drssim.accounts import Accounts
     from drssim.launch_events import EventOptions
+    from drssim.state import ACCOUNT_ID
     from drssim.testing import running_simulator
 
     from poller_devtools.local import running_moto_server, use_local_credentials
@@ -539,6 +542,7 @@ def local_backends(options: DemoOptions) -> Iterator[tuple[str, Any]]:
                 time_scale=options.time_scale,
                 seed=options.seed,
                 events=EventOptions(moto_url) if options.launch_events else None,
+                accounts=Accounts(ACCOUNT_ID, sts_endpoint_url=moto_url),  # drssim tells accounts apart
             )
         )
         yield moto_url, sim

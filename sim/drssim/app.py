@@ -107,6 +107,7 @@ async def drs_handler(request: web.Request) -> web.Response:
     region = region_from_auth(request.headers.get("Authorization"))
     wall, t0 = time.time(), time.perf_counter()
     body = _parse_body(await request.read())
+    account: str | None = None
     try:
         account = await _account(sim, request)
         resp = await _dispatch(sim, operation, region, body, account)
@@ -118,7 +119,7 @@ async def drs_handler(request: web.Request) -> web.Response:
         resp = error_response(DrsError("InternalServerException", "Internal error in drssim", 500))
         outcome = "InternalServerException"
     ms = (time.perf_counter() - t0) * 1000
-    sim.calls.add(operation, region, wall, _count_job_ids(operation, body), outcome, resp.status, ms)
+    sim.calls.add(operation, region, wall, _count_job_ids(operation, body), outcome, resp.status, ms, account)
     return resp
 
 

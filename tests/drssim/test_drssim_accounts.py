@@ -60,6 +60,8 @@ def test_each_account_has_its_own_jobs_arns_and_quota(sim: RunningSimulator) -> 
     truth = {j["jobID"]: j["account"] for j in sim.control.truth()}
     assert truth == {own_job["jobID"]: ACCOUNT_ID, member_job["jobID"]: MEMBER}
     assert [j["jobID"] for j in sim.control.truth(account=MEMBER)] == [member_job["jobID"]]
+    calls = [(c["operation"], c["account"]) for c in sim.control.calls(operation="StartRecovery")]
+    assert calls == [("StartRecovery", ACCOUNT_ID), ("StartRecovery", MEMBER), ("StartRecovery", MEMBER)]
 
 
 def test_an_sts_endpoint_names_the_account_of_assumed_role_credentials() -> None:
