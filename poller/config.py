@@ -186,7 +186,7 @@ class Settings(BaseSettings):
     account_id: str | None = Field(
         None,
         pattern=r"^[0-9]{12}$",
-        description="The daemon's own AWS account, to name it in capacity reasons and metrics",
+        description="The daemon's own AWS account: names it in reasons and metrics; a wave naming it uses the daemon's credentials",
     )
     drs_max_concurrent_jobs: int = Field(
         20, ge=1, description="DRS quota: concurrent jobs per account-region (documented default 20)"
