@@ -21,6 +21,7 @@ from aiohttp import web
 from botocore.exceptions import BotoCoreError, ClientError
 
 from poller.api.errors import ApiError, json_response
+from poller.api.lookup import read_execution
 from poller.api.operators import operator_wave_fields
 from poller.api.plans import bad_token, page_start
 from poller.api.requests import (
@@ -39,7 +40,7 @@ from poller.aws.clients import DrsClientFor, UnknownRegionError
 from poller.aws.drs import describe_jobs, drs_error
 from poller.config import Settings
 from poller.domain.cancel import AlreadyFinished, CancelRefused, cancel_execution
-from poller.domain.model import Execution, MalformedItemError, Server, Wave
+from poller.domain.model import Execution, Server, Wave
 from poller.domain.statuses import ExecutionStatus, ExecutionType, WaveStatus
 from poller.domain.targets import DrsTarget, target_fields
 from poller.store.dynamodb import ConditionFailed
@@ -211,15 +212,9 @@ class ExecutionHandlers:
 
     async def _cancel(self, execution_id: str, terminate: bool) -> Execution:
         for _ in range(MAX_CANCEL_ATTEMPTS):
+            execution = await read_execution(self.store, execution_id)
             try:
-                execution = await self.store.get(execution_id)
                 cancelled = cancel_execution(execution, self.clock(), terminate)
-            except ExecutionNotFound:
-                raise ApiError(404, f"execution {execution_id!r} does not exist", "executionId") from None
-            except MalformedItemError as err:
-                raise ApiError(
-                    409, f"execution item is malformed ({err.field}: {err.reason})", err.field
-                ) from None
             except AlreadyFinished as err:
                 raise ApiError(409, str(err), "status") from None
             except CancelRefused as err:

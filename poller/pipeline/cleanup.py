@@ -27,17 +27,16 @@ from poller.aws.clients import DrsClientFor, UnknownRegionError
 from poller.aws.drs import LISTING_PAGE_SIZE, DrsError, describe_job_pages, drs_error
 from poller.config import Settings
 from poller.domain import cleanup as rules
-from poller.domain.model import Execution, MalformedItemError, to_dynamo_number
+from poller.domain.model import Execution, to_dynamo_number
 from poller.domain.targets import DrsTarget
 from poller.pipeline.batch import JobStatusBatcher
 from poller.pipeline.launch import LOOKBACK_SECONDS, classify_start_error, iso_utc
-from poller.pipeline.schedule import QUARANTINE_SECONDS
+from poller.pipeline.quarantine import Quarantine
 from poller.store.dynamodb import DynamoDBError, timed_dynamodb_call
 from poller.store.executions import (
     CLEANUP_DUE,
     CLEANUP_QUEUE,
     CLEANUP_QUEUE_VALUE,
-    ExecutionNotFound,
     ExecutionStore,
     WriteConflict,
 )
@@ -93,13 +92,12 @@ class Cleaner:
         self._read_drs = read_drs
         self._clock = clock
         self._limit = asyncio.Semaphore(8)
-        self._quarantine: dict[str, float] = {}
+        self._quarantine = Quarantine(clock)
 
     async def tick(self) -> None:
         now = self._clock()
         ids = await due_cleanups(self._db, self.settings.table_name, now)
-        self._quarantine = {k: t for k, t in self._quarantine.items() if t > now}
-        ids = [i for i in ids if i not in self._quarantine]
+        ids = self._quarantine.admit(ids)
         if ids:
             await asyncio.gather(*(self._guarded(i) for i in ids))
 
@@ -125,15 +123,7 @@ class Cleaner:
         return execution
 
     async def _load(self, execution_id: str) -> Execution | None:
-        try:
-            return await self.store.get(execution_id)
-        except ExecutionNotFound:
-            return None
-        except MalformedItemError as err:
-            self._quarantine[execution_id] = self._clock() + QUARANTINE_SECONDS
-            metrics.MALFORMED_ITEMS.inc()
-            log.error("malformed_item", key=err.key, field=err.field, reason=err.reason)
-            return None
+        return await self._quarantine.load(self.store, execution_id)
 
     async def _save(self, updated: Execution, base: Execution) -> Execution | None:
         if updated == base:

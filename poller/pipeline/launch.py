@@ -72,7 +72,7 @@ from poller.domain.capacity import (
     wait_expired,
 )
 from poller.domain.completion import execution_outcome
-from poller.domain.model import Execution, MalformedItemError, Wave
+from poller.domain.model import Execution, Wave
 from poller.domain.operators import Gate, launch_gate, pause_waves, servers_to_launch
 from poller.domain.statuses import (
     TERMINAL_EXECUTION,
@@ -84,11 +84,10 @@ from poller.domain.statuses import (
 from poller.domain.trackable import DATA_ERRORS, MAX_REASON_CHARS, MAX_SERVER_REASON_CHARS, abandoned
 from poller.pipeline.admission import CapacityKeeper, Key, Place
 from poller.pipeline.find import find_polling_executions
-from poller.pipeline.schedule import QUARANTINE_SECONDS
+from poller.pipeline.quarantine import Quarantine
 from poller.store.dynamodb import DynamoDBError
 from poller.store.executions import (
     PENDING_WAVES,
-    ExecutionNotFound,
     ExecutionStore,
     InvalidWrite,
     WriteConflict,
@@ -385,7 +384,7 @@ class Launcher:
         self._clock = clock
         self._on_paused = on_paused
         self._limit = asyncio.Semaphore(16)
-        self._quarantine: dict[str, float] = {}  # malformed items: id -> when to look again
+        self._quarantine = Quarantine(clock)  # malformed items, left alone for a while
         self.quota = Quota(
             max_jobs=settings.drs_max_concurrent_jobs,
             max_servers=settings.drs_max_servers_in_jobs,
@@ -456,8 +455,7 @@ class Launcher:
         for item in self._polling_items():
             if "ExecutionId" in item and _may_have_pending_wave(item):
                 ids.append(str(item["ExecutionId"]))
-        self._quarantine = {k: t for k, t in self._quarantine.items() if t > now}
-        ids = [i for i in dict.fromkeys(ids) if i not in self._quarantine]
+        ids = self._quarantine.admit(ids)
         if ids:
             await asyncio.gather(*(self._guarded(i) for i in ids))
 
@@ -468,14 +466,7 @@ class Launcher:
             except DynamoDBError as err:
                 log.error("launch_failed", execution_id=execution_id, error=str(err))
             except DATA_ERRORS as err:  # its data: every tick would crash the same way
-                self._quarantine[execution_id] = self._clock() + QUARANTINE_SECONDS
-                metrics.MALFORMED_ITEMS.inc()
-                log.error(
-                    "malformed_item",
-                    key=execution_id,
-                    field="<item>",
-                    reason=f"launch crashed: {err!r}"[:500],
-                )
+                self._quarantine.hold(execution_id, "<item>", f"launch crashed: {err!r}"[:500])
 
     async def launch(self, execution_id: str) -> Execution | None:
         """Claim, start and record every wave of this execution that may start now.
@@ -502,16 +493,7 @@ class Launcher:
         return execution
 
     async def _load(self, execution_id: str) -> Execution | None:
-        try:
-            return await self.store.get(execution_id)
-        except ExecutionNotFound:
-            return None
-        except MalformedItemError as err:
-            # logged and counted once, then left alone for a while (not re-read every tick)
-            self._quarantine[execution_id] = self._clock() + QUARANTINE_SECONDS
-            metrics.MALFORMED_ITEMS.inc()
-            log.error("malformed_item", key=err.key, field=err.field, reason=err.reason)
-            return None
+        return await self._quarantine.load(self.store, execution_id)
 
     async def _give_up(self, execution: Execution, err: InvalidWrite) -> Execution | None:
         """DynamoDB refuses this item for good (e.g. it would exceed 400 KB): end it FAILED with
