@@ -39,6 +39,9 @@ FAST_INTERVALS: dict[str, Any] = {
     "lease_seconds": 2.0,
     "heartbeat_seconds": 0.5,
     "idle_write_seconds": 0.5,
+    # a launch waiting on a job that just ended (a retried server) re-reads DRS within half a
+    # second, not the production 10 s: a test's bounded wait must not race the refresh period
+    "capacity_refresh_seconds": 0.5,
 }
 
 
