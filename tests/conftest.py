@@ -45,6 +45,13 @@ FAST_INTERVALS: dict[str, Any] = {
 }
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` first (a stable sort: the rest keep their order). Under xdist
+    (``make test``) the workers start them at once, so none of them is the last to start while
+    the other workers sit idle; a plain run is only reordered."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _local_credentials() -> None:
     use_local_credentials()

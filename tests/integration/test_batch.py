@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.integration]
 STEADY_POLLS = 100  # two more polls of each of the 50 executions
 
 
+@pytest.mark.slow
 async def test_fifty_executions_in_two_regions_share_describe_jobs_calls(
     dynamodb: Any, tables: Tables, sim: RunningSimulator, make_settings: Any
 ) -> None:
