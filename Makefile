@@ -30,7 +30,7 @@ unit: $(STAMP)
 
 # The suite is mostly waits on moto and drssim over sockets: TEST_WORKERS processes (pytest-xdist)
 # each run their own servers on free ports; tests marked slow start first (tests/conftest.py).
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 3
 
 test: lint typecheck $(STAMP)
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist load

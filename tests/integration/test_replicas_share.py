@@ -30,7 +30,7 @@ QUIET = {
     "interval_default_seconds": 2.0,
     "idle_write_seconds": 120.0,
     "finder_period_seconds": 1.0,
-    "lease_seconds": 15.0,
+    "lease_seconds": 30.0,
     "heartbeat_seconds": 2.0,
 }
 
