@@ -109,6 +109,9 @@ def scaled_settings(
             log_format="json",
             finder_period_seconds=min(1.0, scaled("finder_period_seconds", 0.2)),
             batch_window_seconds=scaled("batch_window_seconds", 0.02),
+            # a wave waiting for the drill's servers to leave their job sees it within a few
+            # simulated minutes, not after the production 10 s (over an hour at 600x)
+            capacity_refresh_seconds=scaled("capacity_refresh_seconds", 0.2),
             timeout_seconds=max(60.0, scaled("timeout_seconds", 0.0) * 1.5),
             shutdown_grace_seconds=5.0,
             launch_events_queue_url=queue_url,
