@@ -28,8 +28,12 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
+# The suite is mostly waits on moto and drssim over sockets: TEST_WORKERS processes (pytest-xdist)
+# each run their own servers on free ports; tests marked slow start first (tests/conftest.py).
+TEST_WORKERS ?= 3
+
 test: lint typecheck $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist load
 
 # The container path for real, on a Docker engine (skipped, saying why, when none answers): builds
 # the images, runs the compose stack, a DRILL and a RECOVERY through the API, every dashboard query

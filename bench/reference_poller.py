@@ -76,7 +76,7 @@ class Reference:
                 execution = await self.store.get(str(item["ExecutionId"]))
                 jobs: dict[str, Any] = {}
                 for wave in execution.Waves:  # one DescribeJobs per wave, as the plan's Lambda does
-                    ids = jobs_to_request(execution.model_copy(update={"Waves": [wave]})).get(wave.Region)
+                    ids = jobs_to_request(execution.model_copy(update={"Waves": [wave]})).get(wave.target())
                     if not ids:
                         continue
                     self.stats["drs_calls"] += 1

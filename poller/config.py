@@ -20,11 +20,15 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from poller.domain.phases import PollingIntervals
+from poller.domain.targets import ACCOUNT_ID_RE, role_arn
 from poller.runtime.responsiveness import Responsiveness
 
 DEFAULT_CONFIG_FILE = Path("config/poller.env")
 #: AWS region names (us-east-1, us-gov-west-1, ap-southeast-3, ...), matched in full
 AWS_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+#: IAM role ARNs (any partition), matched in full
+ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}")
+DEFAULT_MEMBER_ROLE_ARN = "arn:aws:iam::{account}:role/drs-execution-poller"
 #: The shortest poll interval, finder period or heartbeat accepted: below, the loop only spins
 MIN_PERIOD_SECONDS = 0.01
 
@@ -191,7 +195,7 @@ class Settings(BaseSettings):
     account_id: str | None = Field(
         None,
         pattern=r"^[0-9]{12}$",
-        description="The daemon's own AWS account, to name it in capacity reasons and metrics",
+        description="The daemon's own AWS account: names it in reasons and metrics; a wave naming it uses the daemon's credentials",
     )
     drs_max_concurrent_jobs: int = Field(
         20, ge=1, description="DRS quota: concurrent jobs per account-region (documented default 20)"
@@ -220,6 +224,34 @@ class Settings(BaseSettings):
         gt=0,
         description="Age of the oldest job the first capacity read looks for (DescribeJobs by date)",
     )
+    # member accounts: a wave with AccountId is run there through an assumed role (poller/aws/clients.py)
+    member_role_arn: str = Field(
+        DEFAULT_MEMBER_ROLE_ARN,
+        description="Role assumed in a wave's AccountId; {account} is replaced by the account ID",
+    )
+    member_role_arns: dict[str, str] = Field(
+        default_factory=dict,
+        description='Per-account role overrides, a JSON map {"111122223333": "arn:aws:iam::111122223333:role/x"}',
+    )
+    member_role_session_name: str = Field(
+        "drs-execution-poller",
+        pattern=r"^[\w+=,.@-]{2,64}$",
+        description="RoleSessionName of the assumed roles (shows in the member accounts' CloudTrail)",
+    )
+    member_role_external_id: str | None = Field(
+        None,
+        min_length=2,
+        max_length=1224,
+        pattern=r"^[\w+=,.@:/-]+$",
+        description="ExternalId sent with AssumeRole, when the member roles' trust policy requires one",
+    )
+    member_role_duration_seconds: int = Field(
+        3600,
+        ge=900,
+        le=43200,
+        description="Lifetime of assumed-role credentials (renewed 15 min before they expire)",
+    )
+    sts_endpoint_url: str | None = Field(None, description="Override for STS, e.g. a moto server")
     # drill cleanup (poller/pipeline/cleanup.py)
     cleanup_claim_timeout_seconds: float = Field(
         120.0, ge=1, description="Age of a cleanup claim after which DRS is searched for its TERMINATE job"
@@ -261,6 +293,27 @@ class Settings(BaseSettings):
             raise ValueError(f"{region!r} is not an AWS region name (like us-east-1)")
         return region
 
+    @field_validator("member_role_arn")
+    @classmethod
+    def _role_template(cls, template: str) -> str:
+        try:
+            sample = template.format(account="111122223333")
+        except (KeyError, IndexError, ValueError) as err:
+            raise ValueError(f"only the placeholder {{account}} may appear ({err!r})") from None
+        if "{account}" not in template or not ROLE_ARN.fullmatch(sample):
+            raise ValueError(f"must be a role ARN naming {{account}}, like {DEFAULT_MEMBER_ROLE_ARN}")
+        return template
+
+    @field_validator("member_role_arns")
+    @classmethod
+    def _role_overrides(cls, roles: dict[str, str]) -> dict[str, str]:
+        for account, arn in roles.items():
+            if not ACCOUNT_ID_RE.fullmatch(account):
+                raise ValueError(f"key {account!r} is not a 12-digit AWS account ID")
+            if not ROLE_ARN.fullmatch(arn):
+                raise ValueError(f"{arn!r} (for {account}) is not an IAM role ARN")
+        return roles
+
     @model_validator(mode="after")
     def _token_off_loopback(self) -> Settings:
         if self.http_host not in ("127.0.0.1", "localhost", "::1") and not self.api_token:
@@ -277,6 +330,10 @@ class Settings(BaseSettings):
                 f"({self.lease_seconds} s), or one slow renewal makes other replicas take over"
             )
         return self
+
+    def member_role(self, account: str) -> str:
+        """The role ARN the daemon assumes to reach ``account``."""
+        return role_arn(self.member_role_arn, self.member_role_arns, account)
 
     def intervals(self) -> PollingIntervals:
         return PollingIntervals(

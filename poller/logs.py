@@ -40,3 +40,6 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    # a failed AssumeRole is logged once per streak by poller.aws.clients, without the traceback
+    # aiobotocore would print on every retry
+    logging.getLogger("aiobotocore.credentials").setLevel(logging.ERROR)

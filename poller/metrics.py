@@ -217,6 +217,12 @@ DRS_CAPACITY_IN_USE = Gauge(
     "Active DRS jobs and their source servers (resource=jobs|servers) per account and region, as last known",
     ["account", "region", "resource"],
 )
+ASSUME_ROLE_CALLS = Counter(
+    "poller_assume_role_calls_total",
+    "AssumeRole calls for member accounts (a wave's AccountId), by account and outcome: ok, or STS's "
+    "error code (AccessDenied: the member role's trust policy or the task role's sts:AssumeRole)",
+    ["account", "outcome"],
+)
 REPLICAS_LIVE = Gauge("poller_replicas_live", "Live replicas (this one included), from the membership record")
 REPLICA_SHARE = Gauge(
     "poller_replica_share", "Executions this replica should track: POLLING executions / live replicas"

@@ -39,7 +39,17 @@ FAST_INTERVALS: dict[str, Any] = {
     "lease_seconds": 2.0,
     "heartbeat_seconds": 0.5,
     "idle_write_seconds": 0.5,
+    # a launch waiting on a job that just ended (a retried server) re-reads DRS within half a
+    # second, not the production 10 s: a test's bounded wait must not race the refresh period
+    "capacity_refresh_seconds": 0.5,
 }
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` first (a stable sort: the rest keep their order). Under xdist
+    (``make test``) the workers start them at once, so none of them is the last to start while
+    the other workers sit idle; a plain run is only reordered."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session", autouse=True)

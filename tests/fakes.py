@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 import botocore.session
 from aiobotocore.paginate import AioPaginator
 
 from poller.domain.model import Execution
+from poller.domain.targets import DrsTarget
 
 
 class DescribesJobs(Protocol):
@@ -71,3 +72,15 @@ class FixedAnswers(AnswersJobs):
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         future.set_result(self.answer)
         return future
+
+
+TARGET = DrsTarget(None, "us-east-1")  # the daemon's own account in us-east-1
+
+
+def drs_for(drs: Any) -> Callable[[DrsTarget], Awaitable[Any]]:
+    """The batcher's client lookup, answering ``drs`` for every account-region."""
+
+    async def client_for(_target: DrsTarget) -> Any:
+        return drs
+
+    return client_for

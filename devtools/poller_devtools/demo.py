@@ -100,6 +100,7 @@ def scaled_settings(
             dynamodb_endpoint_url=moto_url,
             events_endpoint_url=moto_url,
             drs_endpoint_url=drssim_url,
+            sts_endpoint_url=moto_url,  # a plan wave's AccountId: moto's STS AssumeRole
             drs_regions=list(REGIONS),
             http_host="127.0.0.1",
             http_port=options.port if port is None else port,
@@ -108,6 +109,9 @@ def scaled_settings(
             log_format="json",
             finder_period_seconds=min(1.0, scaled("finder_period_seconds", 0.2)),
             batch_window_seconds=scaled("batch_window_seconds", 0.02),
+            # a wave waiting for the drill's servers to leave their job sees it within a few
+            # simulated minutes, not after the production 10 s (over an hour at 600x)
+            capacity_refresh_seconds=scaled("capacity_refresh_seconds", 0.2),
             timeout_seconds=max(60.0, scaled("timeout_seconds", 0.0) * 1.5),
             shutdown_grace_seconds=5.0,
             launch_events_queue_url=queue_url,
@@ -524,7 +528,9 @@ def _print_banner(
 @contextmanager
 def local_backends(options: DemoOptions) -> Iterator[tuple[str, Any]]:
     """moto and drssim in this process, on 127.0.0.1 only, with placeholder credentials."""
+    from drssim.accounts import Accounts
     from drssim.launch_events import EventOptions
+    from drssim.state import ACCOUNT_ID
     from drssim.testing import running_simulator
 
     from poller_devtools.local import running_moto_server, use_local_credentials
@@ -539,6 +545,7 @@ def local_backends(options: DemoOptions) -> Iterator[tuple[str, Any]]:
                 time_scale=options.time_scale,
                 seed=options.seed,
                 events=EventOptions(moto_url) if options.launch_events else None,
+                accounts=Accounts(ACCOUNT_ID, sts_endpoint_url=moto_url),  # drssim tells accounts apart
             )
         )
         yield moto_url, sim

@@ -27,6 +27,7 @@ from poller.api.executions import ExecutionHandlers
 from poller.api.history import HistoryHandlers
 from poller.api.operators import OperatorHandlers, add_operator_routes
 from poller.api.plans import PlanHandlers
+from poller.aws.clients import DrsClientFor
 from poller.config import Settings
 from poller.domain.model import Execution
 from poller.store.executions import ExecutionStore
@@ -40,8 +41,8 @@ def add_api_routes(
     settings: Settings,
     dynamodb: Any,
     store: ExecutionStore,
-    read_drs: Callable[[str], Any],
-    mutate_drs: Callable[[str], Any],
+    read_drs: DrsClientFor,
+    mutate_drs: DrsClientFor,
     on_terminal: Callable[[Execution], None],
     clock: Callable[[], float] = time.time,
 ) -> None:

@@ -26,12 +26,13 @@ from pydantic import Field
 from poller.api.errors import ApiError, json_response
 from poller.api.lookup import read_execution
 from poller.api.requests import Request, read_json_object, validated
-from poller.aws.clients import UnknownRegionError
+from poller.aws.clients import DrsClientFor, UnknownRegionError
 from poller.aws.drs import describe_jobs, drs_error
 from poller.config import Settings
 from poller.domain import cleanup as rules
 from poller.domain.evidence import recovery_report
 from poller.domain.model import Execution, MalformedItemError
+from poller.domain.targets import DrsTarget, target_fields
 from poller.pipeline.cleanup import due_cleanups
 from poller.store.executions import ExecutionNotFound, ExecutionStore, WriteConflict
 
@@ -53,7 +54,7 @@ class CleanupHandlers:
     settings: Settings
     dynamodb: Any
     store: ExecutionStore
-    read_drs: Callable[[str], Any]
+    read_drs: DrsClientFor
     clock: Callable[[], float] = time.time
 
     async def _execution(self, request: web.Request) -> Execution:
@@ -97,7 +98,8 @@ class CleanupHandlers:
         errors: list[dict[str, str]] = []
         for region in self.settings.drs_regions:
             try:
-                pages = self.read_drs(region).get_paginator("describe_recovery_instances").paginate()
+                client = await self.read_drs(DrsTarget(None, region))  # the daemon's own account
+                pages = client.get_paginator("describe_recovery_instances").paginate()
                 async for page in pages:
                     for instance in page.get("items", []):
                         rid = instance.get("recoveryInstanceID")
@@ -140,18 +142,18 @@ class CleanupHandlers:
     # ---- GET /executions/{id}/report ----------------------------------------------------
     async def report(self, request: web.Request) -> web.Response:
         execution = await self._execution(request)
-        job_ids: dict[str, set[str]] = {}
+        job_ids: dict[DrsTarget, set[str]] = {}
         for wave in execution.Waves:
             for server in wave.Servers:
                 if server.RecoveryJobId:
-                    job_ids.setdefault(wave.Region, set()).add(server.RecoveryJobId)
+                    job_ids.setdefault(wave.target(), set()).add(server.RecoveryJobId)
         jobs: dict[str, Any] = {}
         logs: dict[str, list[Any]] = {}
         errors: list[dict[str, str]] = []
-        for region, ids in sorted(job_ids.items()):
+        for target, ids in sorted(job_ids.items(), key=lambda item: item[0].sort_key()):
             try:
-                client = self.read_drs(region)
-                jobs.update(await describe_jobs(client, region, ids))
+                client = await self.read_drs(target)
+                jobs.update(await describe_jobs(client, target.region, ids))
                 for job_id in sorted(ids):
                     items: list[Any] = []
                     async for page in client.get_paginator("describe_job_log_items").paginate(jobID=job_id):
@@ -159,7 +161,7 @@ class CleanupHandlers:
                     logs[job_id] = items
             except (ClientError, BotoCoreError, UnknownRegionError) as err:
                 code, message = drs_error(err)
-                errors.append({"region": region, "error": f"{code}: {message}"})
+                errors.append({**target_fields(target), "error": f"{code}: {message}"})
         report = recovery_report(execution, jobs, logs)
         report["Errors"] = errors
         return json_response(report)

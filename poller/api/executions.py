@@ -21,6 +21,7 @@ from aiohttp import web
 from botocore.exceptions import BotoCoreError, ClientError
 
 from poller.api.errors import ApiError, json_response
+from poller.api.lookup import read_execution
 from poller.api.operators import operator_wave_fields
 from poller.api.plans import bad_token, page_start
 from poller.api.requests import (
@@ -35,11 +36,13 @@ from poller.api.requests import (
     read_json_object,
     validated,
 )
+from poller.aws.clients import DrsClientFor, UnknownRegionError
 from poller.aws.drs import describe_jobs, drs_error
 from poller.config import Settings
 from poller.domain.cancel import AlreadyFinished, CancelRefused, cancel_execution
-from poller.domain.model import Execution, MalformedItemError, Server, Wave
+from poller.domain.model import Execution, Server, Wave
 from poller.domain.statuses import ExecutionStatus, ExecutionType, WaveStatus
+from poller.domain.targets import DrsTarget, target_fields
 from poller.store.dynamodb import ConditionFailed
 from poller.store.executions import ExecutionNotFound, ExecutionStore, WriteConflict
 from poller.store.lease import is_replica_record
@@ -73,6 +76,7 @@ def execution_from_plan(
             Wave(
                 WaveName=name,
                 Region=raw.Region,
+                AccountId=raw.AccountId,
                 Status=WaveStatus.PENDING,
                 Servers=[Server(SourceServerId=s) for s in raw.SourceServerIds],
                 DependsOn=deps or None,
@@ -105,8 +109,8 @@ class ExecutionHandlers:
     dynamodb: Any
     store: ExecutionStore
     plans: PlanStore
-    read_drs: Callable[[str], Any]
-    mutate_drs: Callable[[str], Any]
+    read_drs: DrsClientFor
+    mutate_drs: DrsClientFor
     on_terminal: Callable[[Execution], None]
     clock: Callable[[], float] = time.time
 
@@ -208,15 +212,9 @@ class ExecutionHandlers:
 
     async def _cancel(self, execution_id: str, terminate: bool) -> Execution:
         for _ in range(MAX_CANCEL_ATTEMPTS):
+            execution = await read_execution(self.store, execution_id)
             try:
-                execution = await self.store.get(execution_id)
                 cancelled = cancel_execution(execution, self.clock(), terminate)
-            except ExecutionNotFound:
-                raise ApiError(404, f"execution {execution_id!r} does not exist", "executionId") from None
-            except MalformedItemError as err:
-                raise ApiError(
-                    409, f"execution item is malformed ({err.field}: {err.reason})", err.field
-                ) from None
             except AlreadyFinished as err:
                 raise ApiError(409, str(err), "status") from None
             except CancelRefused as err:
@@ -229,37 +227,38 @@ class ExecutionHandlers:
 
     async def _terminate(self, execution: Execution) -> dict[str, Any]:
         """TerminateRecoveryInstances for every instance DRS (or our item) shows launched."""
-        instances: dict[str, set[str]] = {}
+        instances: dict[DrsTarget, set[str]] = {}
         errors: list[dict[str, str]] = []
-        jobs: dict[str, set[str]] = {}
+        jobs: dict[DrsTarget, set[str]] = {}
         for wave in execution.Waves:
             for server in wave.Servers:
                 if server.RecoveryJobId:
-                    jobs.setdefault(wave.Region, set()).add(server.RecoveryJobId)
+                    jobs.setdefault(wave.target(), set()).add(server.RecoveryJobId)
                 if server.InstanceId and server.Status == "LAUNCHED":
-                    instances.setdefault(wave.Region, set()).add(server.InstanceId)
-        for region, job_ids in jobs.items():
+                    instances.setdefault(wave.target(), set()).add(server.InstanceId)
+        for target, job_ids in jobs.items():
             try:
-                for found in await self._launched_instances(region, sorted(job_ids)):
-                    instances.setdefault(region, set()).add(found)
-            except (ClientError, BotoCoreError) as err:
+                for found in await self._launched_instances(target, sorted(job_ids)):
+                    instances.setdefault(target, set()).add(found)
+            except (ClientError, BotoCoreError, UnknownRegionError) as err:
                 code, message = drs_error(err)
-                errors.append({"region": region, "operation": "DescribeJobs", "error": f"{code}: {message}"})
+                errors.append(
+                    {**target_fields(target), "operation": "DescribeJobs", "error": f"{code}: {message}"}
+                )
         terminate_jobs: list[dict[str, str]] = []
-        for region, ids in sorted(instances.items()):
+        for target, ids in sorted(instances.items(), key=lambda item: item[0].sort_key()):
             ordered = sorted(ids)
             for i in range(0, len(ordered), TERMINATE_BATCH):
                 batch = ordered[i : i + TERMINATE_BATCH]
                 try:
-                    answer = await self.mutate_drs(region).terminate_recovery_instances(
-                        recoveryInstanceIDs=batch
-                    )
-                    terminate_jobs.append({"region": region, "jobId": str(answer["job"]["jobID"])})
-                except (ClientError, BotoCoreError) as err:
+                    client = await self.mutate_drs(target)
+                    answer = await client.terminate_recovery_instances(recoveryInstanceIDs=batch)
+                    terminate_jobs.append({**target_fields(target), "jobId": str(answer["job"]["jobID"])})
+                except (ClientError, BotoCoreError, UnknownRegionError) as err:
                     code, message = drs_error(err)
                     errors.append(
                         {
-                            "region": region,
+                            **target_fields(target),
                             "operation": "TerminateRecoveryInstances",
                             "error": f"{code}: {message}",
                         }
@@ -270,9 +269,9 @@ class ExecutionHandlers:
             "errors": errors,
         }
 
-    async def _launched_instances(self, region: str, job_ids: list[str]) -> list[str]:
+    async def _launched_instances(self, target: DrsTarget, job_ids: list[str]) -> list[str]:
         found: list[str] = []
-        for job in (await describe_jobs(self.read_drs(region), region, job_ids)).values():
+        for job in (await describe_jobs(await self.read_drs(target), target.region, job_ids)).values():
             for server in job.get("participatingServers", []):
                 if server.get("launchStatus") == "LAUNCHED" and server.get("recoveryInstanceID"):
                     found.append(str(server["recoveryInstanceID"]))

@@ -44,6 +44,8 @@ def validate_plan(body: dict[str, Any], regions: Sequence[str]) -> dict[str, Any
             "Region": wave.Region,
             "SourceServerIds": list(wave.SourceServerIds),
         }
+        if wave.AccountId is not None:
+            item["AccountId"] = wave.AccountId
         if wave.DependsOn:
             item["DependsOn"] = list(dict.fromkeys(wave.DependsOn))
         item.update(operator_wave_fields(wave))  # PauseBefore, OptionalServerIds: only when set

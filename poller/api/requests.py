@@ -42,6 +42,7 @@ from poller.api.errors import ApiError
 from poller.domain.model import REGION_NAME
 from poller.domain.statuses import ExecutionStatus
 from poller.domain.statuses import ExecutionType as ExecutionKind
+from poller.domain.targets import ACCOUNT_ID_RE
 
 ID_REGEX = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}"  # no '#': keeps room for record types (replica#)
 ID_PATTERN = re.compile(ID_REGEX)
@@ -257,6 +258,11 @@ class WaveRequest(Request):
     )
     Region: Annotated[str, AfterValidator(_whole(REGION_NAME_PATTERN))] = Field(
         max_length=64, description="be an AWS region name (like us-east-1) that this poller serves"
+    )
+    AccountId: Annotated[str, AfterValidator(_whole(ACCOUNT_ID_RE))] | None = Field(
+        default=None,
+        max_length=12,
+        description="be an AWS account ID of exactly 12 digits (the member account the wave recovers in)",
     )
     SourceServerIds: list[SourceServerId] = Field(
         min_length=1,

@@ -25,6 +25,7 @@ from poller.domain.statuses import (
     ServerStatus,
     WaveStatus,
 )
+from poller.domain.targets import DrsTarget
 
 JobsById = Mapping[str, Mapping[str, Any]]
 
@@ -69,15 +70,15 @@ class _Collector:
     unreadable: list[str] = field(default_factory=list)
 
 
-def jobs_to_request(execution: Execution) -> dict[str, list[str]]:
-    """Region → job IDs of the servers that still need DRS's word."""
-    wanted: dict[str, list[str]] = {}
+def jobs_to_request(execution: Execution) -> dict[DrsTarget, list[str]]:
+    """Account-region → job IDs of the servers that still need DRS's word."""
+    wanted: dict[DrsTarget, list[str]] = {}
     for wave in execution.Waves:
         if wave.Status != WaveStatus.LAUNCHING:
             continue
         for server in wave.Servers:
             if server.RecoveryJobId and not server_is_finished(server, execution.ExecutionType):
-                ids = wanted.setdefault(wave.Region, [])
+                ids = wanted.setdefault(wave.target(), [])
                 if server.RecoveryJobId not in ids:
                     ids.append(server.RecoveryJobId)
     return wanted

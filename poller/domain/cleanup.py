@@ -29,6 +29,7 @@ from typing import Any
 from poller.domain.itemsize import ITEM_LIMIT_BYTES, attribute_size, item_size
 from poller.domain.model import Execution, Server, execution_to_item
 from poller.domain.statuses import TERMINAL_EXECUTION, CleanupStatus, ExecutionType, ServerStatus
+from poller.domain.targets import DrsTarget
 from poller.domain.trackable import MAX_REASON_CHARS, MAX_SERVER_REASON_CHARS
 
 TERMINATE_BATCH = 200  # botocore drs model: RecoveryInstanceIDs max 200
@@ -189,23 +190,25 @@ def _open(server: Server) -> bool:
     )
 
 
-def refs(execution: Execution) -> Iterable[tuple[ServerRef, str, Server]]:
+def refs(execution: Execution) -> Iterable[tuple[ServerRef, DrsTarget, Server]]:
     for i, wave in enumerate(execution.Waves):
+        target = wave.target()
         for j, server in enumerate(wave.Servers):
-            yield (i, j), wave.Region, server
+            yield (i, j), target, server
 
 
-def termination_batches(execution: Execution) -> list[tuple[str, list[ServerRef]]]:
-    """Per region, the open targets in batches of at most TERMINATE_BATCH (region, then wave order)."""
+def termination_batches(execution: Execution) -> list[tuple[DrsTarget, list[ServerRef]]]:
+    """Per account-region, the open targets in batches of at most TERMINATE_BATCH (account-region,
+    then wave order)."""
     if cleanup_status(execution) not in ACTIVE:
         return []
-    by_region: dict[str, list[ServerRef]] = {}
-    for ref, region, server in refs(execution):
+    by_target: dict[DrsTarget, list[ServerRef]] = {}
+    for ref, target, server in refs(execution):
         if _open(server):
-            by_region.setdefault(region, []).append(ref)
+            by_target.setdefault(target, []).append(ref)
     return [
-        (region, found[k : k + TERMINATE_BATCH])
-        for region, found in sorted(by_region.items())
+        (target, found[k : k + TERMINATE_BATCH])
+        for target, found in sorted(by_target.items(), key=lambda item: item[0].sort_key())
         for k in range(0, len(found), TERMINATE_BATCH)
     ]
 
@@ -343,12 +346,12 @@ def adopt_terminate_jobs(
     return settle_cleanup(_update(execution, changes), now)
 
 
-def tracked_jobs(execution: Execution) -> dict[str, set[str]]:
-    """Region → TERMINATE job IDs with a server still waiting for its outcome."""
-    found: dict[str, set[str]] = {}
-    for _, region, server in refs(execution):
+def tracked_jobs(execution: Execution) -> dict[DrsTarget, set[str]]:
+    """Account-region → TERMINATE job IDs with a server still waiting for its outcome."""
+    found: dict[DrsTarget, set[str]] = {}
+    for _, target, server in refs(execution):
         if server.CleanupJobId is not None and not is_done(server):
-            found.setdefault(region, set()).add(server.CleanupJobId)
+            found.setdefault(target, set()).add(server.CleanupJobId)
     return found
 
 

@@ -85,6 +85,7 @@ def worst_case_execution_item(plan: Mapping[str, Any], launch_max_attempts: int 
             {
                 "WaveName": name,
                 "Region": str(raw["Region"]),
+                **({"AccountId": str(raw["AccountId"])} if raw.get("AccountId") else {}),
                 "Status": _longest([s.value for s in WaveStatus]),
                 "Servers": [_worst_server(s) for s in servers],
                 "StatusReason": max(_REASON, timeout_reason, key=len),

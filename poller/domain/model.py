@@ -22,6 +22,7 @@ from poller.domain.statuses import (
     ServerStatus,
     WaveStatus,
 )
+from poller.domain.targets import ACCOUNT_ID_PATTERN, DrsTarget
 
 REGION_NAME = r"[a-z]{2}(-[a-z]+)+-[0-9]"  # us-east-1, ap-southeast-2, us-gov-west-1
 REGION_PATTERN = rf"^{REGION_NAME}$"  # pydantic's regex engine: '$' is the end of the text
@@ -75,6 +76,7 @@ class Wave(_Model):
 
     WaveName: str = Field(min_length=1)
     Region: str = Field(pattern=REGION_PATTERN)
+    AccountId: str | None = Field(default=None, pattern=ACCOUNT_ID_PATTERN)  # None: the daemon's own
     Status: WaveStatus = WaveStatus.LAUNCHING
     Servers: list[Server] = Field(min_length=1)
     StatusReason: str | None = None
@@ -94,6 +96,10 @@ class Wave(_Model):
     @classmethod
     def _one_name_is_a_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    def target(self) -> DrsTarget:
+        """The DRS account-region of the wave's jobs."""
+        return DrsTarget.of(self)
 
     def depends_on(self) -> list[str]:
         return list(self.DependsOn or [])

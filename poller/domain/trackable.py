@@ -60,7 +60,7 @@ def untrackable(execution: Execution, regions: Collection[str] | None = None) ->
                 )
     wanted = jobs_to_request(execution)
     for w, wave in enumerate(execution.Waves):
-        if wave.Region not in wanted:
+        if wave.target() not in wanted:
             continue
         if regions is not None and wave.Region not in regions:
             return MalformedItemError(
@@ -68,7 +68,7 @@ def untrackable(execution: Execution, regions: Collection[str] | None = None) ->
             )
         for s, server in enumerate(wave.Servers):
             job_id = server.RecoveryJobId
-            if job_id is not None and job_id in wanted[wave.Region] and not is_job_id(job_id):
+            if job_id is not None and job_id in wanted[wave.target()] and not is_job_id(job_id):
                 return MalformedItemError(
                     key,
                     f"Waves.{w}.Servers.{s}.RecoveryJobId",

@@ -32,9 +32,10 @@ import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
 from poller import metrics
-from poller.aws.clients import UnknownRegionError
+from poller.aws.clients import DrsClientFor, UnknownRegionError
 from poller.aws.drs import LISTING_PAGE_SIZE, describe_job_pages, describe_jobs
 from poller.domain.capacity import Decision, Demand, Quota, Usage, Wait, active_jobs, admit
+from poller.domain.targets import DrsTarget
 
 log = structlog.get_logger("poller.pipeline.admission")
 
@@ -68,7 +69,7 @@ class _AccountRegion:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-Key = tuple[str, str]  # (account, region)
+Key = DrsTarget  # (account, region); the daemon's own account folded into None (DrsTarget.own)
 
 
 def _from_date(ts: float) -> str:
@@ -82,11 +83,12 @@ class CapacityKeeper:
     def __init__(
         self,
         quota: Quota,
-        read_drs: Callable[[Key], Any],
+        read_drs: DrsClientFor,
         refresh_seconds: float,
         lookback_seconds: float,
         stale_seconds: float,
         clock: Callable[[], float] = time.time,
+        own_account: str | None = None,
     ) -> None:
         self.quota = quota
         self._read_drs = read_drs
@@ -94,11 +96,11 @@ class CapacityKeeper:
         self._lookback = lookback_seconds
         self._stale = stale_seconds
         self._clock = clock
+        self._own = own_account  # names the daemon's own account in reasons and metrics
         self._state: dict[Key, _AccountRegion] = {}
 
-    @staticmethod
-    def where(key: Key) -> str:
-        return f"{key[0]}/{key[1]}"
+    def where(self, key: Key) -> str:
+        return key.where(self._own)
 
     def _of(self, key: Key) -> _AccountRegion:
         state = self._state.get(key)
@@ -174,12 +176,12 @@ class CapacityKeeper:
             state.read_at, state.stale = now, False
 
     async def _read(self, key: Key, state: _AccountRegion, now: float) -> dict[str, frozenset[str]]:
-        client = self._read_drs(key)
-        known = await describe_jobs(client, key[1], list(state.jobs)) if state.jobs else {}
+        client = await self._read_drs(key)
+        known = await describe_jobs(client, key.region, list(state.jobs)) if state.jobs else {}
         since = now - self._lookback if state.read_at is None else state.read_at - LISTING_OVERLAP_SECONDS
         listed: list[dict[str, Any]] = []
         async with aclosing(
-            describe_job_pages(client, key[1], {"fromDate": _from_date(since)}, LISTING_PAGE_SIZE)
+            describe_job_pages(client, key.region, {"fromDate": _from_date(since)}, LISTING_PAGE_SIZE)
         ) as pages:
             async for items in pages:
                 listed.extend(items)
@@ -187,7 +189,7 @@ class CapacityKeeper:
 
     def _publish(self, key: Key, state: _AccountRegion) -> None:
         usage = self.usage(key)
-        account, region = key
+        account, region = key.account_label(self._own), key.region
         metrics.WAVES_WAITING_FOR_CAPACITY.labels(account, region).set(len(state.queue))
         metrics.DRS_CAPACITY_IN_USE.labels(account, region, "jobs").set(usage.job_count)
         metrics.DRS_CAPACITY_IN_USE.labels(account, region, "servers").set(usage.server_count)

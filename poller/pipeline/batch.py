@@ -1,14 +1,15 @@
-"""Batch: coalesce every coroutine's job-status question into one DescribeJobs per region.
+"""Batch: coalesce every coroutine's job-status question into one DescribeJobs per account-region.
 
-Requests that arrive within ``window`` seconds of the first one in a region share a call
+Requests that arrive within ``window`` seconds of the first one for a
+:class:`~poller.domain.targets.DrsTarget` (account, region) share a call
 (deduplicated IDs, chunks of at most 1,000 — DRS's limit — with nextToken followed:
-``poller.aws.drs.describe_jobs``). The number of DRS calls therefore grows with regions and
-time, not with executions.
+``poller.aws.drs.describe_jobs``). The number of DRS calls therefore grows with account-regions
+and time, not with executions.
 
-Each region also keeps a clock: its calls start at least ``min_gap`` seconds apart (default: the
-window, which the window alone already ensures). Every request joins the region's next call, so
-a poll a launch-result event brings forward rides the timer polls' call when one is due, and
-what such polls can add is bounded: one call per ``min_gap`` per region. A longer gap trades
+Each account-region also keeps a clock: its calls start at least ``min_gap`` seconds apart
+(default: the window, which the window alone already ensures). Every request joins the next call,
+so a poll a launch-result event brings forward rides the timer polls' call when one is due, and
+what such polls can add is bounded: one call per ``min_gap`` per account-region. A longer gap trades
 how soon a woken poll is answered for fewer calls.
 
 One bad ID must not cost the others their answer: DRS refuses a whole call for one ID that is not
@@ -21,7 +22,7 @@ and never sent again: the tracker that asked quarantines its item.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from poller import metrics
 from poller.aws.drs import MAX_JOB_IDS_PER_CALL, DrsError, Job
 from poller.aws.drs import describe_jobs as describe_all_pages
+from poller.domain.targets import DrsTarget
 from poller.domain.trackable import is_job_id
 from poller.runtime.responsiveness import Responsiveness
 
@@ -39,7 +41,7 @@ log = structlog.get_logger("poller.pipeline.batch")
 #: Job IDs DRS refused that a batcher remembers (oldest forgotten first): a bound, not a budget
 MAX_REMEMBERED_REFUSALS = 10_000
 
-DrsClientFor = Callable[[str], Any]
+DrsClientFor = Callable[[DrsTarget], Awaitable[Any]]
 
 
 @dataclass
@@ -49,7 +51,7 @@ class _Batch:
 
 
 class JobStatusBatcher:
-    """One shared DescribeJobs per region and window; callers get only the jobs they asked for."""
+    """One shared DescribeJobs per account-region and window; callers get only the jobs they asked for."""
 
     def __init__(
         self,
@@ -62,8 +64,8 @@ class JobStatusBatcher:
         self._window = window
         self._min_gap = window if min_gap is None else min_gap
         self._wake_slice = wake_slice
-        self._open: dict[str, _Batch] = {}
-        self._last_call: dict[str, float] = {}  # loop time a region's latest call started
+        self._open: dict[DrsTarget, _Batch] = {}
+        self._last_call: dict[DrsTarget, float] = {}  # loop time an account-region's latest call started
         self._flushes: set[asyncio.Task[None]] = set()
         self._refused: dict[str, None] = {}  # insertion-ordered, so the oldest is dropped first
 
@@ -71,13 +73,13 @@ class JobStatusBatcher:
         """The IDs among ``job_ids`` that are never sent: malformed, or refused by DRS before."""
         return [i for i in job_ids if i in self._refused or not is_job_id(i)]
 
-    async def describe(self, region: str, job_ids: Iterable[str]) -> dict[str, Job]:
+    async def describe(self, target: DrsTarget, job_ids: Iterable[str]) -> dict[str, Job]:
         """Job ID → DRS job item; IDs DRS does not know are absent (as DRS answers)."""
         wanted = set(job_ids)
-        return asked_jobs(await self.ask(region, wanted), wanted)
+        return asked_jobs(await self.ask(target, wanted), wanted)
 
-    def ask(self, region: str, job_ids: Iterable[str]) -> asyncio.Future[dict[str, Job]]:
-        """The future of the region's next answer (every job of the batch, not only these).
+    def ask(self, target: DrsTarget, job_ids: Iterable[str]) -> asyncio.Future[dict[str, Job]]:
+        """The future of the account-region's next answer (every job of the batch, not only these).
 
         A plain future, not a coroutine: gathering coroutines wraps each in a Task, and with many
         executions the two tasks per poll are garbage for the collector to walk.
@@ -91,10 +93,10 @@ class JobStatusBatcher:
         if not wanted:
             answer.set_result({})
             return answer
-        batch = self._open.get(region)
+        batch = self._open.get(target)
         if batch is None:
-            batch = self._open[region] = _Batch()
-            task = asyncio.create_task(self._flush_later(region, batch, self._delay(region)))
+            batch = self._open[target] = _Batch()
+            task = asyncio.create_task(self._flush_later(target, batch, self._delay(target)))
             self._flushes.add(task)
             task.add_done_callback(self._flushes.discard)
         batch.job_ids |= wanted
@@ -106,22 +108,22 @@ class JobStatusBatcher:
         if self._flushes:
             await asyncio.gather(*self._flushes, return_exceptions=True)
 
-    def _delay(self, region: str) -> float:
-        """Seconds until a batch opened now in ``region`` goes out: the window, or longer when the
-        region's previous call started less than ``min_gap`` ago."""
-        last = self._last_call.get(region)
+    def _delay(self, target: DrsTarget) -> float:
+        """Seconds until a batch opened now for ``target`` goes out: the window, or longer when
+        its previous call started less than ``min_gap`` ago."""
+        last = self._last_call.get(target)
         if last is None:
             return self._window
         return max(self._window, last + self._min_gap - asyncio.get_running_loop().time())
 
-    async def _flush_later(self, region: str, batch: _Batch, delay: float) -> None:
+    async def _flush_later(self, target: DrsTarget, batch: _Batch, delay: float) -> None:
         await asyncio.sleep(delay)
-        if self._open.get(region) is batch:
-            del self._open[region]
-        self._last_call[region] = asyncio.get_running_loop().time()
+        if self._open.get(target) is batch:
+            del self._open[target]
+        self._last_call[target] = asyncio.get_running_loop().time()
         try:
             refused: set[str] = set()
-            jobs = await describe_jobs(self._client_for(region), region, batch.job_ids, refused)
+            jobs = await describe_jobs(await self._client_for(target), target, batch.job_ids, refused)
             self._remember(refused)
         except Exception as err:  # every waiter must hear about the failure, whatever it is
             failure = err
@@ -137,7 +139,7 @@ class JobStatusBatcher:
 
 
 def asked_jobs(answer: dict[str, Job], job_ids: Iterable[str]) -> dict[str, Job]:
-    """The jobs of a region's answer that one caller asked for; IDs DRS does not know are absent."""
+    """The jobs of an account-region's answer that one caller asked for; IDs DRS does not know are absent."""
     return {job_id: answer[job_id] for job_id in job_ids if job_id in answer}
 
 
@@ -161,7 +163,7 @@ async def _wake(
 
 
 async def describe_jobs(
-    drs: Any, region: str, job_ids: Iterable[str], refused: set[str] | None = None
+    drs: Any, target: DrsTarget, job_ids: Iterable[str], refused: set[str] | None = None
 ) -> dict[str, Job]:
     """All jobs for ``job_ids`` in as few calls as DRS allows.
 
@@ -178,32 +180,32 @@ async def describe_jobs(
         ids = [i for i in ids if is_job_id(i)]
     found: dict[str, Job] = {}
     for start in range(0, len(ids), MAX_JOB_IDS_PER_CALL):
-        await _describe_isolating(drs, region, ids[start : start + MAX_JOB_IDS_PER_CALL], found, refused)
+        await _describe_isolating(drs, target, ids[start : start + MAX_JOB_IDS_PER_CALL], found, refused)
     return found
 
 
 async def _describe_isolating(
-    drs: Any, region: str, chunk: list[str], found: dict[str, Job], refused: set[str]
+    drs: Any, target: DrsTarget, chunk: list[str], found: dict[str, Job], refused: set[str]
 ) -> None:
     try:
-        found.update(await _describe_pages(drs, region, chunk))
+        found.update(await _describe_pages(drs, target, chunk))
     except DrsError as err:
         if err.code != "ValidationException":
             raise
         if len(chunk) == 1:
             refused.add(chunk[0])
             metrics.REFUSED_JOB_IDS.labels("refused_by_drs").inc()
-            log.warning("drs_refused_job_id", region=region, job_id=chunk[0][:64], error=str(err)[:300])
+            log.warning("drs_refused_job_id", target=str(target), job_id=chunk[0][:64], error=str(err)[:300])
             return
         half = len(chunk) // 2
         await asyncio.gather(
-            _describe_isolating(drs, region, chunk[:half], found, refused),
-            _describe_isolating(drs, region, chunk[half:], found, refused),
+            _describe_isolating(drs, target, chunk[:half], found, refused),
+            _describe_isolating(drs, target, chunk[half:], found, refused),
         )
 
 
-async def _describe_pages(drs: Any, region: str, chunk: list[str]) -> dict[str, Job]:
+async def _describe_pages(drs: Any, target: DrsTarget, chunk: list[str]) -> dict[str, Job]:
     try:
-        return await describe_all_pages(drs, region, chunk)
+        return await describe_all_pages(drs, target.region, chunk)
     except (ClientError, BotoCoreError) as err:
-        raise DrsError(region, err) from err
+        raise DrsError(str(target), err) from err

@@ -23,20 +23,20 @@ import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
 from poller import metrics
-from poller.aws.clients import UnknownRegionError
+from poller.aws.clients import DrsClientFor, UnknownRegionError
 from poller.aws.drs import LISTING_PAGE_SIZE, DrsError, describe_job_pages, drs_error
 from poller.config import Settings
 from poller.domain import cleanup as rules
-from poller.domain.model import Execution, MalformedItemError, to_dynamo_number
+from poller.domain.model import Execution, to_dynamo_number
+from poller.domain.targets import DrsTarget
 from poller.pipeline.batch import JobStatusBatcher
 from poller.pipeline.launch import LOOKBACK_SECONDS, classify_start_error, iso_utc
-from poller.pipeline.schedule import QUARANTINE_SECONDS
+from poller.pipeline.quarantine import Quarantine
 from poller.store.dynamodb import DynamoDBError, timed_dynamodb_call
 from poller.store.executions import (
     CLEANUP_DUE,
     CLEANUP_QUEUE,
     CLEANUP_QUEUE_VALUE,
-    ExecutionNotFound,
     ExecutionStore,
     WriteConflict,
 )
@@ -80,8 +80,8 @@ class Cleaner:
         store: ExecutionStore,
         dynamodb: Any,
         batcher: JobStatusBatcher,
-        terminate_drs: Callable[[str], Any],
-        read_drs: Callable[[str], Any],
+        terminate_drs: DrsClientFor,
+        read_drs: DrsClientFor,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -92,13 +92,12 @@ class Cleaner:
         self._read_drs = read_drs
         self._clock = clock
         self._limit = asyncio.Semaphore(8)
-        self._quarantine: dict[str, float] = {}
+        self._quarantine = Quarantine(clock)
 
     async def tick(self) -> None:
         now = self._clock()
         ids = await due_cleanups(self._db, self.settings.table_name, now)
-        self._quarantine = {k: t for k, t in self._quarantine.items() if t > now}
-        ids = [i for i in ids if i not in self._quarantine]
+        ids = self._quarantine.admit(ids)
         if ids:
             await asyncio.gather(*(self._guarded(i) for i in ids))
 
@@ -124,15 +123,7 @@ class Cleaner:
         return execution
 
     async def _load(self, execution_id: str) -> Execution | None:
-        try:
-            return await self.store.get(execution_id)
-        except ExecutionNotFound:
-            return None
-        except MalformedItemError as err:
-            self._quarantine[execution_id] = self._clock() + QUARANTINE_SECONDS
-            metrics.MALFORMED_ITEMS.inc()
-            log.error("malformed_item", key=err.key, field=err.field, reason=err.reason)
-            return None
+        return await self._quarantine.load(self.store, execution_id)
 
     async def _save(self, updated: Execution, base: Execution) -> Execution | None:
         if updated == base:
@@ -168,23 +159,24 @@ class Cleaner:
             claimed = await self._save(rules.claim(execution, tokens, now), execution)
             if claimed is None:
                 return None
-            regions = [region for region, _ in batches]
+            targets = [target for target, _ in batches]
             results = await asyncio.gather(
                 *(
-                    self._terminate(claimed, region, token, refs)
-                    for region, (token, refs) in zip(regions, tokens.items(), strict=True)
+                    self._terminate(claimed, target, token, refs)
+                    for target, (token, refs) in zip(targets, tokens.items(), strict=True)
                 )
             )
             return await self._record(claimed, list(results))
         return await self._track(execution)
 
     async def _terminate(
-        self, execution: Execution, region: str, token: str, refs: list[rules.ServerRef]
+        self, execution: Execution, target: DrsTarget, token: str, refs: list[rules.ServerRef]
     ) -> rules.TerminateResult:
         instances = [str(execution.Waves[i].Servers[j].InstanceId) for i, j in refs]
         started = time.perf_counter()
+        region = target.region
         try:
-            client = self._terminate_drs(region)
+            client = await self._terminate_drs(target)
             answer = await asyncio.wait_for(
                 client.terminate_recovery_instances(recoveryInstanceIDs=instances),
                 timeout=max(1.0, self.settings.cleanup_claim_timeout_seconds / 4),
@@ -201,7 +193,7 @@ class Cleaner:
             log.warning(
                 "terminate_failed",
                 execution_id=execution.ExecutionId,
-                region=region,
+                target=str(target),
                 kind=kind,
                 error=message,
             )
@@ -215,7 +207,7 @@ class Cleaner:
         log.info(
             "terminate_started",
             execution_id=execution.ExecutionId,
-            region=region,
+            target=str(target),
             job_id=job_id,
             instances=len(instances),
         )
@@ -236,30 +228,34 @@ class Cleaner:
 
     async def _track(self, execution: Execution) -> Execution | None:
         jobs: dict[str, Any] = {}
-        for region, job_ids in rules.tracked_jobs(execution).items():
+        for target, job_ids in rules.tracked_jobs(execution).items():
             try:
-                jobs.update(await self._batcher.describe(region, job_ids))
+                jobs.update(await self._batcher.describe(target, job_ids))
             except (DrsError, UnknownRegionError, ClientError, BotoCoreError) as err:  # next tick
                 log.warning(
-                    "cleanup_track_failed", execution_id=execution.ExecutionId, region=region, error=str(err)
+                    "cleanup_track_failed",
+                    execution_id=execution.ExecutionId,
+                    target=str(target),
+                    error=str(err),
                 )
         return await self._save(rules.apply_terminate_jobs(execution, jobs, self._clock()), execution)
 
     async def _terminate_jobs_since(
         self, execution: Execution, stale: list[rules.ServerRef]
     ) -> list[dict[str, Any]] | None:
-        """TERMINATE jobs created since the oldest stale claim, in the stale servers' regions."""
-        oldest: dict[str, float] = {}
+        """TERMINATE jobs created since the oldest stale claim, in the stale servers' account-regions."""
+        oldest: dict[DrsTarget, float] = {}
         for i, j in stale:
-            region = execution.Waves[i].Region
+            target = execution.Waves[i].target()
             at = execution.Waves[i].Servers[j].CleanupClaimedAt or execution.StartTime
-            oldest[region] = min(oldest.get(region, at), at)
+            oldest[target] = min(oldest.get(target, at), at)
         found: list[dict[str, Any]] = []
-        for region, since in oldest.items():
+        for target, since in oldest.items():
             filters = {"fromDate": iso_utc(since - LOOKBACK_SECONDS)}
             try:
-                client = self._read_drs(region)
-                async with aclosing(describe_job_pages(client, region, filters, LISTING_PAGE_SIZE)) as pages:
+                client = await self._read_drs(target)
+                pages_of = describe_job_pages(client, target.region, filters, LISTING_PAGE_SIZE)
+                async with aclosing(pages_of) as pages:
                     async for items in pages:
                         found.extend(j for j in items if j.get("type") == "TERMINATE")
             except (ClientError, BotoCoreError, UnknownRegionError) as err:

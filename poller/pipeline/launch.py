@@ -57,7 +57,7 @@ from botocore.exceptions import (
 )
 
 from poller import metrics
-from poller.aws.clients import UnknownRegionError
+from poller.aws.clients import AssumeRoleError, DrsClientFor, UnknownRegionError
 from poller.aws.drs import LISTING_PAGE_SIZE, THROTTLING_CODES, describe_job_pages, drs_error
 from poller.config import Settings
 from poller.domain.apply import finish_execution
@@ -72,7 +72,7 @@ from poller.domain.capacity import (
     wait_expired,
 )
 from poller.domain.completion import execution_outcome
-from poller.domain.model import Execution, MalformedItemError, Wave
+from poller.domain.model import Execution, Wave
 from poller.domain.operators import Gate, launch_gate, pause_waves, servers_to_launch
 from poller.domain.statuses import (
     TERMINAL_EXECUTION,
@@ -84,11 +84,10 @@ from poller.domain.statuses import (
 from poller.domain.trackable import DATA_ERRORS, MAX_REASON_CHARS, MAX_SERVER_REASON_CHARS, abandoned
 from poller.pipeline.admission import CapacityKeeper, Key, Place
 from poller.pipeline.find import find_polling_executions
-from poller.pipeline.schedule import QUARANTINE_SECONDS
+from poller.pipeline.quarantine import Quarantine
 from poller.store.dynamodb import DynamoDBError
 from poller.store.executions import (
     PENDING_WAVES,
-    ExecutionNotFound,
     ExecutionStore,
     InvalidWrite,
     WriteConflict,
@@ -339,6 +338,8 @@ def _settle(execution: Execution, now: float) -> Execution:
 def classify_start_error(err: BaseException) -> str:
     """REJECTED (DRS said no), WAIT (no capacity now), RETRY (never reached DRS) or UNKNOWN
     (it may have started)."""
+    if isinstance(err, AssumeRoleError):  # STS refused: the call never reached DRS
+        return RETRY
     if isinstance(err, ClientError):
         code, _ = drs_error(err)
         status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
@@ -364,8 +365,8 @@ class Launcher:
         settings: Settings,
         store: ExecutionStore,
         dynamodb: Any,
-        start_drs: Callable[[str], Any],
-        read_drs: Callable[[str], Any],
+        start_drs: DrsClientFor,
+        read_drs: DrsClientFor,
         polling_items: Callable[[], Iterable[Mapping[str, Any]]] = lambda: (),
         on_terminal: Callable[[Execution], None] = lambda _: None,
         on_changed: Callable[[str], None] = lambda _: None,
@@ -383,7 +384,7 @@ class Launcher:
         self._clock = clock
         self._on_paused = on_paused
         self._limit = asyncio.Semaphore(16)
-        self._quarantine: dict[str, float] = {}  # malformed items: id -> when to look again
+        self._quarantine = Quarantine(clock)  # malformed items, left alone for a while
         self.quota = Quota(
             max_jobs=settings.drs_max_concurrent_jobs,
             max_servers=settings.drs_max_servers_in_jobs,
@@ -391,20 +392,21 @@ class Launcher:
         )
         self.capacity = CapacityKeeper(
             self.quota,
-            read_drs=lambda key: read_drs(key[1]),
+            read_drs=read_drs,
             refresh_seconds=settings.capacity_refresh_seconds,
             lookback_seconds=settings.capacity_lookback_seconds,
             stale_seconds=max(60.0, 3 * settings.finder_period_seconds),
             clock=clock,
+            own_account=settings.account_id,
         )
-        self._account = settings.account_id or "self"
 
     @property
     def claim_timeout(self) -> float:
         return self.settings.launch_claim_timeout_seconds
 
     def capacity_key(self, wave: Wave) -> Key:
-        return (self._account, wave.Region)
+        """The wave's account-region; one naming the daemon's own account shares its quota."""
+        return wave.target().own(self.settings.account_id)
 
     @staticmethod
     def ticket(execution: Execution, wave: Wave) -> str:
@@ -453,8 +455,7 @@ class Launcher:
         for item in self._polling_items():
             if "ExecutionId" in item and _may_have_pending_wave(item):
                 ids.append(str(item["ExecutionId"]))
-        self._quarantine = {k: t for k, t in self._quarantine.items() if t > now}
-        ids = [i for i in dict.fromkeys(ids) if i not in self._quarantine]
+        ids = self._quarantine.admit(ids)
         if ids:
             await asyncio.gather(*(self._guarded(i) for i in ids))
 
@@ -465,14 +466,7 @@ class Launcher:
             except DynamoDBError as err:
                 log.error("launch_failed", execution_id=execution_id, error=str(err))
             except DATA_ERRORS as err:  # its data: every tick would crash the same way
-                self._quarantine[execution_id] = self._clock() + QUARANTINE_SECONDS
-                metrics.MALFORMED_ITEMS.inc()
-                log.error(
-                    "malformed_item",
-                    key=execution_id,
-                    field="<item>",
-                    reason=f"launch crashed: {err!r}"[:500],
-                )
+                self._quarantine.hold(execution_id, "<item>", f"launch crashed: {err!r}"[:500])
 
     async def launch(self, execution_id: str) -> Execution | None:
         """Claim, start and record every wave of this execution that may start now.
@@ -499,16 +493,7 @@ class Launcher:
         return execution
 
     async def _load(self, execution_id: str) -> Execution | None:
-        try:
-            return await self.store.get(execution_id)
-        except ExecutionNotFound:
-            return None
-        except MalformedItemError as err:
-            # logged and counted once, then left alone for a while (not re-read every tick)
-            self._quarantine[execution_id] = self._clock() + QUARANTINE_SECONDS
-            metrics.MALFORMED_ITEMS.inc()
-            log.error("malformed_item", key=err.key, field=err.field, reason=err.reason)
-            return None
+        return await self._quarantine.load(self.store, execution_id)
 
     async def _give_up(self, execution: Execution, err: InvalidWrite) -> Execution | None:
         """DynamoDB refuses this item for good (e.g. it would exceed 400 KB): end it FAILED with
@@ -660,7 +645,7 @@ class Launcher:
     ) -> StartResult:
         started = time.perf_counter()
         try:
-            client = self._start_drs(wave.Region)
+            client = await self._start_drs(wave.target())
             response = await asyncio.wait_for(
                 client.start_recovery(
                     sourceServers=[{"sourceServerID": s} for s in servers],
@@ -695,7 +680,7 @@ class Launcher:
         if not tokens:
             return None
         since = (wave.LaunchFirstClaimedAt or execution.StartTime) - LOOKBACK_SECONDS
-        client = self._read_drs(wave.Region)
+        client = await self._read_drs(wave.target())
         filters = {"fromDate": iso_utc(since)}
         found: dict[str, list[dict[str, Any]]] = {}  # token -> its jobs (a split wave has several)
         async with aclosing(describe_job_pages(client, wave.Region, filters, LISTING_PAGE_SIZE)) as pages:

@@ -23,16 +23,13 @@ import structlog
 
 from poller import metrics
 from poller.domain.trackable import DATA_ERRORS
+from poller.pipeline.quarantine import QUARANTINE_SECONDS
 from poller.pipeline.track import ExecutionTracker
 from poller.runtime.responsiveness import Responsiveness
 
 log = structlog.get_logger("poller.pipeline.schedule")
 
 TrackerFactory = Callable[[str], ExecutionTracker]
-
-# How long a malformed item is left alone before it is read again (tracker and launcher alike):
-# long enough not to re-read, re-log and re-count it every tick, short enough to see a repair.
-QUARANTINE_SECONDS = 300.0
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,7 @@ class ExecutionTracker:
                 continue
             wakes = self.alarm.take()
             before = execution
-            execution = await self._gated_poll(execution)
+            execution = await self.poll_once(execution)
             self._answered(before, execution, wakes)
 
     # ---- launch-result events (poller.pipeline.wake) -------------------------------------------
@@ -201,8 +201,12 @@ class ExecutionTracker:
         finally:
             self.sleeping = False
 
-    async def _gated_poll(self, execution: Execution) -> Execution | None:
-        """Ask DRS only when the answer can be written soon.
+    async def poll_once(self, execution: Execution) -> Execution | None:
+        """One step of the tracking loop, due or not: ask DRS for ``execution``'s jobs, apply the
+        answer, write it. Returns the execution as it stands after the step (unchanged when the
+        poll failed and waits for its backoff), or None when it is no longer this tracker's.
+
+        Asks DRS only when the answer can be written soon.
 
         When the store falls behind, writes queue. Without the gate every due tracker would
         still ask DRS and then hold its answer (two copies of its execution plus the jobs) in
@@ -211,13 +215,13 @@ class ExecutionTracker:
         waits holding nothing new, and asks DRS once a slot frees, so what it writes is fresh.
         """
         if self._poll_gate is None:
-            return await self._poll_once(execution)
+            return await self._poll(execution)
         start = time.monotonic()
         async with self._poll_gate:
             metrics.POLL_GATE_WAIT.observe(time.monotonic() - start)
-            return await self._poll_once(execution)
+            return await self._poll(execution)
 
-    async def _poll_once(self, execution: Execution) -> Execution | None:
+    async def _poll(self, execution: Execution) -> Execution | None:
         timed_out = is_timed_out(execution, self._clock(), self._config.timeout_seconds)
         try:
             jobs = await self._fetch(execution)

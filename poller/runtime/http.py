@@ -49,6 +49,10 @@ class ProtocolLog:
         return None  # aiohttp's debug lines: client disconnects, non-HTTP probes
 
 
+#: How long an answered connection's unread body is still read before the connection closes
+LINGERING_SECONDS = 2.0
+
+
 def app_runner(app: web.Application, shutdown_timeout: float, keepalive_timeout: float) -> web.AppRunner:
     """The runner serving ``app``: no access log, the parser limits and the log above, bodies as
     sent; idle keep-alive connections closed after ``keepalive_timeout``, open requests given
@@ -62,6 +66,9 @@ def app_runner(app: web.Application, shutdown_timeout: float, keepalive_timeout:
         max_line_size=PARSER_MAX_LINE,
         max_field_size=PARSER_MAX_FIELD,
         auto_decompress=False,  # compressed bodies are refused by the API (poller.api.errors)
+        # after answering a request whose body never came in full (408, 413), read on for this
+        # long so the client sees the answer, then close: a slow sender holds no connection longer
+        lingering_time=LINGERING_SECONDS,
     )
 
 

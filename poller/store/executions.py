@@ -170,12 +170,7 @@ def save_request(
     sets = ["#waves = :waves", "#v = :next", "#pending = :pending"]
     names["#pending"] = PENDING_WAVES
     values[":pending"] = pending_waves(execution)
-    condition = "#v = :expected"
-    if lease is not None:
-        names.update({"#lo": LEASE_OWNER, "#le": LEASE_EXPIRY})
-        values.update({":owner": lease.owner, ":expiry": to_dynamo_number(lease.expiry)})
-        sets.append("#le = :expiry")
-        condition += " AND #lo = :owner"
+    condition = _version_and_lease(names, values, sets, lease)
     removes: list[str] = []
     item = execution_to_item(execution)
     values[":waves"] = item["Waves"]
@@ -220,12 +215,7 @@ def terminal_request(
             names[f"#t{i}"] = attr
             values[f":t{i}"] = to_dynamo_number(value) if isinstance(value, float) else value
             sets.append(f"#t{i} = :t{i}")
-    condition = "#v = :expected"
-    if lease is not None:
-        names.update({"#lo": LEASE_OWNER, "#le": LEASE_EXPIRY})
-        values.update({":owner": lease.owner, ":expiry": to_dynamo_number(lease.expiry)})
-        sets.append("#le = :expiry")
-        condition += " AND #lo = :owner"
+    condition = _version_and_lease(names, values, sets, lease)
     return {
         "TableName": table,
         "Key": {"ExecutionId": {"S": execution.ExecutionId}},
@@ -234,3 +224,16 @@ def terminal_request(
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": serialize(values),
     }
+
+
+def _version_and_lease(
+    names: dict[str, str], values: dict[str, Any], sets: list[str], lease: Lease | None
+) -> str:
+    """The condition of every execution write (the version read, and this replica's lease if it
+    holds one), adding the lease renewal to ``sets``: one write both records and renews."""
+    if lease is None:
+        return "#v = :expected"
+    names.update({"#lo": LEASE_OWNER, "#le": LEASE_EXPIRY})
+    values.update({":owner": lease.owner, ":expiry": to_dynamo_number(lease.expiry)})
+    sets.append("#le = :expiry")
+    return "#v = :expected AND #lo = :owner"

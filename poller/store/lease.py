@@ -116,51 +116,43 @@ class LeaseKeeper:
     async def _set_membership(self, expiry: float | None) -> None:
         """Members.<me> = expiry (None: remove me). The map is created by the first replica."""
         names = {"#m": MEMBERS, "#me": self.owner}
-        key = {"ExecutionId": {"S": MEMBERS_KEY}}
         if expiry is None:
-            await timed_dynamodb_call(
-                "UpdateItem",
-                self._table,
-                self._db.update_item,
-                TableName=self._table,
-                Key=key,
-                UpdateExpression="REMOVE #m.#me",
-                ConditionExpression="attribute_exists(#m)",
-                ExpressionAttributeNames=names,
-            )
+            await self._update_members("REMOVE #m.#me", "attribute_exists(#m)", names)
             return
         value = to_dynamo_number(expiry)
         for _ in range(3):  # set my entry, or create the map; a lost race on creation retries
             try:
-                await timed_dynamodb_call(
-                    "UpdateItem",
-                    self._table,
-                    self._db.update_item,
-                    TableName=self._table,
-                    Key=key,
-                    UpdateExpression="SET #m.#me = :expiry",
-                    ConditionExpression="attribute_exists(#m)",
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=serialize({":expiry": value}),
+                await self._update_members(
+                    "SET #m.#me = :expiry", "attribute_exists(#m)", names, {":expiry": value}
                 )
                 return
             except ConditionFailed:
                 pass
             try:
-                await timed_dynamodb_call(
-                    "UpdateItem",
-                    self._table,
-                    self._db.update_item,
-                    TableName=self._table,
-                    Key=key,
-                    UpdateExpression="SET #m = :members",
-                    ConditionExpression="attribute_not_exists(#m)",
-                    ExpressionAttributeNames={"#m": MEMBERS},
-                    ExpressionAttributeValues=serialize({":members": {self.owner: value}}),
+                await self._update_members(
+                    "SET #m = :members",
+                    "attribute_not_exists(#m)",
+                    {"#m": MEMBERS},
+                    {":members": {self.owner: value}},
                 )
                 return
             except ConditionFailed:
                 continue
+
+    async def _update_members(
+        self, expression: str, condition: str, names: dict[str, str], values: dict[str, Any] | None = None
+    ) -> None:
+        """One conditional UpdateItem on the membership record; ConditionFailed when it does not hold."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"ExecutionId": {"S": MEMBERS_KEY}},
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+        }
+        if values is not None:
+            request["ExpressionAttributeValues"] = serialize(values)
+        await timed_dynamodb_call("UpdateItem", self._table, self._db.update_item, **request)
 
     async def live_replicas(self, now: float) -> int:
         """Replicas alive now, this one included: the membership record, plus owners whose

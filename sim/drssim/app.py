@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from drssim import validation
+from drssim.accounts import AccountLookupError
 from drssim.control import add_control_routes
 from drssim.launch_events import EventOptions, LaunchEventEmitter
 from drssim.operations import OPERATIONS
@@ -65,7 +66,7 @@ def _parse_body(raw: bytes) -> Any:
         return None
 
 
-async def _dispatch(sim: Simulator, operation: str, region: str, body: Any) -> web.Response:
+async def _dispatch(sim: Simulator, operation: str, region: str, body: Any, account: str) -> web.Response:
     op = validation.operation(operation)
     handler = OPERATIONS.get(operation)
     if op is None or handler is None:
@@ -94,7 +95,7 @@ async def _dispatch(sim: Simulator, operation: str, region: str, body: Any) -> w
         raise DrsError(
             "ValidationException", message, 400, {"reason": "fieldValidationFailed", "fieldList": fields}
         )
-    result = handler(sim, region, body)
+    result = handler(sim, region, body, account)
     status = int(op.http.get("responseCode", 200))
     return web.json_response(result, status=status, headers={"x-amzn-RequestId": str(uuid.uuid4())})
 
@@ -106,8 +107,10 @@ async def drs_handler(request: web.Request) -> web.Response:
     region = region_from_auth(request.headers.get("Authorization"))
     wall, t0 = time.time(), time.perf_counter()
     body = _parse_body(await request.read())
+    account: str | None = None
     try:
-        resp = await _dispatch(sim, operation, region, body)
+        account = await _account(sim, request)
+        resp = await _dispatch(sim, operation, region, body, account)
         outcome = "OK"
     except DrsError as err:
         resp, outcome = error_response(err), err.code
@@ -116,8 +119,21 @@ async def drs_handler(request: web.Request) -> web.Response:
         resp = error_response(DrsError("InternalServerException", "Internal error in drssim", 500))
         outcome = "InternalServerException"
     ms = (time.perf_counter() - t0) * 1000
-    sim.calls.add(operation, region, wall, _count_job_ids(operation, body), outcome, resp.status, ms)
+    sim.calls.add(operation, region, wall, _count_job_ids(operation, body), outcome, resp.status, ms, account)
     return resp
+
+
+async def _account(sim: Simulator, request: web.Request) -> str:
+    """The caller's account, from its credentials (drssim.accounts); unknown ones as AWS refuses them."""
+    try:
+        return await sim.accounts.of(
+            request.headers.get("Authorization"), request.headers.get("X-Amz-Security-Token")
+        )
+    except AccountLookupError as err:
+        log.warning("drssim: %s", err)
+        raise DrsError(
+            "UnrecognizedClientException", "The security token included in the request is invalid.", 403
+        ) from err
 
 
 def build_app(sim: Simulator, events: EventOptions | None = None) -> web.Application:

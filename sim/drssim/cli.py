@@ -8,11 +8,12 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from drssim.accounts import ACCOUNT_RE, Accounts
 from drssim.app import build_app
 from drssim.clock import SimClock
 from drssim.launch_events import EventOptions, create_launch_event_queue
 from drssim.quotas import Quotas
-from drssim.state import Simulator
+from drssim.state import ACCOUNT_ID, Simulator
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="refuse (409 ConflictException) a StartRecovery naming a source server already in an active job",
     )
+    serve.add_argument(
+        "--account-key",
+        action="append",
+        default=[],
+        metavar="ACCESS_KEY_ID=ACCOUNT",
+        help="calls signed with this access key are in this 12-digit account (repeatable; see docs/drssim.md)",
+    )
+    serve.add_argument(
+        "--sts-endpoint-url",
+        default=None,
+        help="a moto server whose STS names the account of other access keys (e.g. from its AssumeRole); "
+        f"unset: every other call is in account {ACCOUNT_ID}",
+    )
     serve.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     queue = sub.add_parser(
         "events-queue",
@@ -108,11 +122,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise SystemExit(f"--{name.replace('_', '-')} must be >= 1")
     quotas = Quotas(args.max_concurrent_jobs, args.max_servers_in_jobs, args.one_job_per_server)
+    keys: dict[str, str] = {}
+    for pair in args.account_key:
+        key, sep, account = pair.partition("=")
+        if not sep or not key or not ACCOUNT_RE.fullmatch(account):
+            raise SystemExit(f"--account-key {pair!r}: expected ACCESS_KEY_ID=ACCOUNT (12 digits)")
+        keys[key] = account
     sim = Simulator(
         clock=SimClock(args.time_scale),
         seed=args.seed,
         strict_source_servers=args.strict_source_servers,
         quotas=quotas,
+        accounts=Accounts(ACCOUNT_ID, keys, args.sts_endpoint_url),
     )
     logging.getLogger("drssim").info(
         "drssim serving on http://%s:%d (time_scale=%s, seed=%s, strict=%s)",

@@ -102,10 +102,16 @@ class SimControl:
 
     # ---- source servers and jobs --------------------------------------------------------
     def create_source_servers(
-        self, count: int = 1, region: str = "us-east-1", source_server_ids: list[str] | None = None
+        self,
+        count: int = 1,
+        region: str = "us-east-1",
+        source_server_ids: list[str] | None = None,
+        account: str | None = None,
     ) -> list[str]:
-        """Register source servers; returns their IDs (given ones first)."""
+        """Register source servers (in ``account``, default drssim's own); returns their IDs."""
         body: dict[str, Any] = {"region": region, "count": count}
+        if account is not None:
+            body["account"] = account
         if source_server_ids is not None:
             body["sourceServerIDs"] = source_server_ids
         return list(self._post("source-servers", body)["sourceServerIDs"])
@@ -165,10 +171,12 @@ class SimControl:
         return self.finish_post_launch(status, job_ids)
 
     # ---- observation ----------------------------------------------------------------------
-    def truth(self, region: str | None = None, job_ids: list[str] | None = None) -> list[dict[str, Any]]:
-        """Ground truth of jobs with per-change wall-clock timestamps."""
+    def truth(
+        self, region: str | None = None, job_ids: list[str] | None = None, account: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Ground truth of jobs (each naming its account) with per-change wall-clock timestamps."""
         ids = ",".join(job_ids) if job_ids else None
-        return list(self._request("GET", "truth", region=region, jobIDs=ids)["jobs"])
+        return list(self._request("GET", "truth", region=region, jobIDs=ids, account=account)["jobs"])
 
     def job_truth(self, job_id: str) -> dict[str, Any]:
         """Ground truth of one job (KeyError if unknown)."""

@@ -11,9 +11,10 @@ from typing import Any
 
 from aiohttp import web
 
+from drssim.accounts import ACCOUNT_RE
 from drssim.faults import ErrorRule, LatencyRule, ThrottleRule
 from drssim.quotas import Quotas
-from drssim.state import DEFAULT_REGION, ControlError, Simulator
+from drssim.state import ACCOUNT_ID, DEFAULT_REGION, ControlError, Simulator
 from drssim.truth import truth
 
 Route = Callable[[Simulator, dict[str, Any], web.Request], Any]
@@ -31,6 +32,13 @@ def _ids(body: dict[str, Any], key: str = "jobIDs") -> list[str] | None:
 def _ops(body: dict[str, Any], key: str) -> frozenset[str] | None:
     value = body.get(key)
     return None if value is None else frozenset(value)
+
+
+def _account(body: dict[str, Any]) -> str:
+    value = body.get("account", ACCOUNT_ID)
+    if not isinstance(value, str) or not ACCOUNT_RE.fullmatch(value):
+        raise ControlError("account must be a 12-digit AWS account ID")
+    return value
 
 
 def _num(body: dict[str, Any], key: str, default: float) -> float:
@@ -107,14 +115,17 @@ def source_servers(sim: Simulator, body: dict[str, Any], req: web.Request) -> An
     count = int(_num(body, "count", 0))
     ids = _ids(body, "sourceServerIDs")
     region = str(body.get("region") or DEFAULT_REGION)
-    created = sim.create_source_servers(region, count, ids, str(body.get("hostnamePrefix") or "host"))
-    return {"region": region, "sourceServerIDs": created}
+    account = _account(body)
+    created = sim.create_source_servers(
+        region, count, ids, str(body.get("hostnamePrefix") or "host"), account
+    )
+    return {"account": account, "region": region, "sourceServerIDs": created}
 
 
 def get_truth(sim: Simulator, body: dict[str, Any], req: web.Request) -> Any:
     q = req.query
     ids = q.get("jobIDs")
-    return {"jobs": truth(sim, q.get("region"), ids.split(",") if ids else None)}
+    return {"jobs": truth(sim, q.get("region"), ids.split(",") if ids else None, q.get("account"))}
 
 
 def get_calls(sim: Simulator, body: dict[str, Any], req: web.Request) -> Any:
@@ -158,7 +169,7 @@ def bulk_jobs(sim: Simulator, body: dict[str, Any], req: web.Request) -> Any:
     per_job = int(_num(body, "serversPerJob", 1))
     if not 0 < count <= 100_000 or not 0 < per_job <= 200:
         raise ControlError("count must be 1..100000 and serversPerJob 1..200")
-    return {"jobIDs": sim.bulk_jobs(region, count, per_job, bool(body.get("isDrill", True)))}
+    return {"jobIDs": sim.bulk_jobs(region, count, per_job, bool(body.get("isDrill", True)), _account(body))}
 
 
 def get_faults(sim: Simulator, body: dict[str, Any], req: web.Request) -> Any:

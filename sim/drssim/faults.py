@@ -140,6 +140,7 @@ class CallRecord:
     outcome: str  # "OK" or the error code
     status: int
     duration_ms: float
+    account: str | None = None  # whose credentials (None: the call never got that far)
 
     def to_json(self) -> dict[str, Any]:
         """JSON view with camelCase keys like the rest of the control API."""
@@ -153,6 +154,7 @@ class CallRecord:
             "outcome": d["outcome"],
             "status": d["status"],
             "durationMs": d["duration_ms"],
+            "account": d["account"],
         }
 
 
@@ -164,11 +166,20 @@ class CallLog:
         self._seq = 0
 
     def add(
-        self, operation: str, region: str, wall: float, job_ids: int, outcome: str, status: int, ms: float
+        self,
+        operation: str,
+        region: str,
+        wall: float,
+        job_ids: int,
+        outcome: str,
+        status: int,
+        ms: float,
+        account: str | None = None,
     ) -> None:
         """Append a record."""
         self._seq += 1
-        self._records.append(CallRecord(self._seq, operation, region, wall, job_ids, outcome, status, ms))
+        record = CallRecord(self._seq, operation, region, wall, job_ids, outcome, status, ms, account)
+        self._records.append(record)
 
     def query(self, operation: str | None = None, region: str | None = None) -> list[CallRecord]:
         """Records in call order, optionally filtered."""

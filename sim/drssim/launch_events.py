@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from drssim.state import ACCOUNT_ID, Job, Simulator
+from drssim.state import Job, Simulator
 
 log = logging.getLogger("drssim.events")
 
@@ -63,7 +63,7 @@ def launch_result_entry(job: Job, source_server_id: str, failed: bool) -> dict[s
         "Source": SOURCE,
         "DetailType": DETAIL_TYPE,
         "Detail": json.dumps(detail),
-        "Resources": [f"arn:aws:drs:{job.region}:{ACCOUNT_ID}:source-server/{source_server_id}"],
+        "Resources": [f"arn:aws:drs:{job.region}:{job.account}:source-server/{source_server_id}"],
     }
 
 

@@ -18,7 +18,7 @@ from drssim.clock import iso_z
 from drssim.state import ACCOUNT_ID, DrsError, Job, Simulator
 
 T = TypeVar("T")
-Handler = Callable[[Simulator, str, dict[str, Any]], dict[str, Any]]
+Handler = Callable[[Simulator, str, dict[str, Any], str], dict[str, Any]]  # (sim, region, body, account)
 DEFAULT_PAGE = 1000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NS = uuid.UUID("6f1b0f55-5d0e-4a56-9b1f-0d5b4f0c2a11")
@@ -56,9 +56,9 @@ def _uuid(*parts: str) -> str:
     return str(uuid.uuid5(_NS, "/".join(parts)))
 
 
-def arn(region: str, kind: str, resource_id: str) -> str:
-    """ARN in the drs namespace for the simulated account."""
-    return f"arn:aws:drs:{region}:{ACCOUNT_ID}:{kind}/{resource_id}"
+def arn(region: str, kind: str, resource_id: str, account: str = ACCOUNT_ID) -> str:
+    """ARN in the drs namespace of ``account``."""
+    return f"arn:aws:drs:{region}:{account}:{kind}/{resource_id}"
 
 
 # ---- pagination ---------------------------------------------------------------------------
@@ -131,7 +131,7 @@ def render_job(sim: Simulator, job: Job, now: float) -> dict[str, Any]:
     status = tl.job_status(job.plan, t)
     out: dict[str, Any] = {
         "jobID": job.job_id,
-        "arn": _cached(job, "arn", lambda: arn(job.region, "job", job.job_id)),
+        "arn": _cached(job, "arn", lambda: arn(job.region, "job", job.job_id, job.account)),
         "type": job.type,
         "initiatedBy": job.initiated_by,
         "creationDateTime": _cached(job, "created", lambda: _sim_iso(sim, job.created_sim)),
@@ -148,10 +148,12 @@ def render_job(sim: Simulator, job: Job, now: float) -> dict[str, Any]:
 
 
 # ---- operations ---------------------------------------------------------------------------
-def start_recovery(sim: Simulator, region: str, body: dict[str, Any]) -> dict[str, Any]:
+def start_recovery(
+    sim: Simulator, region: str, body: dict[str, Any], account: str = ACCOUNT_ID
+) -> dict[str, Any]:
     """StartRecovery: a LAUNCH job, drill by default as in the API."""
     servers = [(s["sourceServerID"], s.get("recoverySnapshotID")) for s in body["sourceServers"]]
-    job = sim.create_job(region, servers, bool(body.get("isDrill", False)), body.get("tags"))
+    job = sim.create_job(region, servers, bool(body.get("isDrill", False)), body.get("tags"), account)
     return {"job": render_job(sim, job, sim.clock.now())}
 
 
@@ -179,16 +181,18 @@ def _within(ts: int, lo: int | None, hi: int | None) -> bool:
     return (lo is None or ts >= lo) and (hi is None or ts <= hi)
 
 
-def describe_jobs(sim: Simulator, region: str, body: dict[str, Any]) -> dict[str, Any]:
-    """DescribeJobs: unknown (or other-region) job IDs are simply absent."""
+def describe_jobs(
+    sim: Simulator, region: str, body: dict[str, Any], account: str = ACCOUNT_ID
+) -> dict[str, Any]:
+    """DescribeJobs: unknown (or other account-region) job IDs are simply absent."""
     filters = body.get("filters") or {}
     ids = filters.get("jobIDs")
     jobs: Sequence[Job]
     if ids:
         found = (sim.jobs.get(i) for i in dict.fromkeys(ids))
-        jobs = [j for j in found if j is not None and j.region == region]
+        jobs = [j for j in found if j is not None and j.region == region and j.account == account]
     else:
-        jobs = sim.region(region).jobs
+        jobs = sim.region(region, account).jobs
     lo, hi = _parse_date(filters.get("fromDate"), sim), _parse_date(filters.get("toDate"), sim)
     if lo is not None or hi is not None:
         jobs = [j for j in jobs if _within(_created_ms(sim, j), lo, hi)]
@@ -208,9 +212,11 @@ def _last_launch_result(sim: Simulator, job_id: str | None, sid: str) -> str:
     return {"PENDING": "PENDING", "IN_PROGRESS": "PENDING", "FAILED": "FAILED"}.get(status, "SUCCEEDED")
 
 
-def describe_source_servers(sim: Simulator, region: str, body: dict[str, Any]) -> dict[str, Any]:
+def describe_source_servers(
+    sim: Simulator, region: str, body: dict[str, Any], account: str = ACCOUNT_ID
+) -> dict[str, Any]:
     """DescribeSourceServers with the sourceServerIDs filter."""
-    reg = sim.region(region)
+    reg = sim.region(region, account)
     ids = (body.get("filters") or {}).get("sourceServerIDs")
     servers = (
         [reg.source_servers[i] for i in ids if i in reg.source_servers]
@@ -221,7 +227,7 @@ def describe_source_servers(sim: Simulator, region: str, body: dict[str, Any]) -
     for s in servers:
         item: dict[str, Any] = {
             "sourceServerID": s.source_server_id,
-            "arn": arn(region, "source-server", s.source_server_id),
+            "arn": arn(region, "source-server", s.source_server_id, account),
             "tags": s.tags,
             "lastLaunchResult": _last_launch_result(sim, s.last_job_id, s.source_server_id),
             "lifeCycle": {"addedToServiceDateTime": _sim_iso(sim, s.created_sim)},
@@ -233,8 +239,8 @@ def describe_source_servers(sim: Simulator, region: str, body: dict[str, Any]) -
     return _page("items", items, body)
 
 
-def _live_instances(sim: Simulator, region: str) -> list[tuple[str, Job, tl.ServerPlan]]:
-    reg = sim.region(region)
+def _live_instances(sim: Simulator, region: str, account: str) -> list[tuple[str, Job, tl.ServerPlan]]:
+    reg = sim.region(region, account)
     now = sim.clock.now()
     out = []
     for rid, (job_id, sid) in reg.recovery_instances.items():
@@ -245,19 +251,21 @@ def _live_instances(sim: Simulator, region: str) -> list[tuple[str, Job, tl.Serv
     return out
 
 
-def describe_recovery_instances(sim: Simulator, region: str, body: dict[str, Any]) -> dict[str, Any]:
+def describe_recovery_instances(
+    sim: Simulator, region: str, body: dict[str, Any], account: str = ACCOUNT_ID
+) -> dict[str, Any]:
     """DescribeRecoveryInstances: launched, not yet terminated instances."""
     filters = body.get("filters") or {}
     rids = set(filters.get("recoveryInstanceIDs") or [])
     sids = set(filters.get("sourceServerIDs") or [])
     items = []
-    for rid, job, sp in _live_instances(sim, region):
+    for rid, job, sp in _live_instances(sim, region, account):
         if (rids and rid not in rids) or (sids and sp.source_server_id not in sids):
             continue
         items.append(
             {
                 "recoveryInstanceID": rid,
-                "arn": arn(region, "recovery-instance", rid),
+                "arn": arn(region, "recovery-instance", rid, account),
                 "ec2InstanceID": rid,
                 "ec2InstanceState": "RUNNING",
                 "jobID": job.job_id,
@@ -271,9 +279,11 @@ def describe_recovery_instances(sim: Simulator, region: str, body: dict[str, Any
     return _page("items", items, body)
 
 
-def terminate_recovery_instances(sim: Simulator, region: str, body: dict[str, Any]) -> dict[str, Any]:
+def terminate_recovery_instances(
+    sim: Simulator, region: str, body: dict[str, Any], account: str = ACCOUNT_ID
+) -> dict[str, Any]:
     """TerminateRecoveryInstances: a TERMINATE job; servers end TERMINATED."""
-    live = {rid: (job, sp) for rid, job, sp in _live_instances(sim, region)}
+    live = {rid: (job, sp) for rid, job, sp in _live_instances(sim, region, account)}
     targets = []
     for rid in dict.fromkeys(body["recoveryInstanceIDs"]):
         hit = live.get(rid)
@@ -285,7 +295,7 @@ def terminate_recovery_instances(sim: Simulator, region: str, body: dict[str, An
                 {"resourceId": rid, "resourceType": "RECOVERY_INSTANCE"},
             )
         targets.append((hit[0], hit[1].source_server_id))
-    job = sim.create_terminate_job(region, targets)
+    job = sim.create_terminate_job(region, targets, account)
     return {"job": render_job(sim, job, sim.clock.now())}
 
 
@@ -294,10 +304,12 @@ def sp_terminating(job: Job, sp: tl.ServerPlan) -> bool:
     return sp.source_server_id in job.terminated_by
 
 
-def describe_job_log_items(sim: Simulator, region: str, body: dict[str, Any]) -> dict[str, Any]:
+def describe_job_log_items(
+    sim: Simulator, region: str, body: dict[str, Any], account: str = ACCOUNT_ID
+) -> dict[str, Any]:
     """DescribeJobLogItems: events consistent with the job's timeline so far."""
     job = sim.jobs.get(body["jobID"])
-    if job is None or job.region != region:
+    if job is None or job.region != region or job.account != account:
         return {"items": []}
     items = []
     for ev in tl.log_events(job.plan, job.local(sim.clock.now())):

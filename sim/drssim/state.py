@@ -1,4 +1,8 @@
-"""Simulator state: regions, source servers, jobs, and the control operations on them.
+"""Simulator state: accounts and regions, source servers, jobs, and the control operations on them.
+
+Every account-region is isolated, as in DRS: its own source servers, jobs, recovery instances and
+quotas. A call's account comes from its credentials (:mod:`drssim.accounts`); without any
+account configuration every call is :data:`ACCOUNT_ID`'s.
 
 A job stores only its immutable plan (see :mod:`drssim.timeline`) and a :class:`Timebase`
 mapping simulated time to the job's local time. Status is computed lazily from the clock
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from drssim import timeline as tl
+from drssim.accounts import Accounts
 from drssim.clock import SimClock, Timebase
 from drssim.faults import CallLog, Faults
 from drssim.quotas import Quotas, check
@@ -65,6 +70,7 @@ class SourceServer:
     created_sim: float
     tags: dict[str, str] = field(default_factory=dict)
     last_job_id: str | None = None
+    account: str = ACCOUNT_ID
 
 
 @dataclass(slots=True)
@@ -89,6 +95,7 @@ class Job:
     # Rendered strings that never change once known (arn, creation/end/discovery times):
     # DescribeJobs renders up to 1,000 jobs per call, formatting dates dominated its cost.
     render_cache: dict[str, str] = field(default_factory=dict)
+    account: str = ACCOUNT_ID
 
     def local(self, now: float) -> float:
         """Job-local seconds at simulated time ``now``."""
@@ -108,9 +115,10 @@ class Job:
 
 @dataclass(slots=True)
 class Region:
-    """Per-region state; regions are fully isolated."""
+    """Per account-region state; account-regions are fully isolated."""
 
     name: str
+    account: str = ACCOUNT_ID
     source_servers: dict[str, SourceServer] = field(default_factory=dict)
     jobs: list[Job] = field(default_factory=list)
     # recoveryInstanceID -> (launch job id, source server id)
@@ -128,8 +136,10 @@ class Simulator:
         drill: tl.Durations | None = None,
         recovery: tl.Durations | None = None,
         quotas: Quotas | None = None,
+        accounts: Accounts | None = None,
     ) -> None:
         self.clock = clock or SimClock()
+        self.accounts = accounts or Accounts(ACCOUNT_ID)  # whose call is it (drssim.accounts)
         self.quotas = quotas or Quotas()  # DRS limits: off unless set (drssim.quotas)
         self.seed = seed
         self.strict_source_servers = strict_source_servers
@@ -142,7 +152,7 @@ class Simulator:
         self.rng = random.Random(self.seed)
         self.faults = Faults(random.Random(None if self.seed is None else self.seed + 1))
         self.calls = CallLog()
-        self.regions: dict[str, Region] = {}
+        self.regions: dict[tuple[str, str], Region] = {}  # (account, region) -> its state
         self.jobs: dict[str, Job] = {}
         self.manual = False
 
@@ -150,11 +160,11 @@ class Simulator:
         """Forget every job, server, fault and call; leave auto mode. The clock keeps running."""
         self._init_state()
 
-    def region(self, name: str) -> Region:
-        """The region's state, created on first use."""
-        reg = self.regions.get(name)
+    def region(self, name: str, account: str = ACCOUNT_ID) -> Region:
+        """The account-region's state, created on first use."""
+        reg = self.regions.get((account, name))
         if reg is None:
-            reg = self.regions[name] = Region(name)
+            reg = self.regions[(account, name)] = Region(name, account)
         return reg
 
     # ---- creation -------------------------------------------------------------------
@@ -163,17 +173,24 @@ class Simulator:
         return tl.random_id(self.rng, prefix, n, alphabet)
 
     def create_source_servers(
-        self, region: str, count: int = 0, ids: list[str] | None = None, hostname_prefix: str = "host"
+        self,
+        region: str,
+        count: int = 0,
+        ids: list[str] | None = None,
+        hostname_prefix: str = "host",
+        account: str = ACCOUNT_ID,
     ) -> list[str]:
         """Register source servers (given IDs and/or ``count`` fresh ones)."""
-        reg = self.region(region)
+        reg = self.region(region, account)
         wanted = list(ids or [])
         wanted += [self.new_id("s-", 17) for _ in range(count)]
         now = self.clock.now()
         for sid in wanted:
             if sid not in reg.source_servers:
                 n = len(reg.source_servers) + 1
-                reg.source_servers[sid] = SourceServer(sid, region, f"{hostname_prefix}-{n}", now)
+                reg.source_servers[sid] = SourceServer(
+                    sid, region, f"{hostname_prefix}-{n}", now, account=account
+                )
         return wanted
 
     def create_job(
@@ -182,9 +199,10 @@ class Simulator:
         servers: Sequence[tuple[str, str | None]],
         is_drill: bool,
         tags: dict[str, str] | None = None,
+        account: str = ACCOUNT_ID,
     ) -> Job:
         """Create a LAUNCH job (StartRecovery semantics, validation already done)."""
-        reg = self.region(region)
+        reg = self.region(region, account)
         missing = [sid for sid, _ in servers if sid not in reg.source_servers]
         if missing and self.strict_source_servers:
             raise DrsError(
@@ -194,14 +212,14 @@ class Simulator:
                 {"resourceId": missing[0], "resourceType": "SOURCE_SERVER"},
             )
         unique = list(dict(servers).items())  # a server appears once per job
-        refusal = check(self.quotas, region, self.active_jobs(region), [sid for sid, _ in unique])
+        refusal = check(self.quotas, region, self.active_jobs(region, account), [sid for sid, _ in unique])
         if refusal is not None:
             raise DrsError(refusal.code, refusal.message, refusal.status, refusal.fields)
-        self.create_source_servers(region, ids=missing)
+        self.create_source_servers(region, ids=missing, account=account)
         durations = self.drill if is_drill else self.recovery
         plan = tl.make_plan(durations, unique, is_drill, self.rng)
         job = self._add_job(
-            region, "LAUNCH", "START_DRILL" if is_drill else "START_RECOVERY", is_drill, plan, tags
+            region, "LAUNCH", "START_DRILL" if is_drill else "START_RECOVERY", is_drill, plan, tags, account
         )
         for sid, _ in unique:
             reg.source_servers[sid].last_job_id = job.job_id
@@ -209,7 +227,9 @@ class Simulator:
             reg.recovery_instances[sp.recovery_instance_id] = (job.job_id, sp.source_server_id)
         return job
 
-    def create_terminate_job(self, region: str, targets: list[tuple[Job, str]]) -> Job:
+    def create_terminate_job(
+        self, region: str, targets: list[tuple[Job, str]], account: str = ACCOUNT_ID
+    ) -> Job:
         """Create a TERMINATE job for (launch job, source server) pairs."""
         plan = tl.make_plan(TERMINATE_DURATIONS, [(sid, None) for _, sid in targets], True, self.rng)
         # The terminate job reports the instance being terminated, not a new one.
@@ -223,7 +243,7 @@ class Simulator:
             for sp, (launch, sid) in zip(plan.servers, targets, strict=True)
         )
         plan = tl.JobPlan(plan.started_at, servers, True)
-        job = self._add_job(region, "TERMINATE", "TERMINATE_RECOVERY_INSTANCES", True, plan, None)
+        job = self._add_job(region, "TERMINATE", "TERMINATE_RECOVERY_INSTANCES", True, plan, None, account)
         for launch, sid in targets:
             launch.terminated_by[sid] = job.job_id
             job.terminates.append((launch.job_id, sid))
@@ -237,30 +257,43 @@ class Simulator:
         is_drill: bool,
         plan: tl.JobPlan,
         tags: dict[str, str] | None,
+        account: str = ACCOUNT_ID,
     ) -> Job:
         job_id = self.new_id("drsjob-", 17)
         while job_id in self.jobs:
             job_id = self.new_id("drsjob-", 17)
         now, wall = self.clock.now(), self.clock.wall()
         timebase = Timebase(now, stamp=wall)
-        job = Job(job_id, region, type_, initiated_by, is_drill, now, wall, plan, timebase, dict(tags or {}))
+        job = Job(
+            job_id,
+            region,
+            type_,
+            initiated_by,
+            is_drill,
+            now,
+            wall,
+            plan,
+            timebase,
+            dict(tags or {}),
+            account=account,
+        )
         if self.manual:
             job.set_hold("manual", True, now, wall)
         self.jobs[job_id] = job
-        self.region(region).jobs.append(job)
+        self.region(region, account).jobs.append(job)
         for listener in self.job_listeners:
             listener(job)
         return job
 
     # ---- derived state ----------------------------------------------------------------
-    def active_jobs(self, region: str) -> list[tuple[str, list[str]]]:
-        """(job ID, source servers) of every job of the region not yet COMPLETED."""
+    def active_jobs(self, region: str, account: str = ACCOUNT_ID) -> list[tuple[str, list[str]]]:
+        """(job ID, source servers) of every job of the account-region not yet COMPLETED."""
         if not self.quotas.enforced:
             return []
         now = self.clock.now()
         return [
             (job.job_id, [sp.source_server_id for sp in job.plan.servers])
-            for job in self.region(region).jobs
+            for job in self.region(region, account).jobs
             if tl.job_status(job.plan, job.local(now)) != "COMPLETED"
         ]
 
@@ -359,10 +392,12 @@ class Simulator:
         except ValueError as exc:
             raise ControlError(str(exc), 409) from None
 
-    def bulk_jobs(self, region: str, count: int, servers_per_job: int, is_drill: bool) -> list[str]:
+    def bulk_jobs(
+        self, region: str, count: int, servers_per_job: int, is_drill: bool, account: str = ACCOUNT_ID
+    ) -> list[str]:
         """Create many jobs at once (load tests and benchmarks skip 10k HTTP round trips)."""
         ids = []
         for _ in range(count):
             servers = [(self.new_id("s-", 17), None) for _ in range(servers_per_job)]
-            ids.append(self.create_job(region, servers, is_drill).job_id)
+            ids.append(self.create_job(region, servers, is_drill, account=account).job_id)
         return ids

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from drssim.accounts import Accounts
 from drssim.app import EMITTER_KEY, build_app
 from drssim.client import SimControl
 from drssim.clock import SimClock
@@ -45,10 +46,14 @@ def running_simulator(
     strict_source_servers: bool = False,
     events: EventOptions | None = None,
     quotas: Quotas | None = None,
+    accounts: Accounts | None = None,
 ) -> Iterator[RunningSimulator]:
-    """Start drssim in a background thread; ``port=0`` binds a free port."""
+    """Start drssim in a background thread; ``port=0`` binds a free port. ``accounts``: whose
+    credentials are whose account (default: every call in drssim's one account)."""
     clock = SimClock(time_scale)
-    sim = Simulator(clock=clock, seed=seed, strict_source_servers=strict_source_servers, quotas=quotas)
+    sim = Simulator(
+        clock=clock, seed=seed, strict_source_servers=strict_source_servers, quotas=quotas, accounts=accounts
+    )
     loop = asyncio.new_event_loop()
     app = build_app(sim, events)
     runner = web.AppRunner(app, access_log=None)

@@ -44,6 +44,7 @@ def job_truth(sim: Simulator, job: Job, now: float) -> dict[str, Any]:
         )
     return {
         "jobID": job.job_id,
+        "account": job.account,
         "region": job.region,
         "type": job.type,
         "initiatedBy": job.initiated_by,
@@ -62,9 +63,13 @@ def _change(sim: Simulator, job: Job, tr: tl.Transition) -> dict[str, Any]:
 
 
 def truth(
-    sim: Simulator, region: str | None = None, job_ids: list[str] | None = None
+    sim: Simulator, region: str | None = None, job_ids: list[str] | None = None, account: str | None = None
 ) -> list[dict[str, Any]]:
-    """Ground truth of jobs (all, or filtered by region / IDs), in creation order."""
+    """Ground truth of jobs (all, or filtered by region / IDs / account), in creation order."""
     now = sim.clock.now()
     jobs = sim.jobs.values() if job_ids is None else [sim.jobs[j] for j in job_ids if j in sim.jobs]
-    return [job_truth(sim, j, now) for j in jobs if region is None or j.region == region]
+    return [
+        job_truth(sim, j, now)
+        for j in jobs
+        if (region is None or j.region == region) and (account is None or j.account == account)
+    ]

@@ -53,7 +53,7 @@ def test_the_rule_sends_drs_launch_results_to_the_queue_with_a_dead_letter_queue
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
         "Fn::GetAtt": ["LaunchEventsDeadLetterQueue", "Arn"]
     }
-    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["SqsManagedSseEnabled"] == {"Fn::If": ["HasKmsKey", {"Ref": "AWS::NoValue"}, True]}
 
 
 def test_only_that_rule_may_send_to_the_queues() -> None:

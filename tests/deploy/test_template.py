@@ -38,8 +38,8 @@ DOCKERFILE = REPO / "Dockerfile"
 CODE_DIR = REPO / "poller"
 
 # Services whose calls are scanned in the code and whose grants must match them exactly.
-SCANNED_SERVICES = ("dynamodb", "drs", "events")
-IAM_PREFIX = {"dynamodb": "dynamodb", "drs": "drs", "events": "events"}
+SCANNED_SERVICES = ("dynamodb", "drs", "events", "sts")
+IAM_PREFIX = {"dynamodb": "dynamodb", "drs": "drs", "events": "events", "sts": "sts"}
 
 # Table administration: `poller init-tables` and the local demo create/wait for/delete tables against
 # moto or with an administrator's credentials. The deployed task never does: CloudFormation owns the
@@ -221,7 +221,12 @@ NOT_AWS_RECEIVERS = frozenset({"request", "req"})
 # makes the real client call, which the scanner finds there.
 
 # Receiver-name hints that settle operations several scanned services share (tag_resource ...).
-SERVICE_HINTS = {"drs": ("drs",), "dynamodb": ("dynamo", "ddb", "table", "_db"), "events": ("event", "bus")}
+SERVICE_HINTS = {
+    "drs": ("drs",),
+    "dynamodb": ("dynamo", "ddb", "table", "_db"),
+    "events": ("event", "bus"),
+    "sts": ("sts",),
+}
 
 
 # ------------------------------------------------------------------------------ template helpers
@@ -557,8 +562,16 @@ def test_no_action_wildcards_and_no_not_action() -> None:
     assert not offenders, offenders
 
 
+def _assumes_member_roles(st: dict[str, Any]) -> bool:
+    """The one grant outside this account: the member role, in the listed accounts only."""
+    pinned = _condition(st, "StringEquals", "aws:ResourceAccount") == {"Ref": "MemberAccountIds"}
+    return as_list(st["Action"]) == ["sts:AssumeRole"] and pinned
+
+
 def test_resource_arns_stay_in_this_account() -> None:
     for role, st in all_policy_statements():
+        if _assumes_member_roles(st):
+            continue
         for res in as_list(st.get("Resource", [])):
             if isinstance(res, dict) and "Fn::Sub" in res:
                 sub = res["Fn::Sub"]
@@ -599,10 +612,11 @@ def test_kms_key_is_optional_and_used_only_through_its_services() -> None:
     for name, policy in key_policies.items():
         for st in as_list(policy["Properties"]["PolicyDocument"]["Statement"]):
             assert st["Resource"] == {"Ref": "KmsKeyArn"}, name
-            via[policy["Properties"]["Roles"][0]["Ref"]] = _through_kms_service(st)["Fn::Sub"]
+            role = policy["Properties"]["Roles"][0]["Ref"]
+            via.setdefault(role, set()).add(_through_kms_service(st)["Fn::Sub"])
     assert via == {
-        "TaskExecutionRole": "secretsmanager.${AWS::Region}.amazonaws.com",
-        "TaskRole": "dynamodb.${AWS::Region}.amazonaws.com",
+        "TaskExecutionRole": {"secretsmanager.${AWS::Region}.amazonaws.com"},
+        "TaskRole": {"dynamodb.${AWS::Region}.amazonaws.com", "sqs.${AWS::Region}.amazonaws.com"},
     }
     key = {"Fn::If": ["HasKmsKey", {"Ref": "KmsKeyArn"}, {"Ref": "AWS::NoValue"}]}
     for table in resources("AWS::DynamoDB::Table").values():
@@ -610,6 +624,12 @@ def test_kms_key_is_optional_and_used_only_through_its_services() -> None:
     for group in resources("AWS::Logs::LogGroup").values():
         assert group["Properties"]["KmsKeyId"] == key
     assert one("AWS::SecretsManager::Secret")["Properties"]["KmsKeyId"] == key
+    for queue in resources("AWS::SQS::Queue").values():
+        assert queue["Properties"]["KmsMasterKeyId"] == key
+        # without a key, SQS-managed encryption: never an unencrypted queue
+        assert queue["Properties"]["SqsManagedSseEnabled"] == {
+            "Fn::If": ["HasKmsKey", {"Ref": "AWS::NoValue"}, True]
+        }
 
 
 def _condition(st: dict[str, Any], operator: str, key: str) -> Any:
@@ -1189,3 +1209,50 @@ def test_replica_records_expire_by_ttl_and_execution_items_cannot() -> None:
     table = resources("AWS::DynamoDB::Table")["ExecutionsTable"]["Properties"]
     assert table["TimeToLiveSpecification"] == {"AttributeName": RECORD_TTL, "Enabled": True}
     assert RECORD_TTL not in Execution.model_fields  # the model never writes it on an execution item
+
+
+# ------------------------------------------------------------------------------ tags
+
+TAG_PARAMETERS = {"Environment": "TagEnvironment", "Owner": "TagOwner", "CostCenter": "TagCostCenter"}
+
+
+def _supports_tags(kind: str) -> bool:
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+    schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", kind).schema
+    return "Tags" in schema.get("properties", {})
+
+
+def test_every_taggable_resource_carries_the_stack_tags() -> None:
+    """Cost and ownership reports find every resource: Application always, the optional tag
+    parameters when set (an empty parameter adds no tag), per the resource type's schema."""
+    conditional = [
+        {
+            "Fn::If": [
+                f"Has{key}Tag",
+                {"Key": key, "Value": {"Ref": parameter}},
+                {"Ref": "AWS::NoValue"},
+            ]
+        }
+        for key, parameter in TAG_PARAMETERS.items()
+    ]
+    taggable = {name: body for name, body in template()["Resources"].items() if _supports_tags(body["Type"])}
+    assert len(taggable) >= 20  # tables, queues, roles, logs, ECS, ALB, alarms, bus, rule, secret
+    for name, body in taggable.items():
+        tags = body["Properties"].get("Tags")
+        assert tags is not None, f"{name} ({body['Type']}) carries no Tags"
+        assert {"Key": "Application", "Value": "drs-execution-poller"} in tags, name
+        for tag in conditional:
+            assert tag in tags, (name, tag)
+    for key, parameter in TAG_PARAMETERS.items():
+        assert template()["Parameters"][parameter]["Default"] == ""
+        assert template()["Conditions"][f"Has{key}Tag"] == {
+            "Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, ""]}]
+        }
+    service = one("AWS::ECS::Service")["Properties"]
+    assert (service["PropagateTags"], service["EnableECSManagedTags"]) == ("SERVICE", True)
+
+
+def test_a_tag_check_would_notice_an_untagged_resource() -> None:
+    assert _supports_tags("AWS::SQS::Queue") and _supports_tags("AWS::CloudWatch::Alarm")
+    assert not _supports_tags("AWS::IAM::ManagedPolicy")  # no Tags property: not required

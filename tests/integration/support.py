@@ -128,21 +128,44 @@ def query_status_index_summaries(
         params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def scan_executions(dynamodb: Any, table: str, status: str) -> list[dict[str, Any]]:
+    """Every execution in ``status``, read in one consistent scan (a request a page): what
+    ``query_status_index`` reads with one request per item, for tests that watch many executions
+    while a busy daemon keeps moto's one request at a time queue long."""
+    items: list[dict[str, Any]] = []
+    params: dict[str, Any] = {
+        "TableName": table,
+        "ConsistentRead": True,
+        "FilterExpression": "#s = :s",
+        "ExpressionAttributeNames": {"#s": "Status"},
+        "ExpressionAttributeValues": {":s": {"S": status}},
+    }
+    while True:
+        page = dynamodb.scan(**params)
+        items.extend(deserialize(i) for i in page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
 def all_servers(execution: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for w in execution["Waves"] for s in w["Servers"]]
 
 
 async def wait_until(
-    read: Callable[[], Any], condition: Callable[[Any], bool], timeout: float, what: str
+    read: Callable[[], Any], condition: Callable[[Any], bool], timeout: float, what: str, every: float = 0.05
 ) -> Any:
-    """Poll ``read`` (run in a thread, it may block) until ``condition`` holds, or fail saying what."""
+    """Poll ``read`` (run in a thread, it may block) until ``condition`` holds, or fail saying what.
+
+    ``every``: the pause between reads. A read that scans many items of moto (which serves one
+    request at a time) should pause longer, or it takes moto's time from the daemon under test."""
     deadline = time.monotonic() + timeout
     value = None
     while time.monotonic() < deadline:
         value = await asyncio.to_thread(read)
         if condition(value):
             return value
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(every)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}; last value: {value!r}")
 
 

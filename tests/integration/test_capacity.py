@@ -53,6 +53,7 @@ def _max_jobs_in_flight(truth: list[dict[str, Any]]) -> int:
     return peak
 
 
+@pytest.mark.slow
 async def test_many_one_wave_executions_against_a_small_quota_all_complete_within_it(
     dynamodb: Any, tables: Tables, sim: RunningSimulator, make_settings: Callable[..., Settings]
 ) -> None:

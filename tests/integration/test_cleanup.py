@@ -25,7 +25,7 @@ from drssim.testing import RunningSimulator
 
 from poller.config import Settings
 from poller.domain.evidence import parse_time
-from tests.conftest import RunningDaemon, Tables, start_daemon
+from tests.conftest import RunningDaemon, Tables, daemon_running
 from tests.integration.support import (
     all_servers,
     api,
@@ -47,10 +47,8 @@ TIMEOUT = 60.0
 
 @pytest_asyncio.fixture
 async def daemon(make_settings: Callable[..., Settings]) -> AsyncIterator[RunningDaemon]:
-    running = await start_daemon(make_settings())
-    yield running
-    running.stop.set()
-    await running.task
+    async with daemon_running(make_settings()) as running:
+        yield running
 
 
 async def _plan(url: str, waves: int = 2, servers: int = 2, **fields: Any) -> str:
@@ -211,6 +209,7 @@ async def test_a_running_execution_cannot_be_cleaned_up_and_unknown_ones_are_404
     assert (await api("GET", f"{url}/executions/nope/report")).status_code == 404
 
 
+@pytest.mark.slow
 async def test_the_report_agrees_with_drssims_job_log_and_compares_with_the_targets(
     dynamodb: Any, tables: Tables, sim: RunningSimulator, daemon: RunningDaemon, tmp_path: Path
 ) -> None:

@@ -12,7 +12,7 @@ from drssim.testing import RunningSimulator
 from poller.aws.clients import AwsClients
 from poller.store.executions import ExecutionStore, WriteConflict
 from poller.store.lease import RECORD_TTL, RECORD_TTL_SECONDS, LeaseKeeper, replica_key
-from tests.conftest import Tables, start_daemon
+from tests.conftest import Tables, daemon_running, start_daemon
 from tests.integration.support import (
     get_execution_from_dynamodb,
     seed_single_server_executions,
@@ -107,8 +107,7 @@ async def test_lease_renewal_costs_one_write_per_replica_not_one_per_execution(
 ) -> None:
     with sim.control.drs_progression():  # nothing changes: only renewals could write
         ids = seed_single_server_executions(dynamodb, tables.executions, sim.endpoint_url, 20)
-        running = await start_daemon(make_settings(replica_id="replica-a", idle_write_seconds=300))
-        try:
+        async with daemon_running(make_settings(replica_id="replica-a", idle_write_seconds=300)):
             await wait_until(
                 lambda: [get_execution_from_dynamodb(dynamodb, tables.executions, i) for i in ids],
                 lambda items: all(
@@ -121,9 +120,6 @@ async def test_lease_renewal_costs_one_write_per_replica_not_one_per_execution(
             before = _update_items()
             await asyncio.sleep(2.0)  # four heartbeats of 0.5 s, dozens of polls
             writes = _update_items() - before
-        finally:
-            running.stop.set()
-            await asyncio.wait_for(running.task, 15)
     # each heartbeat: the liveness record and the membership entry (replicas sharing the load)
     assert 4 <= writes <= 12, f"{writes} UpdateItems in 2 s for 20 idle executions"
     record = get_execution_from_dynamodb(dynamodb, tables.executions, "replica#replica-a")

@@ -17,7 +17,7 @@ import pytest
 from drssim.testing import RunningSimulator
 from poller_devtools.faultproxy import FaultProxy
 
-from tests.conftest import Tables, start_daemon
+from tests.conftest import Tables, daemon_running, start_daemon
 from tests.integration.support import (
     SeedWave,
     get_execution_from_dynamodb,
@@ -60,6 +60,7 @@ def _seed_mixed(dynamodb: Any, tables: Tables, sim: RunningSimulator, count: int
     return ids
 
 
+@pytest.mark.slow
 async def test_executions_reach_drs_ground_truth_through_dynamodb_and_drs_faults(
     dynamodb: Any, tables: Tables, sim: RunningSimulator, proxy: FaultProxy, make_settings: Any
 ) -> None:
@@ -72,8 +73,7 @@ async def test_executions_reach_drs_ground_truth_through_dynamodb_and_drs_faults
     settings = make_settings(
         dynamodb_endpoint_url=proxy.url, aws_read_timeout_seconds=READ_TIMEOUT_SECONDS, timeout_seconds=600
     )
-    running = await start_daemon(settings)
-    try:
+    async with daemon_running(settings) as running:
         items = await wait_until(
             lambda: [get_execution_from_dynamodb(dynamodb, tables.executions, i) for i in ids],
             lambda items: all(item["Status"] in TERMINAL for item in items),
@@ -81,9 +81,6 @@ async def test_executions_reach_drs_ground_truth_through_dynamodb_and_drs_faults
             "every execution terminal",
         )
         assert not running.task.done(), "the daemon stopped by itself"
-    finally:
-        running.stop.set()
-        await asyncio.wait_for(running.task, timeout=15)  # re-raises if the daemon crashed
     truth = {job["jobID"]: job for job in sim.control.truth()}
     problems = [m for item in items if (m := mismatch(item, truth)) is not None]
     assert problems == []
@@ -102,10 +99,9 @@ async def test_a_dynamodb_error_while_loading_an_item_is_retried_not_counted_as_
     proxy.operations = frozenset({"GetItem"})
     proxy.set_rates(error=1.0)  # every GetItem fails: the tracker cannot read its item for a while
     crashes = _crashes()
-    running = await start_daemon(
+    async with daemon_running(
         make_settings(dynamodb_endpoint_url=proxy.url, aws_read_timeout_seconds=READ_TIMEOUT_SECONDS)
-    )
-    try:
+    ):
         await wait_until(  # botocore's attempts of at least two GetItem calls all failed
             proxy.stats, lambda st: st["injected"]["error"] >= 6, 15, "GetItem calls failing"
         )
@@ -116,9 +112,6 @@ async def test_a_dynamodb_error_while_loading_an_item_is_retried_not_counted_as_
             20,
             "the execution terminal once GetItem works again",
         )
-    finally:
-        running.stop.set()
-        await asyncio.wait_for(running.task, timeout=15)
     assert item["Status"] == "COMPLETED"
     assert _crashes() == crashes
 

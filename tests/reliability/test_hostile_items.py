@@ -8,7 +8,6 @@ and counted once in ``poller_malformed_items_total``; the loop must go on findin
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from typing import Any
 
@@ -16,7 +15,7 @@ import pytest
 from drssim.testing import RunningSimulator
 
 from poller.store.dynamodb import serialize
-from tests.conftest import Tables, start_daemon
+from tests.conftest import Tables, daemon_running
 from tests.integration.support import (
     SeedWave,
     get_execution_from_dynamodb,
@@ -42,6 +41,7 @@ def _raw(dynamodb: Any, table: str, execution_id: str) -> dict[str, Any]:
     return item
 
 
+@pytest.mark.slow
 async def test_malformed_items_are_left_untouched_logged_and_counted_while_good_ones_complete(
     dynamodb: Any, tables: Tables, sim: RunningSimulator, make_settings: Any, json_logs: JsonLogs
 ) -> None:
@@ -66,8 +66,7 @@ async def test_malformed_items_are_left_untouched_logged_and_counted_while_good_
     malformed_before = sample("poller_malformed_items_total")
     missing_before = sample("poller_missing_jobs_total")
 
-    running = await start_daemon(make_settings(timeout_seconds=600))
-    try:
+    async with daemon_running(make_settings(timeout_seconds=600)) as running:
         items = await wait_until(
             lambda: [get_execution_from_dynamodb(dynamodb, tables.executions, i) for i in good],
             lambda items: all(item["Status"] in TERMINAL for item in items),
@@ -90,9 +89,6 @@ async def test_malformed_items_are_left_untouched_logged_and_counted_while_good_
             "three more finder passes (the finder loop must not stop)",
         )
         assert not running.task.done()
-    finally:
-        running.stop.set()
-        await asyncio.wait_for(running.task, timeout=15)
 
     truth = {job["jobID"]: job for job in sim.control.truth()}
     assert [m for item in items if (m := mismatch(item, truth))] == []

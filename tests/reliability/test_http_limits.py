@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from tests.conftest import RunningDaemon, start_daemon
+from tests.conftest import daemon_running
 
 pytestmark = [pytest.mark.integration]
 
@@ -27,25 +27,16 @@ def _closed(reason: str) -> float:
     return REGISTRY.get_sample_value("poller_http_connections_closed_total", {"reason": reason}) or 0.0
 
 
-async def _daemon(make_settings: Any, **limits: Any) -> RunningDaemon:
-    return await start_daemon(make_settings(**limits))
-
-
-async def _stop(running: RunningDaemon) -> None:
-    running.stop.set()
-    await asyncio.wait_for(running.task, timeout=15)
-
-
 async def _until_closed(reader: asyncio.StreamReader) -> bytes:
     """Everything the server sends until it closes the connection."""
     return await asyncio.wait_for(reader.read(), timeout=WAIT)
 
 
 async def test_trickled_headers_and_idle_keep_alive_connections_are_closed(make_settings: Any) -> None:
-    running = await _daemon(make_settings, http_request_timeout_seconds=0.5, http_keepalive_seconds=0.5)
-    port = running.daemon.port
+    settings = make_settings(http_request_timeout_seconds=0.5, http_keepalive_seconds=0.5)
     timeouts = _closed("request_timeout")
-    try:
+    async with daemon_running(settings) as running:
+        port = running.daemon.port
         silent_reader, silent = await asyncio.open_connection("127.0.0.1", port)
         slow_reader, slow = await asyncio.open_connection("127.0.0.1", port)
         slow.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
@@ -68,14 +59,12 @@ async def test_trickled_headers_and_idle_keep_alive_connections_are_closed(make_
         assert answer.startswith(b"HTTP/1.1 200") and b'"status"' in answer
         for writer in (silent, slow, idle):
             writer.close()
-    finally:
-        await _stop(running)
     assert _closed("request_timeout") - timeouts >= 2
 
 
+@pytest.mark.slow
 async def test_a_body_that_does_not_arrive_in_time_is_answered_408(make_settings: Any) -> None:
-    running = await _daemon(make_settings, http_request_timeout_seconds=0.5)
-    try:
+    async with daemon_running(make_settings(http_request_timeout_seconds=0.5)) as running:
         reader, writer = await asyncio.open_connection("127.0.0.1", running.daemon.port)
         writer.write(
             b"POST /plans HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -83,19 +72,18 @@ async def test_a_body_that_does_not_arrive_in_time_is_answered_408(make_settings
         )
         answer = await _until_closed(reader)
         writer.close()
-    finally:
-        await _stop(running)
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408")
     assert json.loads(body)["field"] == "body"
 
 
 async def test_connections_over_the_cap_are_answered_503(make_settings: Any) -> None:
-    running = await _daemon(make_settings, http_max_connections=4, http_request_timeout_seconds=30)
-    port = running.daemon.port
     over = _closed("over_cap")
     held = []
-    try:
+    async with daemon_running(
+        make_settings(http_max_connections=4, http_request_timeout_seconds=30)
+    ) as running:
+        port = running.daemon.port
         for _ in range(4):
             held.append(await asyncio.open_connection("127.0.0.1", port))
         await asyncio.sleep(0)  # nothing to wait for: the server counts at accept
@@ -113,8 +101,6 @@ async def test_connections_over_the_cap_are_answered_503(make_settings: Any) -> 
             if freed.startswith(b"HTTP/1.1 200"):
                 break
             await asyncio.sleep(0.05)
-    finally:
-        await _stop(running)
     assert answer.startswith(b"HTTP/1.1 503")
     assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"].startswith("too many connections")
     assert _closed("over_cap") - over >= 1

@@ -8,7 +8,6 @@ increment, a wave in a region not served, a numeric LeaseOwner) were retried at 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -18,7 +17,7 @@ from drssim.testing import RunningSimulator
 from prometheus_client import REGISTRY
 
 from poller.store.dynamodb import serialize
-from tests.conftest import Tables, start_daemon
+from tests.conftest import Tables, daemon_running
 from tests.integration.support import (
     SeedWave,
     get_execution_from_dynamodb,
@@ -76,8 +75,7 @@ async def _run_until_quarantined(
     keys = {str(item["ExecutionId"]) for item in untrackable}
     written = {k: _raw(dynamodb, tables.executions, k) for k in keys}
     malformed_before = _value("poller_malformed_items_total")
-    running = await start_daemon(make_settings(timeout_seconds=600))
-    try:
+    async with daemon_running(make_settings(timeout_seconds=600)):
         items = await wait_until(
             lambda: [get_execution_from_dynamodb(dynamodb, tables.executions, i) for i in good],
             lambda items: all(item["Status"] in TERMINAL for item in items),
@@ -97,15 +95,13 @@ async def _run_until_quarantined(
             20,
             "three more finder passes",
         )
-    finally:
-        running.stop.set()
-        await asyncio.wait_for(running.task, timeout=15)
     assert [k for k in keys if _raw(dynamodb, tables.executions, k) != written[k]] == [], "touched"
     logged = [e.get("key") for e in json_logs.events("malformed_item")]
     assert sorted(k for k in logged if k in keys) == sorted(keys), "each logged exactly once"
     return items, _value("poller_malformed_items_total") - malformed_before
 
 
+@pytest.mark.slow
 async def test_bad_job_ids_are_quarantined_and_never_reach_describe_jobs(
     dynamodb: Any, tables: Tables, sim: RunningSimulator, make_settings: Any, json_logs: JsonLogs
 ) -> None:

@@ -37,7 +37,7 @@ def _env() -> dict[str, str]:
 def test_demo_runs_to_a_summary_with_every_execution_terminal() -> None:
     started = time.monotonic()
     result = subprocess.run(
-        _demo("--time-scale", "200", "--servers", "6", "--failure-rate", "0.2", "--seed", "11", "--plain"),
+        _demo("--time-scale", "600", "--servers", "6", "--failure-rate", "0.2", "--seed", "11", "--plain"),
         capture_output=True,
         text=True,
         timeout=60,
@@ -49,7 +49,7 @@ def test_demo_runs_to_a_summary_with_every_execution_terminal() -> None:
     assert "Traceback" not in result.stderr
     assert re.search(r"poller API\s+http://127\.0\.0\.1:\d+/executions", out)
     assert re.search(r"metrics\s+http://127\.0\.0\.1:\d+/metrics", out)
-    summary = out.split("Summary (time-scale 200x", 1)[1]
+    summary = out.split("Summary (time-scale 600x", 1)[1]
     executions = re.findall(
         r"^  (\S+) (DRILL|RECOVERY) (\S+)  took (\S+) wall, (\S+) simulated$", summary, re.M
     )
@@ -117,8 +117,12 @@ def test_settings_are_scaled_with_floors() -> None:
     very_fast = scaled_settings(DemoOptions(time_scale=10_000), "http://m", "http://d", "t", port=0)
     assert very_fast.interval_started_seconds == 0.1 and very_fast.finder_period_seconds == 0.2
     assert very_fast.timeout_seconds >= 60
+    # a wave waiting for DRS capacity re-reads it within simulated minutes, floored
+    assert fast.capacity_refresh_seconds == pytest.approx(10 / 30)
+    assert very_fast.capacity_refresh_seconds == 0.2
     real = scaled_settings(DemoOptions(time_scale=1), "http://m", "http://d", "t", port=0)
     assert real.interval_pending_seconds == 45 and real.timeout_seconds >= 1800
+    assert real.capacity_refresh_seconds == 10
 
 
 def test_demo_plan_has_three_waves_over_two_regions_with_valid_ids() -> None:

@@ -15,7 +15,7 @@ from tests.stack.test_demo import _demo, _env
 @pytest.mark.slow
 def test_interactive_demo_pauses_before_the_second_wave_and_resumes_on_enter() -> None:
     result = subprocess.run(
-        _demo("--interactive", "--time-scale", "200", "--servers", "6", "--seed", "5", "--plain"),
+        _demo("--interactive", "--time-scale", "600", "--servers", "6", "--seed", "5", "--plain"),
         input="\n\n",  # the operator presses Enter at each prompt
         capture_output=True,
         text=True,
@@ -29,6 +29,6 @@ def test_interactive_demo_pauses_before_the_second_wave_and_resumes_on_enter() -
     assert len(prompts) == 2, out[-3000:]  # the DRILL and the RECOVERY
     assert out.count("resume 2-application: sent; the execution is POLLING") == 2
     assert re.search(r"DRILL POLLING 1-databases \S+ COMPLETED: .*2-application \S+ PAUSED", out)
-    summary = out.split("Summary (time-scale 200x", 1)[1]
+    summary = out.split("Summary (time-scale 600x", 1)[1]
     assert summary.count("2-application (us-west-2) COMPLETED") == 2
     assert "2/2 executions reached a terminal state." in summary

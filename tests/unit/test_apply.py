@@ -22,6 +22,7 @@ from poller.domain.statuses import (
     ServerStatus,
     WaveStatus,
 )
+from poller.domain.targets import DrsTarget
 
 from .builders import (
     START,
@@ -300,7 +301,10 @@ def test_jobs_to_request_groups_by_region_and_skips_finished_servers() -> None:
         wave([server(5, S.FAILED)], name="C", region="eu-west-1"),
         wave([server(6, S.LAUNCHING)], name="D", region="eu-west-1", status=WaveStatus.PENDING),
     ]
-    assert jobs_to_request(execution(waves)) == {"us-east-1": [job_id(1)], "us-west-2": [job_id(4)]}
+    assert jobs_to_request(execution(waves)) == {
+        DrsTarget(None, "us-east-1"): [job_id(1)],
+        DrsTarget(None, "us-west-2"): [job_id(4)],
+    }
 
 
 def test_jobs_to_request_in_recovery_keeps_asking_for_launched_servers_awaiting_post_launch() -> None:
@@ -312,7 +316,9 @@ def test_jobs_to_request_in_recovery_keeps_asking_for_launched_servers_awaiting_
             ]
         )
     ]
-    assert jobs_to_request(execution(waves, ExecutionType.RECOVERY)) == {"us-east-1": [job_id(1)]}
+    assert jobs_to_request(execution(waves, ExecutionType.RECOVERY)) == {
+        DrsTarget(None, "us-east-1"): [job_id(1)]
+    }
     assert jobs_to_request(execution(waves, ExecutionType.DRILL)) == {}
 
 

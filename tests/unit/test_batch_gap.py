@@ -8,8 +8,12 @@ from typing import Any
 
 import pytest
 
+from poller.domain.targets import DrsTarget
 from poller.pipeline.batch import JobStatusBatcher
-from tests.fakes import PaginatedDrs
+from tests.fakes import PaginatedDrs, drs_for
+
+EAST = DrsTarget(None, "us-east-1")
+WEST = DrsTarget(None, "us-west-2")
 
 
 class _Drs(PaginatedDrs):
@@ -27,12 +31,12 @@ def job(i: int) -> str:
     return f"drsjob-{i:017d}"
 
 
-async def _ask_twice_after_a_call(batcher: JobStatusBatcher, region: str = "us-east-1") -> None:
+async def _ask_twice_after_a_call(batcher: JobStatusBatcher) -> None:
     """One call, then two asks a moment apart (well under a gap of seconds, over the window)."""
-    await batcher.describe(region, [job(1)])
-    first = asyncio.ensure_future(batcher.describe(region, [job(2)]))
+    await batcher.describe(EAST, [job(1)])
+    first = asyncio.ensure_future(batcher.describe(EAST, [job(2)]))
     await asyncio.sleep(0.05)
-    second = asyncio.ensure_future(batcher.describe(region, [job(3)]))
+    second = asyncio.ensure_future(batcher.describe(EAST, [job(3)]))
     assert await first == {job(2): {"jobID": job(2), "status": "STARTED"}}
     assert await second == {job(3): {"jobID": job(3), "status": "STARTED"}}
 
@@ -40,23 +44,23 @@ async def _ask_twice_after_a_call(batcher: JobStatusBatcher, region: str = "us-e
 @pytest.mark.asyncio
 async def test_asks_soon_after_a_call_share_the_next_one() -> None:
     drs = _Drs()
-    await _ask_twice_after_a_call(JobStatusBatcher(lambda _region: drs, window=0.01, min_gap=2.0))
+    await _ask_twice_after_a_call(JobStatusBatcher(drs_for(drs), window=0.01, min_gap=2.0))
     assert drs.calls == [[job(1)], [job(2), job(3)]]
 
 
 @pytest.mark.asyncio
 async def test_without_a_gap_each_window_makes_its_own_call() -> None:
     drs = _Drs()
-    await _ask_twice_after_a_call(JobStatusBatcher(lambda _region: drs, window=0.01))
+    await _ask_twice_after_a_call(JobStatusBatcher(drs_for(drs), window=0.01))
     assert drs.calls == [[job(1)], [job(2)], [job(3)]]
 
 
 @pytest.mark.asyncio
-async def test_the_gap_is_kept_per_region() -> None:
+async def test_the_gap_is_kept_per_account_region() -> None:
     drs = _Drs()
-    batcher = JobStatusBatcher(lambda _region: drs, window=0.01, min_gap=30.0)
-    await batcher.describe("us-east-1", [job(1)])
+    batcher = JobStatusBatcher(drs_for(drs), window=0.01, min_gap=30.0)
+    await batcher.describe(EAST, [job(1)])
     # another region's first call does not wait for us-east-1's gap (30 s would time the test out)
-    answer = await asyncio.wait_for(batcher.describe("us-west-2", [job(2)]), timeout=10)
+    answer = await asyncio.wait_for(batcher.describe(WEST, [job(2)]), timeout=10)
     assert answer == {job(2): {"jobID": job(2), "status": "STARTED"}}
     assert drs.calls == [[job(1)], [job(2)]]

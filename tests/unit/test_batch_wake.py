@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from poller.domain.targets import DrsTarget
 from poller.pipeline.batch import DrsError, JobStatusBatcher
 from poller.runtime.responsiveness import Responsiveness
-from tests.fakes import PaginatedDrs
+from tests.fakes import TARGET, PaginatedDrs, drs_for
 
 
 class _Drs(PaginatedDrs):
@@ -32,7 +33,7 @@ class _Drs(PaginatedDrs):
 async def _ask_many(batcher: JobStatusBatcher, n: int, resumed: list[int]) -> list[Any]:
     async def ask(i: int) -> Any:
         try:
-            return await batcher.describe("us-east-1", [f"drsjob-{i:017d}"])
+            return await batcher.describe(TARGET, [f"drsjob-{i:017d}"])
         except DrsError as err:
             return err
         finally:
@@ -54,7 +55,7 @@ async def _max_resumed_per_turn(resumed: list[int], n: int) -> int:
 @pytest.mark.asyncio
 async def test_answer_wakes_at_most_a_slice_of_waiters_per_loop_turn() -> None:
     drs = _Drs()
-    batcher = JobStatusBatcher(lambda _region: drs, window=0.01)
+    batcher = JobStatusBatcher(drs_for(drs), window=0.01)
     resumed: list[int] = []
     n = Responsiveness.wake_slice * 10
     answers, worst = await asyncio.gather(_ask_many(batcher, n, resumed), _max_resumed_per_turn(resumed, n))
@@ -68,7 +69,7 @@ async def test_answer_wakes_at_most_a_slice_of_waiters_per_loop_turn() -> None:
 @pytest.mark.asyncio
 async def test_failure_reaches_every_waiter_in_slices() -> None:
     drs = _Drs(fail=True)
-    batcher = JobStatusBatcher(lambda _region: drs, window=0.01)
+    batcher = JobStatusBatcher(drs_for(drs), window=0.01)
     resumed: list[int] = []
     n = Responsiveness.wake_slice * 3 + 1
     answers, worst = await asyncio.gather(_ask_many(batcher, n, resumed), _max_resumed_per_turn(resumed, n))
@@ -79,9 +80,9 @@ async def test_failure_reaches_every_waiter_in_slices() -> None:
 @pytest.mark.asyncio
 async def test_cancelled_waiter_does_not_stop_the_others() -> None:
     drs = _Drs()
-    batcher = JobStatusBatcher(lambda _region: drs, window=0.01)
-    doomed = asyncio.create_task(batcher.describe("us-east-1", ["drsjob-x" + "0" * 16]))
-    others = [asyncio.create_task(batcher.describe("us-east-1", [f"drsjob-{i:017d}"])) for i in range(40)]
+    batcher = JobStatusBatcher(drs_for(drs), window=0.01)
+    doomed = asyncio.create_task(batcher.describe(TARGET, ["drsjob-x" + "0" * 16]))
+    others = [asyncio.create_task(batcher.describe(TARGET, [f"drsjob-{i:017d}"])) for i in range(40)]
     await asyncio.sleep(0)
     doomed.cancel()
     results = await asyncio.gather(*others)
@@ -101,11 +102,11 @@ async def test_asking_creates_no_task_per_question_only_one_flush_per_region_and
             return default_factory(loop, coro, **kwargs)
         return asyncio.Task(coro, loop=loop, **kwargs)
 
-    batcher = JobStatusBatcher(lambda region: _Drs(), window=0.01)
+    batcher = JobStatusBatcher(drs_for(_Drs()), window=0.01)
     loop.set_task_factory(counting_factory)
     try:
         asked = [
-            batcher.ask(region, [f"drsjob-{i:017d}"])
+            batcher.ask(DrsTarget(None, region), [f"drsjob-{i:017d}"])
             for i in range(100)
             for region in ("us-east-1", "us-west-2")
         ]
@@ -118,6 +119,6 @@ async def test_asking_creates_no_task_per_question_only_one_flush_per_region_and
 
 async def test_an_empty_question_is_answered_at_once_without_a_call() -> None:
     drs = _Drs()
-    batcher = JobStatusBatcher(lambda region: drs, window=0.01)
-    assert await batcher.ask("us-east-1", []) == {}
+    batcher = JobStatusBatcher(drs_for(drs), window=0.01)
+    assert await batcher.ask(TARGET, []) == {}
     assert drs.calls == 0

@@ -64,6 +64,7 @@ def executions(draw: st.DrawFn, execution_type: ExecutionType | None = None) -> 
             Wave(
                 WaveName=f"W{w}",
                 Region=draw(st.sampled_from(REGIONS)),
+                AccountId=draw(st.sampled_from((None, "111122223333", "444455556666"))),
                 Status=WaveStatus.COMPLETED,
                 Servers=servers,
             )
@@ -127,7 +128,7 @@ def _call(execution: Execution, drs: FakeDrs, answer: str, crash: bool, now: flo
     for token, batch in tokens.items():
         servers = [execution.Waves[i].Servers[j] for i, j in batch]
         assert all(s.CleanupToken == token for s in servers)
-        assert len({execution.Waves[i].Region for i, _ in batch}) == 1
+        assert len({execution.Waves[i].target() for i, _ in batch}) == 1
         if answer in ("started", "lost"):
             jid = drs.terminate([s.InstanceId or "" for s in servers], [s.SourceServerId for s in servers])
             kind = rules.STARTED if answer == "started" else rules.UNKNOWN
@@ -234,14 +235,16 @@ def test_a_recovery_is_only_cleaned_up_with_its_own_id_as_confirmation(
 
 @settings(max_examples=200, deadline=None)
 @given(executions(ExecutionType.DRILL))
-def test_batches_are_per_region_at_most_200_and_cover_every_launched_instance(execution: Execution) -> None:
+def test_batches_are_per_account_region_at_most_200_and_cover_every_launched_instance(
+    execution: Execution,
+) -> None:
     requested = request_cleanup(execution, START + 100)
     batches = termination_batches(requested)
     flat = [ref for _, refs in batches for ref in refs]
     assert len(flat) == len(set(flat))
     assert all(1 <= len(refs) <= TERMINATE_BATCH for _, refs in batches)
-    for region, refs in batches:
-        assert all(requested.Waves[i].Region == region for i, _ in refs)
+    for target, refs in batches:
+        assert all(requested.Waves[i].target() == target for i, _ in refs)
     launched = {
         (i, j) for i, w in enumerate(requested.Waves) for j, s in enumerate(w.Servers) if s.InstanceId
     }

@@ -44,7 +44,7 @@ async def test_a_poll_that_changes_three_servers_logs_one_line_with_all_of_them(
         }
     )
     with capture_logs() as logs:
-        await tracker(store, drs)._poll_once(store.item)
+        await tracker(store, drs).poll_once(store.item)
     lines = [e for e in logs if e["event"] == "transitions"]
     assert len(lines) == 1 and store.saves == 1
     assert lines[0]["changes"] == [
@@ -68,7 +68,7 @@ async def test_a_poll_without_changes_logs_no_transitions() -> None:
     watched = tracker(store, drs)
     watched._last_write = START + 60  # written just now: an idle poll is not written again
     with capture_logs() as logs:
-        await asyncio.wait_for(watched._poll_once(store.item), timeout=5)
+        await asyncio.wait_for(watched.poll_once(store.item), timeout=5)
     assert not [e for e in logs if e["event"] == "transitions"]
     assert store.saves == 0
 
@@ -86,7 +86,7 @@ async def test_a_burst_of_polls_is_sliced_by_the_turn_budget_and_every_poll_is_w
     before = deferrals()
 
     async def poll(t: ExecutionTracker, store: MemoryStore) -> None:
-        await t._poll_once(store.item)
+        await t.poll_once(store.item)
         work[0] += 0.004  # each poll's work, as the budget's clock sees it
 
     await asyncio.wait_for(asyncio.gather(*(poll(t, s) for t, s in zip(trackers, stores, strict=True))), 5)
