@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +96,15 @@ def run_one(
     settings: dict[str, str] | None = None,
     dynamodb: str = "moto",
     daemon_src: Path | None = None,
+    seeder: Callable[[str, str], h.Workload] | None = None,
+    inspect: Callable[[str, h.Workload, float, float, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """One run of ``kind`` ("daemon" or "reference") on a fresh local DynamoDB (``dynamodb``:
-    "dynalite" or "moto") and drssim; always cleans up."""
+    "dynalite" or "moto") and drssim; always cleans up.
+
+    ``seeder(dynamodb_url, drs_url)`` replaces the default workload (:func:`bench.harness.seed`);
+    ``inspect(drs_url, workload, t0, t1, result)`` reads drssim after the drill (``t0``–``t1``,
+    wall) and adds to ``result``, while drssim still runs."""
     out = out_root / f"{kind}-{executions}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -120,7 +127,10 @@ def run_one(
         children.append(sim)
         t = time.monotonic()
         progress(f"seeding {executions:,} executions × {servers} servers ({dynamodb}, drssim)")
-        wl = h.seed(db_url, drs_url, executions, servers)
+        if seeder is None:
+            wl = h.seed(db_url, drs_url, executions, servers)
+        else:
+            wl = seeder(db_url, drs_url)
         result["seed_seconds"] = time.monotonic() - t
         progress(f"seeded in {result['seed_seconds']:.1f} s; starting the {kind}")
         port = h.free_port()
@@ -255,6 +265,8 @@ def run_one(
         result["peak_rss_mb"] = poller.peak_rss_mb
         for c in children:
             result[f"cpu_busiest30_{key.get(c.name, c.name)}"] = c.busiest_window(30.0)
+            # the busiest 30 simulated seconds, in cores of wall time (÷ scale: production pace)
+            result[f"cpu_busiest30sim_{key.get(c.name, c.name)}"] = c.busiest_window(30.0 / scale)
         result["dynamodb_rss_mb"] = store.peak_rss_mb
         progress(f"drill {'finished' if finished else 'stopped at the deadline'} after {wall:.1f} s")
 
@@ -330,6 +342,8 @@ def run_one(
             result["stalls"] = stall_report.summarize(stall_report.read(out / "stalls.jsonl", t0, t1))
         if (out / "turns.jsonl").exists():  # --profile turns: the drill's long turns
             result["turns"] = turn_report.summarize(stall_report.read(out / "turns.jsonl", t0, t1))
+        if inspect is not None:
+            inspect(drs_url, wl, t0, t1, result)
     finally:
         for c in reversed(children):
             c.stop()
