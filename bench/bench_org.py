@@ -261,16 +261,31 @@ def read_asks(path: Path) -> list[tuple[int, float, str, list[str]]]:
     return asks
 
 
-def ask_overlaps(asks: Iterable[tuple[int, float, str, list[str]]], gap: float) -> dict[str, int]:
+def phase_of(when: float, phases: Sequence[tuple[str, float]]) -> str:
+    """The name of the last phase (name, start wall time; in start order) begun by ``when``."""
+    name = phases[0][0] if phases else ""
+    for phase, start in phases:
+        if when >= start:
+            name = phase
+    return name
+
+
+def ask_overlaps(
+    asks: Iterable[tuple[int, float, str, list[str]]],
+    gap: float,
+    phases: Sequence[tuple[str, float]] = (),
+) -> dict[str, Any]:
     """From the DescribeJobs record: jobs asked about by more than one replica (hand-overs) and
     jobs *polled by two replicas at once*: replica B asked between two asks of replica A that are
     at most ``gap`` seconds apart (A kept polling it on its cadence while B did too). A job handed
-    from A to B and, much later, back to A is a hand-over, not an overlap."""
+    from A to B and, much later, back to A is a hand-over, not an overlap. With ``phases``, the
+    overlapping jobs are also counted by the phase in which B's first such ask fell."""
     by_job: dict[str, list[tuple[float, int]]] = {}
     for replica, when, _, ids in asks:
         for job in ids:
             by_job.setdefault(job, []).append((when, replica))
-    handed = overlapped = 0
+    handed = 0
+    overlaps: list[float] = []
     for seen in by_job.values():
         seen.sort()
         runs: list[tuple[int, float, float]] = []  # (replica, first ask, last ask)
@@ -280,11 +295,19 @@ def ask_overlaps(asks: Iterable[tuple[int, float, str, list[str]]], gap: float) 
             else:
                 runs.append((replica, when, when))
         handed += len(runs) > 1
-        overlapped += any(
-            before[0] == after[0] and after[1] - before[2] <= gap
-            for before, after in zip(runs, runs[2:], strict=False)
-        )
-    return {"jobs_asked": len(by_job), "handed_over": handed, "asked_by_two_at_once": overlapped}
+        overlaps += [
+            between[1]
+            for before, between, after in zip(runs, runs[1:], runs[2:], strict=False)
+            if before[0] == after[0] and after[1] - before[2] <= gap
+        ][:1]
+    result: dict[str, Any] = {
+        "jobs_asked": len(by_job),
+        "handed_over": handed,
+        "asked_by_two_at_once": len(overlaps),
+    }
+    if phases:
+        result["at_once_by_phase"] = dict(Counter(phase_of(t, phases) for t in overlaps))
+    return result
 
 
 def status_writes(
@@ -311,8 +334,8 @@ def status_writes(
     return {"server_status_writes": writes, "duplicates": duplicates, "regressions": regressions}
 
 
-def lease_events(log_path: Path, killed_at: float | None) -> dict[str, int]:
-    """A replica's ``lease_taken_over`` and ``lease_lost`` log lines, before and after the kill."""
+def lease_events(log_path: Path, phases: Sequence[tuple[str, float]]) -> dict[str, int]:
+    """A replica's ``lease_taken_over`` and ``lease_lost`` log lines, per phase of the run."""
     counts: Counter[str] = Counter()
     with log_path.open("rb") as fh:
         for raw in fh:
@@ -323,8 +346,7 @@ def lease_events(log_path: Path, killed_at: float | None) -> dict[str, int]:
             except ValueError:
                 continue
             when = datetime.fromisoformat(line["timestamp"].replace("Z", "+00:00")).timestamp()
-            after = killed_at is not None and when >= killed_at
-            counts[f"{line.get('event')} {'after' if after else 'before'} kill"] += 1
+            counts[f"{line.get('event')} ({phase_of(when, phases)})"] += 1
     return dict(counts)
 
 
@@ -367,9 +389,9 @@ REPLICA_METRICS = {
 }
 
 
-def replica_sample(url: str) -> dict[str, float] | None:
+def replica_sample(url: str, keep: Path | None = None) -> dict[str, float] | None:
     try:
-        m = h.scrape(url)
+        m = h.scrape(url, keep)
     except OSError:
         return None
     return {key: h.metric_sum(m, name) for key, name in REPLICA_METRICS.items()}
@@ -530,7 +552,11 @@ def run_replicas(args: argparse.Namespace, shape: OrgShape, out_root: Path) -> d
             retaken_seconds=retaken_at,
             balanced_seconds=balanced_at,
         )
-        final = {name: replica_sample(urls[name]) for name, c in daemons.items() if c.alive()}
+        final = {
+            name: replica_sample(urls[name], keep=out / f"{name}-metrics-end.prom")
+            for name, c in daemons.items()
+            if c.alive()
+        }
         result["counters"] = {**{victim: result.get("victim_last_sample")}, **final}
         for child in daemons.values():
             if child.alive():
@@ -545,7 +571,11 @@ def run_replicas(args: argparse.Namespace, shape: OrgShape, out_root: Path) -> d
             executions_not_completed=not_completed,
             final_statuses=dict(Counter(str(i["Status"]) for i in items)),
         )
-        result["lease_events"] = {name: lease_events(c.log_path, killed_at) for name, c in daemons.items()}
+        phases = [("start-up", started), ("drill", t0)]
+        if killed_at is not None:
+            phases.append(("after the kill", killed_at))
+        result["phases"] = phases
+        result["lease_events"] = {name: lease_events(c.log_path, phases) for name, c in daemons.items()}
         views = {name: h.daemon_views(c.log_path) for name, c in daemons.items()}
         result["writes"] = status_writes(views)
         seen: dict[tuple[str, str], float] = {}
@@ -559,7 +589,7 @@ def run_replicas(args: argparse.Namespace, shape: OrgShape, out_root: Path) -> d
         gap = 1.5 * max(h.DEFAULT_INTERVALS.values()) / scale
         asks = read_asks(out / "asks.jsonl")
         result["asks"] = {
-            **ask_overlaps(asks, gap),
+            **ask_overlaps(asks, gap, phases),
             "overlap_gap_wall_seconds": gap,
             "describe_jobs_per_replica": dict(Counter(names[r] for r, *_ in asks)),
             "after_kill_per_replica": dict(
@@ -746,6 +776,10 @@ def print_replicas(r: dict[str, Any], shape: OrgShape) -> None:
         (
             "jobs asked by two replicas at once / handed over (of jobs)",
             f"{r['asks']['asked_by_two_at_once']} / {r['asks']['handed_over']} (of {r['asks']['jobs_asked']})",
+        ),
+        (
+            "jobs asked by two replicas at once, by phase (start-up: clock frozen, before the drill)",
+            ", ".join(f"{k} {v}" for k, v in r["asks"].get("at_once_by_phase", {}).items()) or "none",
         ),
         (
             "server status writes / duplicates / regressions",

@@ -53,3 +53,9 @@ def test_status_writes_count_duplicates_and_regressions_across_replicas() -> Non
         "replica-2": {"s-a": ("e", [(6.0, "IN_PROGRESS"), (7.0, "PENDING"), (9.0, "LAUNCHED")])},
     }
     assert status_writes(views) == {"server_status_writes": 5, "duplicates": 1, "regressions": 1}
+
+
+def test_overlaps_are_counted_in_the_phase_of_the_second_replicas_ask() -> None:
+    asks = [(0, 1.0, "r", ["j1"]), (1, 1.5, "r", ["j1"]), (0, 2.0, "r", ["j1"])]
+    got = ask_overlaps(asks, gap=5.0, phases=[("start-up", 0.0), ("drill", 1.2), ("after the kill", 9.0)])
+    assert got["at_once_by_phase"] == {"drill": 1}
