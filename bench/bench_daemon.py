@@ -29,7 +29,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,13 +98,16 @@ def run_one(
     daemon_src: Path | None = None,
     seeder: Callable[[str, str], h.Workload] | None = None,
     inspect: Callable[[str, h.Workload, float, float, dict[str, Any]], None] | None = None,
+    drssim_args: Sequence[str] = (),
+    reference_args: Sequence[str] = (),
 ) -> dict[str, Any]:
     """One run of ``kind`` ("daemon" or "reference") on a fresh local DynamoDB (``dynamodb``:
     "dynalite" or "moto") and drssim; always cleans up.
 
     ``seeder(dynamodb_url, drs_url)`` replaces the default workload (:func:`bench.harness.seed`);
     ``inspect(drs_url, workload, t0, t1, result)`` reads drssim after the drill (``t0``–``t1``,
-    wall) and adds to ``result``, while drssim still runs."""
+    wall) and adds to ``result``, while drssim still runs. ``drssim_args`` and ``reference_args``
+    are more options of ``drssim serve`` and of the reference poller."""
     out = out_root / f"{kind}-{executions}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -123,7 +126,7 @@ def run_one(
         store, db_url = h.start_dynamodb(dynamodb, out)
         children.append(store)
         progress("starting drssim")
-        sim, drs_url = h.start_drssim(out)
+        sim, drs_url = h.start_drssim(out, extra=drssim_args)
         children.append(sim)
         t = time.monotonic()
         progress(f"seeding {executions:,} executions × {servers} servers ({dynamodb}, drssim)")
@@ -169,6 +172,7 @@ def run_one(
                 *("--table", wl.table, "--index", wl.index, "--dynamodb-url", db_url, "--drs-url", drs_url),
                 *("--regions", ",".join(wl.regions), "--tick-seconds", str(60.0 / scale)),
                 *("--events-out", str(events_path), "--stats-out", str(stats_path)),
+                *reference_args,
             ]
             poller = h.Child("reference", argv, out)
         children.append(poller)

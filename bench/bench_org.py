@@ -47,6 +47,7 @@ import os
 import shutil
 import sys
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -83,6 +84,22 @@ STAND_IN = (
     "stand-in for accounts: each account-region is a distinct DRS region of one account "
     "(same batching keys, call pattern and quotas; no assumed roles)"
 )
+REAL = (
+    "member accounts reached through the member role (moto's STS AssumeRole); drssim keeps each "
+    "account's jobs and quotas apart and names each call's account from its credentials"
+)
+REGIONS = (
+    "us-east-1",
+    "us-west-2",
+    "eu-west-1",
+    "eu-central-1",
+    "ap-southeast-2",
+    "ap-northeast-1",
+    "ca-central-1",
+    "us-east-2",
+    "sa-east-1",
+)
+FIRST_MEMBER_ACCOUNT = 111100000000  # member accounts 111100000000, 111100000001, ...
 
 
 # ---- the workload -------------------------------------------------------------------------------
@@ -92,6 +109,7 @@ class OrgShape:
     regions: int
     jobs: int  # concurrent jobs per account-region: its quota ceiling
     servers: int  # per job
+    stand_in: bool = False  # account-regions as distinct regions of one account (no accounts)
 
     @property
     def account_regions(self) -> int:
@@ -101,8 +119,27 @@ class OrgShape:
     def executions(self) -> int:
         return self.account_regions * self.jobs
 
+    @property
+    def how(self) -> str:
+        return STAND_IN if self.stand_in else REAL
+
+    def targets(self) -> list[tuple[str | None, str]]:
+        """(AccountId of the waves, or None for the daemon's own account; region), in order."""
+        if self.stand_in:
+            return [(None, stand_in_region(a, r)) for a in range(self.accounts) for r in range(self.regions)]
+        if not 0 < self.regions <= len(REGIONS):
+            raise ValueError(f"at most {len(REGIONS)} regions per account")
+        return [(member_account(a), REGIONS[r]) for a in range(self.accounts) for r in range(self.regions)]
+
     def region_names(self) -> list[str]:
-        return [stand_in_region(a, r) for a in range(self.accounts) for r in range(self.regions)]
+        """POLLER_DRS_REGIONS: every region a target is in."""
+        return list(dict.fromkeys(region for _, region in self.targets()))
+
+
+def member_account(account: int) -> str:
+    if not 0 <= account < 10**8:
+        raise ValueError("too many accounts")
+    return f"{FIRST_MEMBER_ACCOUNT + account:012d}"
 
 
 def stand_in_region(account: int, region: int) -> str:
@@ -114,14 +151,29 @@ def stand_in_region(account: int, region: int) -> str:
     return f"zz-acct{letters}-{region + 1}"
 
 
+def bulk_jobs(drs_url: str, account: str | None, region: str, count: int, servers: int) -> list[str]:
+    """drssim's bulk job creation (``/_sim/jobs/bulk``) in ``account`` (None: drssim's own)."""
+    body: dict[str, Any] = {"region": region, "count": count, "serversPerJob": servers, "isDrill": True}
+    if account is not None:
+        body["account"] = account
+    request = urllib.request.Request(
+        f"{drs_url}/_sim/jobs/bulk",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=300) as answer:
+        return [str(i) for i in json.loads(answer.read())["jobIDs"]]
+
+
 def seed_org(dynamodb_url: str, drs_url: str, shape: OrgShape, notes: dict[str, Any]) -> h.Workload:
     """Tables, ``shape.jobs`` drssim jobs per account-region under its quota (drssim refuses one
-    more), and one POLLING one-wave execution item per job; ``notes["index_rewrites"]`` counts
-    items written again because the StatusIndex missed them (:func:`reindex_missing`)."""
+    more), and one POLLING one-wave execution item per job (its wave naming the account);
+    ``notes["index_rewrites"]`` counts items written again because the StatusIndex missed them
+    (:func:`reindex_missing`)."""
     tag = os.urandom(4).hex()
-    regions = shape.region_names()
     wl = h.Workload(shape.executions, shape.servers, f"bench-org-{tag}", f"bench-org-plans-{tag}")
-    wl.regions = tuple(regions)
+    wl.regions = tuple(shape.region_names())
     db = h.ddb_client(dynamodb_url)
     db.create_table(**execution_table_definition(wl.table, wl.index))
     db.create_table(**plans_table_definition(wl.plans_table))
@@ -132,11 +184,14 @@ def seed_org(dynamodb_url: str, drs_url: str, shape: OrgShape, notes: dict[str, 
     control.set_quotas(max_concurrent_jobs=shape.jobs, max_servers_in_jobs=500, one_job_per_server=True)
     start = Decimal(str(round(time.time(), 3)))
     items: list[dict[str, Any]] = []
-    for n, region in enumerate(regions):
-        ids = control.bulk_jobs(shape.jobs, region=region, servers_per_job=shape.servers, is_drill=True)
-        members = {j["jobID"]: [s["sourceServerID"] for s in j["servers"]] for j in control.truth(region)}
+    for n, (account, region) in enumerate(shape.targets()):
+        ids = bulk_jobs(drs_url, account, region, shape.jobs, shape.servers)
+        members = {
+            j["jobID"]: [s["sourceServerID"] for s in j["servers"]]
+            for j in control.truth(region=region, account=account)
+        }
         for k, job_id in enumerate(ids):
-            wave = {
+            wave: dict[str, Any] = {
                 "WaveName": "Wave-1",
                 "Region": region,
                 "Status": "LAUNCHING",
@@ -145,9 +200,11 @@ def seed_org(dynamodb_url: str, drs_url: str, shape: OrgShape, notes: dict[str, 
                     for s in members[job_id]
                 ],
             }
+            if account is not None:
+                wave["AccountId"] = account
             item = {
                 "ExecutionId": f"exec-{n:03d}-{k:03d}-{tag}",
-                "PlanId": f"bench-plan-{region}",
+                "PlanId": f"bench-plan-{n:03d}",
                 "ExecutionType": "DRILL",
                 "Status": "POLLING",
                 "StartTime": start,
@@ -234,7 +291,7 @@ def inspect_describe_jobs(window: float) -> Any:
         ]
         by_region: dict[str, list[float]] = {}
         for c in calls:
-            by_region.setdefault(c["region"], []).append(c["wallTime"])
+            by_region.setdefault(f"{c.get('account')}/{c['region']}", []).append(c["wallTime"])
         ids = [c["jobIDs"] for c in calls]
         result["describe_jobs"] = {
             "calls": len(calls),
@@ -350,6 +407,12 @@ def lease_events(log_path: Path, phases: Sequence[tuple[str, float]]) -> dict[st
     return dict(counts)
 
 
+def sts_args(sts: dict[str, str]) -> list[str]:
+    """``--sts-endpoint-url URL`` (drssim's and the reference's option) when moto's STS runs."""
+    url = sts.get("POLLER_STS_ENDPOINT_URL")
+    return ["--sts-endpoint-url", url] if url else []
+
+
 def within(value: float, even: float, tolerance: float = SHARE_TOLERANCE) -> bool:
     return even > 0 and abs(value - even) <= tolerance * even
 
@@ -419,8 +482,14 @@ def run_replicas(args: argparse.Namespace, shape: OrgShape, out_root: Path) -> d
     try:
         store, db_url = h.start_dynamodb(args.dynamodb, out)
         children.append(store)
+        sts: dict[str, str] = {}
+        if not shape.stand_in:
+            progress("starting moto (STS AssumeRole for the member accounts)")
+            moto, moto_url = h.start_moto(out)
+            children.append(moto)
+            sts = {"POLLER_STS_ENDPOINT_URL": moto_url}
         progress("starting drssim")
-        sim, drs_url = h.start_drssim(out)
+        sim, drs_url = h.start_drssim(out, extra=sts_args(sts))
         children.append(sim)
         progress(f"seeding {shape.executions:,} executions in {shape.account_regions} account-regions")
         wl = seed_org(db_url, drs_url, shape, result)
@@ -447,6 +516,7 @@ def run_replicas(args: argparse.Namespace, shape: OrgShape, out_root: Path) -> d
                 bench_daemon.poller_env(wl, db_url, f"http://127.0.0.1:{tap_port}", port, scale)
             )
             env["POLLER_REPLICA_ID"] = name
+            env.update(sts)
             daemons[name] = h.Child(name, [sys.executable, "-m", "poller", "run"], out, env)
             children.append(daemons[name])
             urls[name] = f"http://127.0.0.1:{port}/metrics"
@@ -712,7 +782,7 @@ def print_org(results: list[dict[str, Any]], shape: OrgShape) -> None:
         f"{shape.account_regions} account-regions × {shape.jobs} concurrent jobs = {shape.executions:,} "
         f"one-wave executions × {shape.servers} servers, one replica, time scale ×{results[0]['time_scale']:g}"
     )
-    print(f"({STAND_IN})")
+    print(f"({shape.how})")
     by_kind = [dict(org_rows(r, shape)) for r in results]
     labels = list(dict.fromkeys(label for rows in by_kind for label in rows))
     headers = ("metric", *(r["kind"] for r in results))
@@ -726,7 +796,7 @@ def print_replicas(r: dict[str, Any], shape: OrgShape) -> None:
         f"\n### {r['replicas']} replicas: {shape.executions:,} executions in {shape.account_regions} "
         f"account-regions, time scale ×{scale:g} (lease {r['lease_wall_seconds']:.1f} wall s = 90 simulated s)"
     )
-    print(f"({STAND_IN})")
+    print(f"({shape.how})")
     shares = r["shares"]
     rows: list[tuple[str, str]] = [
         (
@@ -836,10 +906,16 @@ def print_replicas(r: dict[str, Any], shape: OrgShape) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
-        epilog=f"Talks to 127.0.0.1 only. Accounts are a {STAND_IN}.",
+        epilog="Talks to 127.0.0.1 only.",
     )
     p.add_argument("--accounts", type=int, default=20, help="AWS accounts (default 20)")
     p.add_argument("--regions", type=int, default=2, help="DRS regions per account (default 2)")
+    p.add_argument(
+        "--stand-in",
+        action="store_true",
+        help="no AWS accounts: each account-region is a distinct DRS region of the daemon's own "
+        "account (the measurement made before the daemon reached other accounts)",
+    )
     p.add_argument("--jobs", type=int, default=20, help="concurrent jobs per account-region: its quota (20)")
     p.add_argument("--servers", type=int, default=10, help="source servers per job (default 10)")
     p.add_argument(
@@ -883,7 +959,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--parts: org, replicas or both, got {args.parts!r}")
     if args.replicas < 2 or not 1 <= args.kill <= args.replicas:
         p.error("--replicas must be at least 2 and --kill one of them")
-    shape = OrgShape(args.accounts, args.regions, args.jobs, args.servers)
+    shape = OrgShape(args.accounts, args.regions, args.jobs, args.servers, args.stand_in)
     try:
         shape.region_names()
     except ValueError as err:
@@ -892,30 +968,43 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     run_dir = args.out / f"org-{stamp}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    progress(f"run dir {run_dir}; {STAND_IN}")
-    report: dict[str, Any] = {"shape": asdict(shape), "stand_in": STAND_IN, "time_scale": args.time_scale}
+    progress(f"run dir {run_dir}; {shape.how}")
+    report: dict[str, Any] = {"shape": asdict(shape), "accounts": shape.how, "time_scale": args.time_scale}
     window = 1.0 / args.time_scale  # POLLER_BATCH_WINDOW_SECONDS as bench_daemon.poller_env scales it
     try:
         if "org" in parts:
             report["org"] = []
-            for kind in ("daemon", *(() if args.no_reference else ("reference",))):
-                progress(f"part org: {kind}")
-                notes: dict[str, Any] = {}
-                report["org"].append(
-                    bench_daemon.run_one(
-                        kind,
-                        shape.executions,
-                        shape.servers,
-                        args.time_scale,
-                        run_dir / "org",
-                        max_drill_seconds=args.max_drill_seconds,
-                        dynamodb=args.dynamodb,
-                        seeder=functools.partial(seed_org, shape=shape, notes=notes),
-                        inspect=inspect_describe_jobs(window),
+            sts: dict[str, str] = {}
+            moto = None
+            if not shape.stand_in:
+                progress("starting moto (STS AssumeRole for the member accounts)")
+                moto, moto_url = h.start_moto(run_dir)
+                sts = {"POLLER_STS_ENDPOINT_URL": moto_url}
+            try:
+                for kind in ("daemon", *(() if args.no_reference else ("reference",))):
+                    progress(f"part org: {kind}")
+                    notes: dict[str, Any] = {}
+                    report["org"].append(
+                        bench_daemon.run_one(
+                            kind,
+                            shape.executions,
+                            shape.servers,
+                            args.time_scale,
+                            run_dir / "org",
+                            max_drill_seconds=args.max_drill_seconds,
+                            dynamodb=args.dynamodb,
+                            seeder=functools.partial(seed_org, shape=shape, notes=notes),
+                            inspect=inspect_describe_jobs(window),
+                            settings={k.removeprefix("POLLER_"): v for k, v in sts.items()},
+                            drssim_args=sts_args(sts),
+                            reference_args=sts_args(sts),
+                        )
                     )
-                )
-                report["org"][-1].update(notes)
-                (run_dir / "bench_org.json").write_text(json.dumps(report, default=str, indent=1))
+                    report["org"][-1].update(notes)
+                    (run_dir / "bench_org.json").write_text(json.dumps(report, default=str, indent=1))
+            finally:
+                if moto is not None:
+                    moto.stop()
         if "replicas" in parts:
             progress("part replicas")
             report["replicas"] = run_replicas(args, shape, run_dir)

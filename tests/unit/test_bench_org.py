@@ -9,8 +9,15 @@ from bench.bench_org import OrgShape, ask_overlaps, calls_per_window, stand_in_r
 from poller.config import AWS_REGION
 
 
-def test_every_account_region_is_a_distinct_region_name_the_daemon_accepts() -> None:
-    names = OrgShape(accounts=30, regions=3, jobs=20, servers=10).region_names()
+def test_member_accounts_are_distinct_12_digit_ids_in_regions_the_daemon_accepts() -> None:
+    targets = OrgShape(accounts=20, regions=2, jobs=20, servers=10).targets()
+    assert len(set(targets)) == 40
+    assert all(a is not None and a.isdigit() and len(a) == 12 for a, _ in targets)
+    assert {r for _, r in targets} == {"us-east-1", "us-west-2"}
+
+
+def test_the_stand_in_makes_every_account_region_a_distinct_region_name_the_daemon_accepts() -> None:
+    names = OrgShape(accounts=30, regions=3, jobs=20, servers=10, stand_in=True).region_names()
     assert len(set(names)) == 90
     assert all(AWS_REGION.fullmatch(name) for name in names)
     assert stand_in_region(27, 0) == "zz-acctbb-1"
