@@ -9,12 +9,13 @@ seconds per wall second; every POLLER_* interval, the batch window, finder perio
 heartbeat are divided by the same factor (``bench/bench_daemon.py``), so the run is the
 production cadence compressed.
 
-STAND-IN for accounts: the daemon does not yet reach other AWS accounts (the accounts work is
-not merged), so each account-region is a distinct DRS region of one account — named
-``zz-acct<letters>-<n>`` (account letters, region number) and listed in POLLER_DRS_REGIONS.
-drssim keeps each region's jobs and quota apart, and the daemon batches DescribeJobs per region:
-the same batching keys, call pattern and quota ceilings as 20 accounts × 2 regions, without the
-assumed-role sessions.
+Accounts: each wave names its ``AccountId`` (member accounts 111100000000, 111100000001, ...,
+in real region names); the daemon and the reference reach each account through the member role,
+with moto's STS AssumeRole (a child process), and drssim names each call's account from its
+credentials (asking that STS) and keeps each account's jobs and quotas apart. ``--stand-in``
+measures without accounts: each account-region is then a distinct DRS region of the daemon's
+own account (``zz-acct<letters>-<n>``, listed in POLLER_DRS_REGIONS), with the same batching
+keys, call pattern and quota ceilings but no assumed-role sessions.
 
 Part ``org`` (one replica), side by side with the plan's Lambda design
 (``bench/reference_poller.py``: one DescribeJobs per wave per tick) on the same workload:
@@ -32,8 +33,8 @@ status against drssim's truth, no execution's job asked about by two replicas at
 pass-through's record), no status written twice or regressed (the replicas' ``transitions``
 log lines), write conflicts and leases lost (metrics).
 
-    .venv/bin/python bench/bench_org.py                          # both parts, defaults (~12 min)
-    .venv/bin/python bench/bench_org.py --parts replicas --accounts 5 --time-scale 20
+    .venv/bin/python bench/bench_org.py                          # both parts, defaults (~15 min)
+    .venv/bin/python bench/bench_org.py --parts replicas --accounts 5 --replica-time-scale 20
     .venv/bin/python bench/bench_org.py --parts org --no-reference
 """
 
