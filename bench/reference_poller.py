@@ -163,7 +163,7 @@ async def main_async(args: argparse.Namespace) -> None:
         for region, client in zip(args.regions, clients, strict=True):
             drs[region] = await client.__aenter__()
         try:
-            if args.sts_endpoint_url is None:
+            if getattr(args, "sts_endpoint_url", None) is None:  # callers may build args themselves
                 await Reference(args, db, drs).run(stop)
             else:  # member accounts through the member role, with the daemon's own client factory
                 async with AwsClients(member_settings(args)) as members:
