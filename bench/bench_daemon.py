@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +96,18 @@ def run_one(
     settings: dict[str, str] | None = None,
     dynamodb: str = "moto",
     daemon_src: Path | None = None,
+    seeder: Callable[[str, str], h.Workload] | None = None,
+    inspect: Callable[[str, h.Workload, float, float, dict[str, Any]], None] | None = None,
+    drssim_args: Sequence[str] = (),
+    reference_args: Sequence[str] = (),
 ) -> dict[str, Any]:
     """One run of ``kind`` ("daemon" or "reference") on a fresh local DynamoDB (``dynamodb``:
-    "dynalite" or "moto") and drssim; always cleans up."""
+    "dynalite" or "moto") and drssim; always cleans up.
+
+    ``seeder(dynamodb_url, drs_url)`` replaces the default workload (:func:`bench.harness.seed`);
+    ``inspect(drs_url, workload, t0, t1, result)`` reads drssim after the drill (``t0``–``t1``,
+    wall) and adds to ``result``, while drssim still runs. ``drssim_args`` and ``reference_args``
+    are more options of ``drssim serve`` and of the reference poller."""
     out = out_root / f"{kind}-{executions}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -116,11 +126,14 @@ def run_one(
         store, db_url = h.start_dynamodb(dynamodb, out)
         children.append(store)
         progress("starting drssim")
-        sim, drs_url = h.start_drssim(out)
+        sim, drs_url = h.start_drssim(out, extra=drssim_args)
         children.append(sim)
         t = time.monotonic()
         progress(f"seeding {executions:,} executions × {servers} servers ({dynamodb}, drssim)")
-        wl = h.seed(db_url, drs_url, executions, servers)
+        if seeder is None:
+            wl = h.seed(db_url, drs_url, executions, servers)
+        else:
+            wl = seeder(db_url, drs_url)
         result["seed_seconds"] = time.monotonic() - t
         progress(f"seeded in {result['seed_seconds']:.1f} s; starting the {kind}")
         port = h.free_port()
@@ -159,6 +172,7 @@ def run_one(
                 *("--table", wl.table, "--index", wl.index, "--dynamodb-url", db_url, "--drs-url", drs_url),
                 *("--regions", ",".join(wl.regions), "--tick-seconds", str(60.0 / scale)),
                 *("--events-out", str(events_path), "--stats-out", str(stats_path)),
+                *reference_args,
             ]
             poller = h.Child("reference", argv, out)
         children.append(poller)
@@ -255,6 +269,8 @@ def run_one(
         result["peak_rss_mb"] = poller.peak_rss_mb
         for c in children:
             result[f"cpu_busiest30_{key.get(c.name, c.name)}"] = c.busiest_window(30.0)
+            # the busiest 30 simulated seconds, in cores of wall time (÷ scale: production pace)
+            result[f"cpu_busiest30sim_{key.get(c.name, c.name)}"] = c.busiest_window(30.0 / scale)
         result["dynamodb_rss_mb"] = store.peak_rss_mb
         progress(f"drill {'finished' if finished else 'stopped at the deadline'} after {wall:.1f} s")
 
@@ -330,6 +346,8 @@ def run_one(
             result["stalls"] = stall_report.summarize(stall_report.read(out / "stalls.jsonl", t0, t1))
         if (out / "turns.jsonl").exists():  # --profile turns: the drill's long turns
             result["turns"] = turn_report.summarize(stall_report.read(out / "turns.jsonl", t0, t1))
+        if inspect is not None:
+            inspect(drs_url, wl, t0, t1, result)
     finally:
         for c in reversed(children):
             c.stop()

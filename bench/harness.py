@@ -230,10 +230,11 @@ def add_dynamodb_option(parser: Any) -> None:
     )
 
 
-def start_drssim(out_dir: Path, seed: int = 1) -> tuple[Child, str]:
-    """drssim with a frozen clock; :func:`release_clock` starts the drill."""
+def start_drssim(out_dir: Path, seed: int = 1, extra: Sequence[str] = ()) -> tuple[Child, str]:
+    """drssim with a frozen clock; :func:`release_clock` starts the drill. ``extra``: more of
+    ``drssim serve``'s options (e.g. ``--sts-endpoint-url`` to tell accounts apart)."""
     port = free_port()
-    argv = [sys.executable, "-m", "drssim", "serve", "--port", str(port), "--time-scale", "0"]
+    argv = [sys.executable, "-m", "drssim", "serve", "--port", str(port), "--time-scale", "0", *extra]
     child = Child(
         "drssim", [*argv, "--seed", str(seed), "--log-level", "WARNING"], out_dir, nice=STAND_IN_NICE
     )

@@ -28,7 +28,8 @@ from typing import Any
 
 import aioboto3
 
-from poller.aws.clients import client_config
+from poller.aws.clients import AwsClients, client_config
+from poller.config import Settings
 from poller.domain.apply import apply_poll, jobs_to_request
 from poller.pipeline.find import find_polling_executions
 from poller.store.dynamodb import DynamoDBError
@@ -36,10 +37,13 @@ from poller.store.executions import ExecutionStore, WriteConflict
 
 
 class Reference:
-    def __init__(self, args: argparse.Namespace, dynamodb: Any, drs: dict[str, Any]) -> None:
+    def __init__(
+        self, args: argparse.Namespace, dynamodb: Any, drs: dict[str, Any], members: Any = None
+    ) -> None:
         self.args = args
         self.db = dynamodb
         self.drs = drs
+        self.members = members  # AwsClients reaching member accounts (waves with AccountId), if any
         self.store = ExecutionStore(dynamodb, args.table, args.concurrency)
         self.limit = asyncio.Semaphore(args.concurrency)
         self.events = Path(args.events_out).open("a")
@@ -80,7 +84,12 @@ class Reference:
                     if not ids:
                         continue
                     self.stats["drs_calls"] += 1
-                    answer = await self.drs[wave.Region].describe_jobs(filters={"jobIDs": ids})
+                    client = (
+                        self.drs[wave.Region]
+                        if wave.AccountId is None or self.members is None
+                        else await self.members.drs(wave.target())
+                    )
+                    answer = await client.describe_jobs(filters={"jobIDs": ids})
                     jobs.update({j["jobID"]: j for j in answer.get("items", [])})
                 outcome = apply_poll(execution, jobs, time.time())
                 self.stats["polls"] += 1
@@ -154,10 +163,26 @@ async def main_async(args: argparse.Namespace) -> None:
         for region, client in zip(args.regions, clients, strict=True):
             drs[region] = await client.__aenter__()
         try:
-            await Reference(args, db, drs).run(stop)
+            if getattr(args, "sts_endpoint_url", None) is None:  # callers may build args themselves
+                await Reference(args, db, drs).run(stop)
+            else:  # member accounts through the member role, with the daemon's own client factory
+                async with AwsClients(member_settings(args)) as members:
+                    await Reference(args, db, drs, members).run(stop)
         finally:
             for client in drs.values():
                 await client.__aexit__(None, None, None)
+
+
+def member_settings(args: argparse.Namespace) -> Settings:
+    """The settings :class:`AwsClients` reads to assume the member role in each wave's account."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        table_name=args.table,
+        dynamodb_endpoint_url=args.dynamodb_url,
+        drs_endpoint_url=args.drs_url,
+        drs_regions=list(args.regions),
+        sts_endpoint_url=args.sts_endpoint_url,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,6 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dynamodb-url", required=True, help="DynamoDB endpoint (moto), 127.0.0.1 only")
     p.add_argument("--drs-url", required=True, help="DRS endpoint (drssim), 127.0.0.1 only")
     p.add_argument("--regions", default="us-east-1,us-west-2", type=lambda s: s.split(","))
+    p.add_argument(
+        "--sts-endpoint-url",
+        help="STS (moto) to assume the member role in a wave's AccountId, as the daemon does; "
+        "unset: every wave is in the caller's own account",
+    )
     p.add_argument("--tick-seconds", type=float, default=60.0, help="EventBridge period (default 60)")
     p.add_argument("--concurrency", type=int, default=50, help="executions polled at once per tick")
     p.add_argument("--events-out", required=True, help="JSON lines of detected server transitions")
