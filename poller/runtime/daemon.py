@@ -219,7 +219,7 @@ class Daemon:
             self.health.finder_ok(time.time())
             self.polling_items = items
         await self.leases.refresh_liveness(
-            {owner for i in items if isinstance(owner := i.get(LEASE_OWNER), str)}
+            {owner for i in items if isinstance(owner := i.get(LEASE_OWNER), str)}, self.clock()
         )
         now = self.clock()
         alive = self.leases.alive_until

@@ -101,6 +101,7 @@ class LeaseKeeper:
         self.lease_seconds = lease_seconds
         self._held: set[str] = set()
         self.alive_until: dict[str, float | None] = {}  # other replicas' liveness, as last read
+        self._liveness_as_of: float | None = None  # when alive_until was read
         self.retiring = False
         self._live_count = 1
 
@@ -211,13 +212,17 @@ class LeaseKeeper:
             ),
         )
 
-    async def refresh_liveness(self, owners: Iterable[str]) -> None:
+    async def refresh_liveness(self, owners: Iterable[str], now: float | None = None) -> None:
         """Read the liveness records of the other owners the finder saw (a handful of GetItems).
 
-        An owner whose record cannot be read keeps its last known value (or, never read, is
-        presumed alive); one without a record is judged by its items' LeaseExpiry (None here).
-        Owners no longer seen are forgotten.
+        An owner whose record cannot be read is presumed alive (a DynamoDB hiccup is never a
+        reason to take over); one without a record is judged by its items' LeaseExpiry (None
+        here). Owners no longer seen are forgotten. ``now``: when the reads start. Claims made
+        later judge these records as of that moment, not their own: a tracker that waited at the
+        start gate must not find an owner dead only because the record it holds has aged since
+        (the owner renewed it meanwhile).
         """
+        self._liveness_as_of = now
         wanted = {o for o in owners if o != self.owner}
         self.alive_until = {o: t for o, t in self.alive_until.items() if o in wanted}
         for owner in sorted(wanted):
@@ -234,6 +239,7 @@ class LeaseKeeper:
                 )
             except DynamoDBError as err:
                 log.warning("liveness_read_failed", owner=owner, error=str(err))
+                self.alive_until.pop(owner, None)  # unknown: presumed alive
                 continue
             self.alive_until[owner] = _number(deserialize(response.get("Item", {})).get(LEASE_EXPIRY))
 
@@ -244,7 +250,8 @@ class LeaseKeeper:
         owner, so two replicas taking over the same dead owner's execution cannot both win.
         """
         current = current or {}
-        if held_by_other(current, self.owner, now, self.alive_until):
+        as_of = now if self._liveness_as_of is None else min(now, self._liveness_as_of)
+        if held_by_other(current, self.owner, as_of, self.alive_until):
             return False
         seen = current.get(LEASE_OWNER)
         current_owner = seen if isinstance(seen, str) else None
