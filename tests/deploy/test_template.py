@@ -1256,3 +1256,28 @@ def test_every_taggable_resource_carries_the_stack_tags() -> None:
 def test_a_tag_check_would_notice_an_untagged_resource() -> None:
     assert _supports_tags("AWS::SQS::Queue") and _supports_tags("AWS::CloudWatch::Alarm")
     assert not _supports_tags("AWS::IAM::ManagedPolicy")  # no Tags property: not required
+
+
+# ------------------------------------------------------------------------------ scaling
+
+
+def test_scaling_on_executions_per_replica_exists_only_when_switched_on() -> None:
+    params = template()["Parameters"]
+    assert params["AutoScaling"]["Default"] == "false"
+    assert template()["Conditions"]["EnableAutoScaling"] == {"Fn::Equals": [{"Ref": "AutoScaling"}, "true"]}
+    target = one("AWS::ApplicationAutoScaling::ScalableTarget")
+    policy = one("AWS::ApplicationAutoScaling::ScalingPolicy")
+    assert target["Condition"] == policy["Condition"] == "EnableAutoScaling"
+    assert target["Properties"]["MinCapacity"] == {"Ref": "DesiredCount"}
+    assert target["Properties"]["MaxCapacity"] == {"Ref": "MaxCount"}
+    tracking = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["TargetValue"] == {"Ref": "TargetExecutionsPerReplica"}
+    metric = tracking["CustomizedMetricSpecification"]
+    # the series the collector exports per task, averaged over the tasks: executions per replica
+    assert (metric["MetricName"], metric["Statistic"]) == ("poller_executions_tracked", "Average")
+    assert metric["Namespace"] == {"Fn::Sub": "DRSPoller/${AWS::StackName}"}
+    from prometheus_client import REGISTRY
+
+    import poller.metrics  # noqa: F401  (declares the series)
+
+    assert REGISTRY.get_sample_value("poller_executions_tracked") is not None
