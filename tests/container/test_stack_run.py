@@ -223,7 +223,7 @@ def test_production_image_holds_only_the_daemon(images: dict[str, BuiltImage]) -
     usage = inside["help"]
     say(f"{POLLER_IMAGE} `poller --help`: {' '.join(usage.split())[:150]}")
     commands = set(re.search(r"\{([a-z,-]+)\}", usage).group(1).split(","))  # type: ignore[union-attr]
-    assert commands == {"run", "init-tables"}, usage
+    assert commands == {"run", "init-tables", "report"}, usage
     assert inside["uid"] != 0, "the daemon must not run as root"
     say(f"{POLLER_IMAGE}: uid {inside['uid']}, {images[POLLER_IMAGE].size_bytes / 1e6:.0f} MB")
 
