@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 import uuid
@@ -112,7 +113,6 @@ def query_status_index(
 def query_status_index_summaries(
     dynamodb: Any, table: str, status: str, index: str = "StatusIndex"
 ) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
     params: dict[str, Any] = {
         "TableName": table,
         "IndexName": index,
@@ -120,19 +120,13 @@ def query_status_index_summaries(
         "ExpressionAttributeNames": {"#s": "Status"},
         "ExpressionAttributeValues": {":s": {"S": status}},
     }
-    while True:
-        page = dynamodb.query(**params)
-        items.extend(deserialize(i) for i in page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return items
-        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return _every_page(dynamodb.query, params)
 
 
 def scan_executions(dynamodb: Any, table: str, status: str) -> list[dict[str, Any]]:
     """Every execution in ``status``, read in one consistent scan (a request a page): what
     ``query_status_index`` reads with one request per item, for tests that watch many executions
     while a busy daemon keeps moto's one request at a time queue long."""
-    items: list[dict[str, Any]] = []
     params: dict[str, Any] = {
         "TableName": table,
         "ConsistentRead": True,
@@ -140,12 +134,7 @@ def scan_executions(dynamodb: Any, table: str, status: str) -> list[dict[str, An
         "ExpressionAttributeNames": {"#s": "Status"},
         "ExpressionAttributeValues": {":s": {"S": status}},
     }
-    while True:
-        page = dynamodb.scan(**params)
-        items.extend(deserialize(i) for i in page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return items
-        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return _every_page(dynamodb.scan, params)
 
 
 def all_servers(execution: dict[str, Any]) -> list[dict[str, Any]]:
@@ -297,3 +286,29 @@ def daemon_process_env(
     }
     env.update({f"POLLER_{k.upper()}": str(v) for k, v in values.items()})
     return env
+
+
+def _every_page(call: Callable[..., Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The deserialized items of every page of a Query or Scan (LastEvaluatedKey followed)."""
+    items: list[dict[str, Any]] = []
+    while True:
+        page = call(**params)
+        items.extend(deserialize(i) for i in page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        params = {**params, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+
+def completion_event_queue(moto_url: str) -> tuple[str, Any, str]:
+    """An EventBridge bus whose completion events land in an SQS queue: (bus, sqs client, queue url)."""
+    bus = f"drs-events-{uuid.uuid4().hex[:8]}"
+    events = boto3.client("events", endpoint_url=moto_url, region_name="us-east-1")
+    sqs = boto3.client("sqs", endpoint_url=moto_url, region_name="us-east-1")
+    events.create_event_bus(Name=bus)
+    queue = sqs.create_queue(QueueName=bus)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(
+        Name="all", EventBusName=bus, EventPattern=json.dumps({"source": ["drs-execution-poller"]})
+    )
+    events.put_targets(Rule="all", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+    return bus, sqs, queue

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-import boto3
 import pytest
 import requests
 from drssim.testing import RunningSimulator
@@ -25,6 +24,7 @@ from tests.conftest import RunningDaemon, Tables
 from tests.integration.support import (
     all_servers,
     api,
+    completion_event_queue,
     create_test_plan_with_waves,
     daemon_running,
     drs_client,
@@ -304,16 +304,7 @@ async def test_completion_event_is_published_to_eventbridge(
     moto_url: str,
     make_settings: Callable[..., Settings],
 ) -> None:
-    bus = f"drs-events-{uuid.uuid4().hex[:8]}"
-    events = boto3.client("events", endpoint_url=moto_url, region_name="us-east-1")
-    sqs = boto3.client("sqs", endpoint_url=moto_url, region_name="us-east-1")
-    events.create_event_bus(Name=bus)
-    queue = sqs.create_queue(QueueName=bus)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(
-        Name="all", EventBusName=bus, EventPattern=json.dumps({"source": ["drs-execution-poller"]})
-    )
-    events.put_targets(Rule="all", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+    bus, sqs, queue = completion_event_queue(moto_url)
 
     async with daemon_running(make_settings(event_bus_name=bus)) as running:
         before = metric_value(

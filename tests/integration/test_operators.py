@@ -10,11 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
 from drssim.testing import RunningSimulator
 
@@ -22,6 +20,7 @@ from poller.config import Settings
 from tests.conftest import RunningDaemon, Tables
 from tests.integration.support import (
     api,
+    completion_event_queue,
     daemon_running,
     get_execution_from_dynamodb,
     job_ids_of,
@@ -65,21 +64,6 @@ def _reader(dynamodb: Any, tables: Tables, execution_id: str) -> Callable[[], di
     return lambda: get_execution_from_dynamodb(dynamodb, tables.executions, execution_id)
 
 
-def _event_queue(moto_url: str) -> tuple[str, Any, str]:
-    """An EventBridge bus whose events land in an SQS queue: (bus, sqs client, queue url)."""
-    bus = f"drs-events-{uuid.uuid4().hex[:8]}"
-    events = boto3.client("events", endpoint_url=moto_url, region_name="us-east-1")
-    sqs = boto3.client("sqs", endpoint_url=moto_url, region_name="us-east-1")
-    events.create_event_bus(Name=bus)
-    queue = sqs.create_queue(QueueName=bus)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(
-        Name="all", EventBusName=bus, EventPattern=json.dumps({"source": ["drs-execution-poller"]})
-    )
-    events.put_targets(Rule="all", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
-    return bus, sqs, queue
-
-
 async def test_sequential_plan_pauses_before_wave_2_until_resumed_then_completes(
     dynamodb: Any,
     tables: Tables,
@@ -87,7 +71,7 @@ async def test_sequential_plan_pauses_before_wave_2_until_resumed_then_completes
     moto_url: str,
     make_settings: Callable[..., Settings],
 ) -> None:
-    bus, sqs, queue = _event_queue(moto_url)
+    bus, sqs, queue = completion_event_queue(moto_url)
     async with daemon_running(make_settings(event_bus_name=bus)) as running:
         url = running.url
         body = plan_body(num_waves=2, servers_per_wave=1, wave_order="SEQUENTIAL")
